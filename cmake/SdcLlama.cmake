@@ -1,0 +1,40 @@
+# Locates llama.cpp and defines the interface target sdc_llama and
+# SDC_HAVE_LLAMA. Order: SDC_LLAMA_PREFIX (what scripts/setup.sh builds:
+# static libllama.a + libggml*.a), then an installed llama.cpp found by
+# find_package(llama). Without either the project still builds; the
+# in-process backend then reports DC_STATUS_UNSUPPORTED.
+set(SDC_HAVE_LLAMA OFF)
+if(SDC_LLAMA_PREFIX)
+    find_library(SDC_LIBLLAMA NAMES libllama.a llama PATHS ${SDC_LLAMA_PREFIX}/lib NO_DEFAULT_PATH)
+    find_library(SDC_LIBGGML NAMES libggml.a ggml PATHS ${SDC_LLAMA_PREFIX}/lib NO_DEFAULT_PATH)
+    find_library(SDC_LIBGGML_BASE NAMES libggml-base.a ggml-base PATHS ${SDC_LLAMA_PREFIX}/lib NO_DEFAULT_PATH)
+    find_library(SDC_LIBGGML_CPU NAMES libggml-cpu.a ggml-cpu PATHS ${SDC_LLAMA_PREFIX}/lib NO_DEFAULT_PATH)
+    if(NOT SDC_LIBLLAMA OR NOT SDC_LIBGGML OR NOT SDC_LIBGGML_BASE OR NOT SDC_LIBGGML_CPU)
+        message(FATAL_ERROR "SDC_LLAMA_PREFIX=${SDC_LLAMA_PREFIX} lacks libllama.a/libggml*.a; rerun scripts/setup.sh")
+    endif()
+    find_package(OpenMP COMPONENTS C)
+    add_library(sdc_llama INTERFACE)
+    target_include_directories(sdc_llama INTERFACE ${SDC_LLAMA_PREFIX}/include)
+    # Extra backends (CUDA, Vulkan) built into the prefix link in too.
+    file(GLOB SDC_LIBGGML_EXTRA ${SDC_LLAMA_PREFIX}/lib/libggml-cuda.a ${SDC_LLAMA_PREFIX}/lib/libggml-vulkan.a)
+    target_link_libraries(sdc_llama INTERFACE ${SDC_LIBLLAMA} ${SDC_LIBGGML} ${SDC_LIBGGML_CPU}
+        ${SDC_LIBGGML_EXTRA} ${SDC_LIBGGML_BASE} stdc++ Threads::Threads m)
+    if(OpenMP_C_FOUND)
+        target_link_libraries(sdc_llama INTERFACE OpenMP::OpenMP_C)
+    endif()
+    set(SDC_LLAMA_BIN_DIR ${SDC_LLAMA_PREFIX}/bin)
+    set(SDC_LLAMA_SHARE_DIR ${SDC_LLAMA_PREFIX}/share)
+    set(SDC_HAVE_LLAMA ON)
+else()
+    find_package(llama CONFIG QUIET)
+    if(llama_FOUND)
+        add_library(sdc_llama INTERFACE)
+        target_link_libraries(sdc_llama INTERFACE llama)
+        set(SDC_HAVE_LLAMA ON)
+    endif()
+endif()
+if(SDC_HAVE_LLAMA)
+    message(STATUS "llama.cpp: ${SDC_LLAMA_PREFIX}${llama_DIR}")
+else()
+    message(STATUS "llama.cpp: not found; the llama backend is disabled (run scripts/setup.sh)")
+endif()

@@ -1,0 +1,62 @@
+/* cli_util.c - shared helpers of the subcommands. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_err(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "safety-deepconf%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_parse_double(const char *cmd, const char *flag, const char *text, double lo, double hi,
+                     double *out)
+{
+    char *end;
+    errno = 0;
+    double x = text ? strtod(text, &end) : NAN;
+    if (!text || end == text || *end || errno || !isfinite(x) || x < lo || x > hi) {
+        cli_err(cmd, "%s: expected a number from %g to %g, got '%s'", flag, lo, hi,
+                text ? text : "");
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+int cli_parse_size(const char *cmd, const char *flag, const char *text, size_t lo, size_t hi,
+                   size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long x = 0;
+    int ok = text && *text >= '0' && *text <= '9';
+    if (ok) {
+        x = strtoull(text, &end, 10);
+        ok = !*end && !errno && x >= lo && x <= hi;
+    }
+    if (!ok) {
+        cli_err(cmd, "%s: expected a whole number from %zu to %zu, got '%s'", flag, lo, hi,
+                text ? text : "");
+        return 0;
+    }
+    *out = (size_t)x;
+    return 1;
+}
+
+int cli_write_stdout(const char *cmd, const char *data, size_t len)
+{
+    if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
+        cli_err(cmd, "writing the output failed: %s", strerror(errno));
+        return 0;
+    }
+    return 1;
+}

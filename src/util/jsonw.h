@@ -1,0 +1,42 @@
+/* jsonw.h - streaming JSON writer into an sdc_buf (internal).
+ *
+ * Doubles are written in the shortest form that reads back to the same
+ * bits (as Python's repr does), -0.0 as "-0.0", NaN and infinities as
+ * null. Commas are inserted automatically. */
+#ifndef SDC_UTIL_JSONW_H
+#define SDC_UTIL_JSONW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define JW_MAX_DEPTH 64
+
+typedef struct jw {
+    sdc_buf *out;
+    int depth;
+    unsigned char need_comma[JW_MAX_DEPTH];
+    int after_key;
+} jw;
+
+void jw_init(jw *w, sdc_buf *out);
+void jw_obj_begin(jw *w);
+void jw_obj_end(jw *w);
+void jw_arr_begin(jw *w);
+void jw_arr_end(jw *w);
+void jw_key(jw *w, const char *key);
+void jw_str(jw *w, const char *s);        /* NULL writes null */
+void jw_strn(jw *w, const char *s, size_t n);
+void jw_double(jw *w, double x);
+void jw_int(jw *w, int64_t x);
+void jw_uint(jw *w, uint64_t x);
+void jw_bool(jw *w, int b);
+void jw_null(jw *w);
+/* Writes pre-serialised JSON text as one value. */
+void jw_raw(jw *w, const char *json);
+
+/* Shortest round-trip text of x into buf (>= 32 bytes); "null" for NaN/inf. */
+void jw_format_double(double x, char *buf, size_t size);
+
+#endif

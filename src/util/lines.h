@@ -1,0 +1,25 @@
+/* lines.h - capped line reader for text files (internal). */
+#ifndef SDC_UTIL_LINES_H
+#define SDC_UTIL_LINES_H
+
+#include <stdio.h>
+
+#include "util/buf.h"
+
+typedef struct sdc_lines {
+    FILE *f;
+    sdc_buf line;   /* current line without its "\n" / "\r\n" */
+    size_t lineno;  /* 1-based number of the current line */
+    int eof;
+    int torn;       /* the last line had no final newline */
+} sdc_lines;
+
+/* max_line: longest accepted line in bytes (0: 256 MiB). */
+void sdc_lines_init(sdc_lines *r, FILE *f, size_t max_line);
+void sdc_lines_free(sdc_lines *r);
+/* Reads the next line: DC_STATUS_OK with r->line filled, DC_STATUS_NOT_FOUND
+ * at end of file, DC_STATUS_LIMIT for a line over max_line (the rest of
+ * it is skipped so that reading can go on), DC_STATUS_IO on a read error. */
+dc_status sdc_lines_next(sdc_lines *r);
+
+#endif

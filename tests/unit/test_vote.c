@@ -1,0 +1,2 @@
+#include "test_common.h"
+int main(void){return 0;}
