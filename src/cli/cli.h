@@ -27,5 +27,9 @@ int cli_write_stdout(const char *cmd, const char *data, size_t len);
 
 int cmd_score(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_refusal(int argc, char **argv); /* cmd_refusal.c */
+int cmd_data(int argc, char **argv);    /* cmd_data.c */
+int cmd_model(int argc, char **argv);   /* cmd_model.c */
+int cmd_bench(int argc, char **argv);   /* cmd_bench.c */
 
 #endif

@@ -12,6 +12,10 @@ typedef struct command {
 
 static const command commands[] = {
     {"score", cmd_score, "score traces with logprobs: confidences, votes, online replay"},
+    {"refusal", cmd_refusal, "label responses as refusal or compliance"},
+    {"data", cmd_data, "inspect, export and synthesise benchmark instances"},
+    {"model", cmd_model, "pull, describe and make GGUF models"},
+    {"bench", cmd_bench, "measure generation speed"},
     {"version", cmd_version, "print versions of the program and its libraries"},
 };
 
