@@ -16,6 +16,8 @@ function(sdc_add_test)
     target_compile_options(${T_NAME} PRIVATE ${SDC_WARNINGS})
     target_link_libraries(${T_NAME} PRIVATE safety_deepconf PkgConfig::CMOCKA PkgConfig::JANSSON
                           ${T_LIBS})
+    target_compile_definitions(${T_NAME} PRIVATE SDC_TEST_DATA_DIR="${PROJECT_SOURCE_DIR}/tests/data"
+                               SDC_BINARY_PATH="$<TARGET_FILE:safety-deepconf>")
     add_test(NAME ${T_NAME} COMMAND ${T_NAME} ${T_ARGS})
     if(NOT T_TIMEOUT)
         set(T_TIMEOUT 300)

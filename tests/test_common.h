@@ -17,8 +17,15 @@ static inline const char *test_data_path(const char *rel)
 {
     static char buf[4096];
     const char *d = getenv("SDC_TEST_DATA");
-    snprintf(buf, sizeof buf, "%s/%s", d ? d : "tests/data", rel);
+    snprintf(buf, sizeof buf, "%s/%s", d ? d : SDC_TEST_DATA_DIR, rel);
     return buf;
+}
+
+/* The safety-deepconf program under test. */
+static inline const char *test_binary(void)
+{
+    const char *b = getenv("SDC_BINARY");
+    return b ? b : SDC_BINARY_PATH;
 }
 
 /* Bit-for-bit equality of doubles (so -0.0 != 0.0 and NaN == NaN). */
