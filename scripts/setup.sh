@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything safety-deepconf needs on Debian 12 and builds it.
 #
-#   scripts/setup.sh [--no-build] [--build-dir DIR] [--sanitize]
+#   scripts/setup.sh [--no-build] [--build-dir DIR] [--werror] [--sanitize] [--fuzz]
 #
 # Idempotent: each step checks whether it is already done.
 #   1. Debian packages (apt-get, only when something is missing; needs root).
@@ -10,7 +10,9 @@
 #      outside the tree ($SDC_CACHE_DIR, default ~/.cache/safety-deepconf)
 #      and reused afterwards. Skipped when a llama.cpp is installed on the
 #      system (CMake finds llama-config.cmake) or SDC_LLAMA_PREFIX names one.
-#   3. The project, configured and built in build/ (or --build-dir).
+#   3. The project, configured and built in build/ (or --build-dir):
+#      --werror warnings as errors (also when CI=true), --sanitize with
+#      ASan+UBSan, --fuzz the libFuzzer targets (CC=clang).
 set -euo pipefail
 
 NLC_VERSION=3.21.1
@@ -23,6 +25,8 @@ CACHE=${SDC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/safety-deepconf}
 BUILD_DIR=$ROOT/build
 DO_BUILD=1
 SANITIZE=0
+WERROR=0
+FUZZ=0
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 while [ $# -gt 0 ]; do
@@ -30,7 +34,9 @@ while [ $# -gt 0 ]; do
         --no-build) DO_BUILD=0 ;;
         --build-dir) BUILD_DIR=$2; shift ;;
         --sanitize) SANITIZE=1 ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --werror) WERROR=1 ;;
+        --fuzz) FUZZ=1 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -139,7 +145,8 @@ fi
 
 cfg=(-S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo)
 [ -n "$LLAMA_PREFIX" ] && cfg+=(-DSDC_LLAMA_PREFIX="$LLAMA_PREFIX")
-[ "${CI:-}" = true ] && cfg+=(-DSDC_WERROR=ON)
+if [ "$WERROR" = 1 ] || [ "${CI:-}" = true ]; then cfg+=(-DSDC_WERROR=ON); fi
+[ "$FUZZ" = 1 ] && cfg+=(-DSDC_FUZZ=ON -DSDC_BUILD_TESTS=OFF)
 [ "$SANITIZE" = 1 ] && cfg+=(-DSDC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
 say "configuring and building the project in $BUILD_DIR"
 cmake "${cfg[@]}" >/dev/null
