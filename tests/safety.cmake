@@ -1,0 +1,25 @@
+# Tests of the safety layer (loaders, synthetic benchmark, refusal detector).
+# Included from tests/CMakeLists.txt.
+#
+# Some tests read the real benchmark files beside the checkout
+# (../shared/datasets, ../shared/refusal). SDC_SHARED_DIR, from the
+# environment at configure time, overrides that location; if the folder
+# is missing those tests fail with a message saying so.
+if(DEFINED ENV{SDC_SHARED_DIR})
+    set(SDC_SHARED_DIR_DEFAULT "$ENV{SDC_SHARED_DIR}")
+else()
+    get_filename_component(SDC_SHARED_DIR_DEFAULT "${PROJECT_SOURCE_DIR}/../shared" ABSOLUTE)
+endif()
+set(SDC_SHARED_DIR "${SDC_SHARED_DIR_DEFAULT}" CACHE PATH "shared data folder (datasets, refusal)")
+
+function(sdc_safety_test name)
+    sdc_add_test(NAME ${name} SOURCES ${ARGN} LABELS unit)
+    set_property(TEST ${name} APPEND PROPERTY ENVIRONMENT
+        "SDC_SHARED_DIR=${SDC_SHARED_DIR}" "SDC_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endfunction()
+
+sdc_safety_test(test_refusal unit/test_refusal.c)
+sdc_safety_test(test_classify unit/test_classify.c)
+sdc_safety_test(test_datasets unit/test_datasets.c)
+sdc_safety_test(test_synthetic unit/test_synthetic.c)
+sdc_safety_test(test_cli_safety unit/test_cli_safety.c)
