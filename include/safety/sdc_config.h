@@ -1,0 +1,106 @@
+/* sdc_config.h - the experiment configuration: defaults < YAML file <
+ * command-line flags. Every key is documented in
+ * config/experiment_config.yaml and listed by sdc_config_describe(). */
+#ifndef SDC_CONFIG_H
+#define SDC_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "deepconf/dc_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SDC_CONFIG_MAX_ENDPOINTS 16
+
+typedef struct sdc_config {
+    /* model */
+    char *model;             /* GGUF path, Hugging Face id, or "" (the demo model) */
+    char *backend;           /* "llama" | "openai" */
+    char *endpoints[SDC_CONFIG_MAX_ENDPOINTS];
+    size_t n_endpoints;
+    char *api;               /* openai: "chat" | "completions" */
+    char *api_key_env;       /* openai: environment variable holding the key */
+    char *server_model;      /* openai: "model" field of requests ("" = the server's) */
+    int64_t concurrency;     /* openai: requests in flight */
+    int64_t max_failures;    /* openai: failed traces before the run stops (-1 never) */
+    int allow_insecure;      /* openai: a key over plain HTTP to a non-loopback host */
+    int64_t threads;         /* llama: CPU threads (0 = all cores) */
+    int64_t n_gpu_layers;    /* llama: layers on the GPU */
+    int64_t ctx_size;        /* llama: context per trace */
+    int64_t batch_size;      /* llama: logical batch */
+    /* benchmark */
+    char *benchmark;         /* synthetic | toxicchat | ... | generic | auto */
+    char *data;              /* file of the benchmark ("" for synthetic) */
+    int64_t num_instances;   /* 0 = all */
+    int shuffle;
+    int stratify;
+    char *categories;        /* comma list, "" = all */
+    char *split;             /* "" = all */
+    int human_annotated_only;
+    int include_copyright;
+    int skip_bad_rows;
+    char *prompt_field, *label_field, *category_field, *unsafe_values;
+    /* mode and generation */
+    char *mode;              /* "refusal" | "classify" */
+    int64_t max_tokens;
+    double temperature;      /* NaN: Qwen3's default for the thinking setting */
+    double top_p;            /* NaN: default */
+    int64_t top_k;           /* -1: default */
+    double min_p;
+    int thinking;
+    char *system_prompt;
+    int64_t top_logprobs;
+    int64_t seed;
+    /* deepconf */
+    char *strategy;          /* baseline | fixed | adaptive | online */
+    int compare;
+    int64_t fixed_n, budget, parallel, warmup, window, tail;
+    double consensus, keep_percent, threshold;
+    char *profile;           /* paper | reference */
+    char *vote_score;        /* mean | tail | bottom10 | lowest */
+    /* output */
+    char *out;               /* run directory ("" = results/<run_name>) */
+    char *run_name;          /* "" = derived from benchmark, model and time */
+    int save_tokens;
+    int resume;
+    int force;
+    int quiet;
+    /* where the file came from (for the refusal section) */
+    char *config_path;
+} sdc_config;
+
+/* A config with every default. Caller frees with sdc_config_free. NULL
+ * when out of memory. */
+sdc_config *sdc_config_new(void);
+void sdc_config_free(sdc_config *c);
+
+/* Applies a YAML file (a mapping of sections of keys). Unknown sections
+ * or keys and values of the wrong type are DC_STATUS_CONFIG errors whose
+ * message names the file, line and key. The `refusal:` section is left
+ * to the refusal detector (sdc_refusal_load_config). */
+dc_status sdc_config_load(sdc_config *c, const char *path, dc_error *err);
+
+/* Sets one key ("generation.max_tokens") from text ("256"), as a flag
+ * does. For list keys (model.endpoints) each call appends. CONFIG error
+ * naming the key for an unknown key or a bad value. */
+dc_status sdc_config_set(sdc_config *c, const char *key, const char *value, dc_error *err);
+
+/* Checks cross-key rules (budget >= warmup, fixed_n <= budget, ...). */
+dc_status sdc_config_validate(const sdc_config *c, dc_error *err);
+
+/* The resolved config as a JSON object (for run.json); no secrets are in
+ * it (the key's environment variable name only). Caller frees with dc_free. */
+char *sdc_config_to_json(const sdc_config *c);
+
+/* Iterates the documented keys: *key, *type ("int", "number", "bool",
+ * "string", "list") and *doc for i = 0, 1, ... while it returns 1. */
+int sdc_config_describe(size_t i, const char **key, const char **type, const char **doc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SDC_CONFIG_H */
