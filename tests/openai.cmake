@@ -1,2 +1,7 @@
 # Tests of the OpenAI-compatible backend (issue 4).
 sdc_add_test(NAME test_openai_parse SOURCES unit/test_openai_parse.c LABELS unit TIMEOUT 60)
+# The fault-injection server on 127.0.0.1 answers in milliseconds (one case
+# waits for a 1 s Retry-After): fast enough for the unit label.
+sdc_add_test(NAME test_openai_faults
+             SOURCES integration/test_openai_faults.c integration/fault_server.c
+             LABELS unit TIMEOUT 120 LIBS Threads::Threads)
