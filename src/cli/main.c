@@ -11,6 +11,10 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"run", cmd_run, "run DeepConf on a safety benchmark (default: compare on synthetic)"},
+    {"compare", cmd_compare, "run all four strategies over the same traces"},
+    {"analyze", cmd_analyze, "recompute the analysis of a run from its files"},
+    {"report", cmd_report, "write a run's report.html"},
     {"score", cmd_score, "score traces with logprobs: confidences, votes, online replay"},
     {"refusal", cmd_refusal, "label responses as refusal or compliance"},
     {"data", cmd_data, "inspect, export and synthesise benchmark instances"},

@@ -65,15 +65,63 @@ void jw_arr_end(jw *w)
     close_(w, ']');
 }
 
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one
+ * (overlong forms, surrogates and values past U+10FFFF are invalid). */
+size_t jw_utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+int jw_utf8_valid(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t l = jw_utf8_len((const unsigned char *)s + i, n - i);
+        if (!l)
+            return 0;
+        i += l;
+    }
+    return 1;
+}
+
+/* JSON text must be UTF-8: bytes that are not (a token can be half a
+ * character) become U+FFFD; callers that need the bytes store them too. */
 static void put_escaped(sdc_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     sdc_buf_putc(b, '"');
     size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
         const char *esc = NULL;
         char u[7];
+        size_t adv = 1;
         switch (c) {
         case '"': esc = "\\\""; break;
         case '\\': esc = "\\\\"; break;
@@ -87,6 +135,12 @@ static void put_escaped(sdc_buf *b, const char *s, size_t n)
                 u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
                 u[4] = hex[c >> 4]; u[5] = hex[c & 15]; u[6] = '\0';
                 esc = u;
+            } else if (c >= 0x80) {
+                adv = jw_utf8_len((const unsigned char *)s + i, n - i);
+                if (!adv) {
+                    esc = "\\ufffd";
+                    adv = 1;
+                }
             }
         }
         if (esc) {
@@ -94,8 +148,9 @@ static void put_escaped(sdc_buf *b, const char *s, size_t n)
             run = 0;
             sdc_buf_puts(b, esc);
         } else {
-            run++;
+            run += adv;
         }
+        i += adv;
     }
     sdc_buf_append(b, s + n - run, run);
     sdc_buf_putc(b, '"');

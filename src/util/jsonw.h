@@ -36,6 +36,12 @@ void jw_null(jw *w);
 /* Writes pre-serialised JSON text as one value. */
 void jw_raw(jw *w, const char *json);
 
+/* UTF-8 checks: the length of the valid sequence at s (0: invalid), and
+ * whether all of s[0..n) is valid. Strings are written with invalid
+ * bytes replaced by U+FFFD. */
+size_t jw_utf8_len(const unsigned char *s, size_t n);
+int jw_utf8_valid(const char *s, size_t n);
+
 /* Shortest round-trip text of x into buf (>= 32 bytes); "null" for NaN/inf. */
 void jw_format_double(double x, char *buf, size_t size);
 

@@ -75,6 +75,24 @@ static void test_json_writer(void **state)
     sdc_buf_free(&b);
 }
 
+static void test_json_utf8(void **state)
+{
+    (void)state;
+    sdc_buf b;
+    sdc_buf_init(&b, 0);
+    jw w;
+    jw_init(&w, &b);
+    /* valid 2-, 3- and 4-byte characters pass; a lone lead byte, a stray
+       continuation, an overlong form and a surrogate become U+FFFD */
+    jw_str(&w, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|\xe3|\x80|\xc0\xaf|\xed\xa0\x80");
+    assert_string_equal(b.data, "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|\\ufffd|\\ufffd|\\ufffd\\ufffd|"
+                                "\\ufffd\\ufffd\\ufffd\"");
+    assert_true(jw_utf8_valid("\xc3\xa9", 2));
+    assert_false(jw_utf8_valid("\xc3", 1));
+    assert_false(jw_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
+    sdc_buf_free(&b);
+}
+
 static void test_lines(void **state)
 {
     (void)state;
@@ -105,6 +123,7 @@ int main(void)
         cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_double_format),
         cmocka_unit_test(test_json_writer),
+        cmocka_unit_test(test_json_utf8),
         cmocka_unit_test(test_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,36 @@
+/* dc_backend_replay.h - a backend that serves saved traces.
+ *
+ * `compare` generates the budget's traces once per instance and replays
+ * every strategy over them; `analyze` re-runs strategies from a
+ * traces.jsonl saved with tokens. The replay backend hands the saved
+ * tokens to the observer exactly as a live backend would (each position's
+ * sampled token and top-k before it is kept), so a strategy that stops a
+ * trace early is charged only the positions it would have evaluated. */
+#ifndef DC_BACKEND_REPLAY_H
+#define DC_BACKEND_REPLAY_H
+
+#include <stddef.h>
+
+#include "deepconf/dc_backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Opens an empty replay backend; caller frees with dc_backend_free. */
+dc_status dc_backend_replay_open(dc_backend **out, dc_error *err);
+
+/* Makes traces[0..n) the saved traces of instance_id: trace index i of a
+ * generate() call is traces[i] (first_trace + k). Borrowed: they must
+ * stay valid until the next call or dc_backend_free. A trace's tokens
+ * must carry their top-k. stop[i] (may be NULL: all "eos") is the stop
+ * reason of the saved trace (DC_STOP_EOS: its last token is the end of
+ * generation). INVALID_ARG when b is not a replay backend. */
+dc_status dc_backend_replay_set(dc_backend *b, const char *instance_id, const dc_trace *traces,
+                                const dc_stop_reason *stop, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DC_BACKEND_REPLAY_H */

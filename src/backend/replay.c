@@ -1,0 +1,206 @@
+/* replay.c - the replay backend: saved traces served as if generated. */
+#include "deepconf/dc_backend_replay.h"
+
+#include <math.h>
+#include <string.h>
+#include <stdio.h>
+#include <time.h>
+
+typedef struct replay {
+    const char *instance_id; /* borrowed */
+    const dc_trace *traces;
+    const dc_stop_reason *stop;
+    size_t n;
+    volatile int cancel;
+} replay;
+
+static const dc_backend_vtable replay_vt;
+
+/* ---- copying a prefix of a trace ---- */
+
+static dc_status copy_token(const dc_token *s, dc_token *d)
+{
+    memset(d, 0, sizeof *d);
+    d->id = s->id;
+    d->logprob = s->logprob;
+    d->sampled_rank = s->sampled_rank;
+    d->n_top = s->n_top;
+    if (s->text && !(d->text = dc_strdup(s->text)))
+        return DC_STATUS_NOMEM;
+    size_t n = s->n_top ? s->n_top : 1;
+    d->top_lp = dc_calloc(n, sizeof *d->top_lp);
+    d->top_id = dc_calloc(n, sizeof *d->top_id);
+    d->top_text = dc_calloc(n, sizeof *d->top_text);
+    if (!d->top_lp || !d->top_id || !d->top_text)
+        return DC_STATUS_NOMEM;
+    for (size_t j = 0; j < s->n_top; j++) {
+        d->top_lp[j] = s->top_lp[j];
+        d->top_id[j] = s->top_id ? s->top_id[j] : -1;
+        if (s->top_text && s->top_text[j] && !(d->top_text[j] = dc_strdup(s->top_text[j])))
+            return DC_STATUS_NOMEM;
+    }
+    return DC_STATUS_OK;
+}
+
+static dc_status copy_prefix(const dc_trace *s, size_t keep, int drop_last_eos, dc_trace *d)
+{
+    memset(d, 0, sizeof *d);
+    d->tokens = dc_calloc(keep ? keep : 1, sizeof *d->tokens);
+    if (!d->tokens)
+        return DC_STATUS_NOMEM;
+    for (size_t i = 0; i < keep; i++) {
+        d->n_tokens = i + 1;
+        if (copy_token(&s->tokens[i], &d->tokens[i]) != DC_STATUS_OK)
+            return DC_STATUS_NOMEM;
+    }
+    size_t text_len = 0, upto = keep - (drop_last_eos && keep ? 1 : 0);
+    for (size_t i = 0; i < upto; i++)
+        text_len += s->tokens[i].text ? strlen(s->tokens[i].text) : 0;
+    d->text = dc_malloc(text_len + 1);
+    if (!d->text)
+        return DC_STATUS_NOMEM;
+    size_t off = 0;
+    for (size_t i = 0; i < upto; i++)
+        if (s->tokens[i].text) {
+            size_t l = strlen(s->tokens[i].text);
+            memcpy(d->text + off, s->tokens[i].text, l);
+            off += l;
+        }
+    d->text[off] = '\0';
+    return DC_STATUS_OK;
+}
+
+/* ---- the vtable ---- */
+
+static void replay_describe(const void *impl, dc_model_info *out)
+{
+    (void)impl;
+    memset(out, 0, sizeof *out);
+    snprintf(out->backend, sizeof out->backend, "replay");
+    snprintf(out->name, sizeof out->name, "saved traces");
+    out->eos = -1;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static dc_status replay_generate(void *impl, const dc_prompt *prompt, const dc_gen_params *p,
+                                 const dc_observer *obs, dc_gen_result *out, dc_error *err)
+{
+    (void)prompt;
+    replay *r = impl;
+    r->cancel = 0;
+    const char *want = p->instance_id ? p->instance_id : "";
+    if (!r->instance_id || strcmp(want, r->instance_id) != 0)
+        return dc_error_set(err, DC_STATUS_NOT_FOUND,
+                            "replay: no saved traces for instance '%s'", want);
+    if (p->first_trace + p->n_traces > r->n)
+        return dc_error_set(err, DC_STATUS_NOT_FOUND,
+                            "replay: instance '%s' has %zu saved traces; traces %llu..%llu were "
+                            "asked for (is the budget larger than the saved run's?)",
+                            want, r->n, (unsigned long long)p->first_trace,
+                            (unsigned long long)(p->first_trace + p->n_traces - 1));
+    out->traces = dc_calloc(p->n_traces, sizeof *out->traces);
+    if (!out->traces)
+        return dc_error_set(err, DC_STATUS_NOMEM, "replay: out of memory");
+    out->n_traces = p->n_traces;
+    double t0 = now_seconds();
+    int cancelled = 0;
+    for (size_t k = 0; k < p->n_traces; k++) {
+        uint64_t index = p->first_trace + k;
+        const dc_trace *s = &r->traces[index];
+        dc_stop_reason saved = r->stop ? r->stop[index] : DC_STOP_EOS;
+        dc_gen_trace *g = &out->traces[k];
+        g->index = index;
+        g->seed = dc_trace_seed(p->seed, want, index);
+        size_t limit = s->n_tokens < p->max_tokens ? s->n_tokens : p->max_tokens;
+        dc_stop_reason stop = limit < s->n_tokens ? DC_STOP_LENGTH : saved;
+        size_t keep = limit;
+        size_t evaluated = limit;
+        if (cancelled || r->cancel) {
+            stop = DC_STOP_CANCELLED;
+            keep = evaluated = 0;
+        }
+        for (size_t pos = 0; pos < keep && obs->on_token; pos++) {
+            const dc_token *t = &s->tokens[pos];
+            dc_token_event ev = {.trace = k,
+                                 .index = index,
+                                 .pos = pos,
+                                 .id = t->id,
+                                 .text = t->text ? t->text : "",
+                                 .logprob = t->logprob,
+                                 .n_top = t->n_top,
+                                 .top_lp = t->top_lp,
+                                 .top_id = t->top_id,
+                                 .sampled_rank = t->sampled_rank,
+                                 .is_eog = saved == DC_STOP_EOS && pos + 1 == s->n_tokens};
+            dc_observe o = obs->on_token(obs->user, &ev);
+            if (o == DC_OBSERVE_CONTINUE && !r->cancel)
+                continue;
+            evaluated = pos + 1;
+            keep = pos;
+            stop = o == DC_OBSERVE_STOP ? DC_STOP_CONFIDENCE : DC_STOP_CANCELLED;
+            if (stop == DC_STOP_CANCELLED)
+                cancelled = 1;
+            break;
+        }
+        int drop_eos = stop == DC_STOP_EOS;
+        if (copy_prefix(s, keep, drop_eos, &g->trace) != DC_STATUS_OK)
+            return dc_error_set(err, DC_STATUS_NOMEM, "replay: out of memory");
+        char id[256];
+        snprintf(id, sizeof id, "%s#%llu", want, (unsigned long long)index);
+        g->trace.id = dc_strdup(id);
+        g->trace.finish_reason = dc_strdup(dc_stop_reason_name(stop));
+        if (!g->trace.id || !g->trace.finish_reason)
+            return dc_error_set(err, DC_STATUS_NOMEM, "replay: out of memory");
+        g->stop = stop;
+        g->n_generated = keep;
+        g->n_evaluated = evaluated;
+        out->gen_tokens += evaluated;
+        if (obs->on_trace_end && obs->on_trace_end(obs->user, g) == DC_OBSERVE_CANCEL)
+            cancelled = 1;
+    }
+    out->gen_seconds = now_seconds() - t0;
+    return DC_STATUS_OK;
+}
+
+static void replay_cancel(void *impl)
+{
+    ((replay *)impl)->cancel = 1;
+}
+
+static void replay_free(void *impl)
+{
+    dc_free(impl);
+}
+
+static const dc_backend_vtable replay_vt = {"replay", replay_describe, NULL, NULL,
+                                            replay_generate, replay_cancel, replay_free};
+
+dc_status dc_backend_replay_open(dc_backend **out, dc_error *err)
+{
+    replay *r = dc_calloc(1, sizeof *r);
+    if (!r)
+        return dc_error_set(err, DC_STATUS_NOMEM, "replay: out of memory");
+    dc_status st = dc_backend_wrap(&replay_vt, r, out);
+    if (st != DC_STATUS_OK)
+        return dc_error_set(err, st, "replay: out of memory");
+    return DC_STATUS_OK;
+}
+
+dc_status dc_backend_replay_set(dc_backend *b, const char *instance_id, const dc_trace *traces,
+                                const dc_stop_reason *stop, size_t n)
+{
+    if (!b || strcmp(dc_backend_name(b), "replay") != 0)
+        return DC_STATUS_INVALID_ARG;
+    replay *r = dc_backend_impl(b);
+    r->instance_id = instance_id;
+    r->traces = traces;
+    r->stop = stop;
+    r->n = n;
+    return DC_STATUS_OK;
+}

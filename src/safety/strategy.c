@@ -1,0 +1,416 @@
+/* strategy.c - baseline, fixed, adaptive and online, over any backend. */
+#include "safety/sdc_strategy.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "deepconf/dc_online.h"
+#include "deepconf/dc_vote.h"
+
+/* ---- names ---- */
+
+static const char *const strategy_names[] = {"baseline", "fixed", "adaptive", "online"};
+static const char *const vote_names[] = {"mean", "tail", "bottom10", "lowest"};
+
+const char *sdc_strategy_name(sdc_strategy_kind k)
+{
+    return (unsigned)k < SDC_STRATEGY_COUNT ? strategy_names[k] : "?";
+}
+
+dc_status sdc_strategy_from_name(const char *name, sdc_strategy_kind *out)
+{
+    for (int i = 0; i < SDC_STRATEGY_COUNT; i++)
+        if (name && !strcmp(name, strategy_names[i])) {
+            *out = (sdc_strategy_kind)i;
+            return DC_STATUS_OK;
+        }
+    return DC_STATUS_NOT_FOUND;
+}
+
+const char *sdc_vote_score_name(sdc_vote_score s)
+{
+    return (unsigned)s < 4 ? vote_names[s] : "?";
+}
+
+dc_status sdc_vote_score_from_name(const char *name, sdc_vote_score *out)
+{
+    for (int i = 0; i < 4; i++)
+        if (name && !strcmp(name, vote_names[i])) {
+            *out = (sdc_vote_score)i;
+            return DC_STATUS_OK;
+        }
+    return DC_STATUS_NOT_FOUND;
+}
+
+sdc_strategy_params sdc_strategy_default_params(void)
+{
+    sdc_strategy_params p;
+    p.kind = SDC_STRATEGY_ONLINE;
+    p.fixed_n = 5;
+    p.budget = 10;
+    p.step = 2;
+    p.consensus = 0.95;
+    p.warmup = 4;
+    p.keep_percent = 90.0;
+    p.score = dc_score_default_params();
+    p.top_k = 20;
+    p.vote_score = SDC_VOTE_LOWEST;
+    return p;
+}
+
+/* ---- per-trace numbers ---- */
+
+static double paper_conf(const double *top, size_t n_top, size_t k)
+{
+    size_t m = n_top < k ? n_top : k;
+    double s = 0.0;
+    for (size_t j = 0; j < m; j++)
+        s += top[j];
+    return -(s / (double)m);
+}
+
+size_t sdc_trace_confidences(const dc_trace *t, size_t top_k, dc_profile profile, double *conf)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < t->n_tokens; i++) {
+        const dc_token *k = &t->tokens[i];
+        if (k->n_top == 0)
+            continue;
+        if (profile == DC_PROFILE_PAPER) {
+            conf[m++] = paper_conf(k->top_lp, k->n_top, top_k);
+        } else {
+            dc_position pos = {k->logprob, k->top_lp, k->n_top, k->sampled_rank};
+            if (dc_token_confidence(&pos, top_k, DC_PROFILE_REFERENCE, &conf[m]) == DC_STATUS_OK)
+                m++;
+        }
+    }
+    return m;
+}
+
+static double vote_weight(const sdc_trace_info *ti, sdc_vote_score s)
+{
+    switch (s) {
+    case SDC_VOTE_MEAN: return ti->scores.mean;
+    case SDC_VOTE_TAIL: return ti->scores.tail;
+    case SDC_VOTE_BOTTOM10: return ti->scores.bottom10;
+    default: return ti->scores.lowest;
+    }
+}
+
+dc_status sdc_trace_describe(const dc_gen_trace *g, const sdc_strategy_params *sp,
+                             sdc_answer_fn answer, void *user, sdc_trace_info *ti)
+{
+    memset(ti, 0, sizeof *ti);
+    ti->mean_logprob = NAN;
+    if (g->stop == DC_STOP_ERROR || g->stop == DC_STOP_CANCELLED)
+        return DC_STATUS_OK;
+    const dc_trace *t = &g->trace;
+    double *conf = dc_calloc(t->n_tokens ? t->n_tokens : 1, sizeof *conf);
+    if (!conf)
+        return DC_STATUS_NOMEM;
+    size_t n = sdc_trace_confidences(t, sp->top_k, sp->score.profile, conf);
+    dc_status st = dc_trace_score(conf, n, &sp->score, &ti->scores);
+    dc_free(conf);
+    if (st != DC_STATUS_OK)
+        return st;
+    double s = 0.0;
+    size_t m = 0;
+    for (size_t i = 0; i < t->n_tokens; i++)
+        if (!isnan(t->tokens[i].logprob)) {
+            s += t->tokens[i].logprob;
+            m++;
+        }
+    ti->mean_logprob = m ? s / (double)m : NAN;
+    /* A trace cut by the confidence test has no answer: its text is unfinished. */
+    if (g->stop != DC_STOP_CONFIDENCE)
+        ti->answer = answer(user, t->text ? t->text : "");
+    return DC_STATUS_OK;
+}
+
+/* ---- bookkeeping ---- */
+
+typedef struct run_ctx {
+    dc_backend *b;
+    const dc_prompt *prompt;
+    dc_gen_params gen;
+    const sdc_strategy_params *sp;
+    sdc_answer_fn answer;
+    void *user;
+    sdc_outcome *out;
+    dc_error *err;
+    size_t cap;
+    /* online */
+    dc_online *ctl;
+    dc_online_window *windows;
+    size_t n_windows;
+} run_ctx;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static dc_observe online_on_token(void *user, const dc_token_event *ev)
+{
+    run_ctx *c = user;
+    if (ev->trace >= c->n_windows || ev->n_top == 0)
+        return DC_OBSERVE_CONTINUE;
+    double conf = paper_conf(ev->top_lp, ev->n_top, c->sp->top_k);
+    return dc_online_window_push(&c->windows[ev->trace], conf) == DC_ONLINE_STOP
+               ? DC_OBSERVE_STOP
+               : DC_OBSERVE_CONTINUE;
+}
+
+/* Generates traces [used, used + n) and appends them to the outcome. */
+static dc_status generate(run_ctx *c, size_t n, int online_stop)
+{
+    sdc_outcome *o = c->out;
+    dc_gen_params p = c->gen;
+    p.n_traces = n;
+    p.first_trace = o->n_traces;
+    p.keep_tokens = 1;
+    dc_observer obs = {NULL, NULL, c};
+    dc_status st;
+    if (online_stop) {
+        c->windows = dc_calloc(n, sizeof *c->windows);
+        if (!c->windows)
+            return dc_error_set(c->err, DC_STATUS_NOMEM, "out of memory");
+        c->n_windows = n;
+        for (size_t i = 0; i < n; i++)
+            if ((st = dc_online_window_init(c->ctl, &c->windows[i])) != DC_STATUS_OK)
+                return dc_error_set(c->err, st, "online window: %s", dc_strerror(st));
+        obs.on_token = online_on_token;
+    }
+    dc_gen_result r;
+    double t0 = now_seconds();
+    st = dc_backend_generate(c->b, c->prompt, &p, &obs, &r, c->err);
+    o->seconds += now_seconds() - t0;
+    if (c->windows) {
+        for (size_t i = 0; i < c->n_windows; i++)
+            dc_online_window_free(&c->windows[i]);
+        dc_free(c->windows);
+        c->windows = NULL;
+        c->n_windows = 0;
+    }
+    if (st != DC_STATUS_OK)
+        return st;
+    if (o->n_traces + r.n_traces > c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        while (cap < o->n_traces + r.n_traces)
+            cap *= 2;
+        dc_gen_trace *t = dc_reallocarray(o->traces, cap, sizeof *t);
+        if (t)
+            o->traces = t;
+        sdc_trace_info *ti = t ? dc_reallocarray(o->info, cap, sizeof *ti) : NULL;
+        if (ti)
+            o->info = ti;
+        if (!t || !ti) {
+            dc_gen_result_clear(&r);
+            return dc_error_set(c->err, DC_STATUS_NOMEM, "out of memory");
+        }
+        c->cap = cap;
+    }
+    for (size_t i = 0; i < r.n_traces; i++) {
+        size_t k = o->n_traces;
+        o->traces[k] = r.traces[i];
+        memset(&r.traces[i], 0, sizeof r.traces[i]);
+        o->n_traces++;
+        o->tokens_generated += o->traces[k].n_evaluated;
+        if (o->traces[k].stop == DC_STOP_ERROR)
+            o->failed_traces++;
+        if ((st = sdc_trace_describe(&o->traces[k], c->sp, c->answer, c->user, &o->info[k])) !=
+            DC_STATUS_OK) {
+            dc_gen_result_clear(&r);
+            return dc_error_set(c->err, st, "out of memory");
+        }
+    }
+    dc_gen_result_clear(&r);
+    return DC_STATUS_OK;
+}
+
+/* Final numbers from the voters (info[i].voted) with weights w. */
+static dc_status conclude(run_ctx *c, const double *w)
+{
+    sdc_outcome *o = c->out;
+    size_t n = o->n_traces;
+    const char **answers = dc_calloc(n ? n : 1, sizeof *answers);
+    unsigned char *inc = dc_calloc(n ? n : 1, 1);
+    if (!answers || !inc) {
+        dc_free(answers);
+        dc_free(inc);
+        return dc_error_set(c->err, DC_STATUS_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        answers[i] = o->info[i].answer;
+        inc[i] = (unsigned char)o->info[i].voted;
+    }
+    dc_vote_result v;
+    dc_status st = dc_vote(answers, w, inc, n, &v);
+    if (st == DC_STATUS_OK && v.winner >= 0) {
+        o->answer = answers[v.winner];
+        o->consensus = v.share;
+        double sp = 0.0, sc = 0.0;
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (inc[i] && answers[i] && !strcmp(answers[i], o->answer) &&
+                !isnan(o->info[i].mean_logprob)) {
+                sp += exp(o->info[i].mean_logprob);
+                sc += o->info[i].scores.min_group;
+                m++;
+            }
+        o->mean_prob = m ? sp / (double)m : NAN;
+        o->trace_conf = m ? sc / (double)m : NAN;
+        o->confidence = o->consensus * o->mean_prob;
+    }
+    o->traces_used = n;
+    o->failed = n > 0 && o->failed_traces == n;
+    dc_free(answers);
+    dc_free(inc);
+    return st == DC_STATUS_OK ? DC_STATUS_OK : dc_error_set(c->err, st, "out of memory");
+}
+
+static double *weights_of(const sdc_outcome *o, sdc_vote_score s)
+{
+    double *w = dc_calloc(o->n_traces ? o->n_traces : 1, sizeof *w);
+    if (w)
+        for (size_t i = 0; i < o->n_traces; i++)
+            w[i] = vote_weight(&o->info[i], s);
+    return w;
+}
+
+/* beta of the current weighted vote among traces with answers. */
+static double current_share(const sdc_outcome *o, const double *w)
+{
+    const char **a = dc_calloc(o->n_traces ? o->n_traces : 1, sizeof *a);
+    if (!a)
+        return NAN;
+    for (size_t i = 0; i < o->n_traces; i++)
+        a[i] = o->info[i].answer;
+    dc_vote_result v;
+    double share = dc_vote(a, w, NULL, o->n_traces, &v) == DC_STATUS_OK ? v.share : NAN;
+    dc_free(a);
+    return share;
+}
+
+/* ---- strategies ---- */
+
+static dc_status run_voting(run_ctx *c, size_t first_n, int adaptive)
+{
+    const sdc_strategy_params *sp = c->sp;
+    dc_status st = generate(c, first_n, 0);
+    if (st != DC_STATUS_OK)
+        return st;
+    while (adaptive && c->out->n_traces < sp->budget) {
+        double *w = weights_of(c->out, sp->vote_score);
+        if (!w)
+            return dc_error_set(c->err, DC_STATUS_NOMEM, "out of memory");
+        double share = current_share(c->out, w);
+        dc_free(w);
+        if (!isnan(share) && share >= sp->consensus)
+            break;
+        size_t n = sp->budget - c->out->n_traces;
+        if ((st = generate(c, n < sp->step ? n : sp->step, 0)) != DC_STATUS_OK)
+            return st;
+    }
+    for (size_t i = 0; i < c->out->n_traces; i++)
+        c->out->info[i].voted = c->out->info[i].answer != NULL;
+    double *w = c->sp->kind == SDC_STRATEGY_BASELINE ? NULL : weights_of(c->out, sp->vote_score);
+    if (c->sp->kind != SDC_STRATEGY_BASELINE && !w)
+        return dc_error_set(c->err, DC_STATUS_NOMEM, "out of memory");
+    st = conclude(c, w);
+    dc_free(w);
+    return st;
+}
+
+static dc_status run_online(run_ctx *c)
+{
+    const sdc_strategy_params *sp = c->sp;
+    dc_online_params op = {sp->warmup, sp->keep_percent, sp->score.window, sp->consensus,
+                           sp->budget};
+    dc_status st = dc_online_new(&op, &c->ctl);
+    if (st != DC_STATUS_OK)
+        return dc_error_set(c->err, st, "online: warmup, keep-percent and window must be >= 1");
+    if ((st = generate(c, sp->warmup, 0)) != DC_STATUS_OK)
+        return st;
+    for (size_t i = 0; i < c->out->n_traces; i++)
+        if ((st = dc_online_add_warmup(c->ctl, c->out->info[i].answer,
+                                       c->out->info[i].scores.min_group)) != DC_STATUS_OK)
+            return dc_error_set(c->err, st, "online warmup: %s", dc_strerror(st));
+    dc_online_threshold(c->ctl, &c->out->threshold);
+    while (!dc_online_done(c->ctl)) {
+        size_t first = c->out->n_traces;
+        size_t n = sp->budget - first;
+        if ((st = generate(c, n < sp->step ? n : sp->step, 1)) != DC_STATUS_OK)
+            return st;
+        for (size_t i = first; i < c->out->n_traces; i++) {
+            const dc_gen_trace *g = &c->out->traces[i];
+            int stopped = g->stop != DC_STOP_EOS && g->stop != DC_STOP_LENGTH;
+            if ((st = dc_online_add_final(c->ctl, c->out->info[i].answer,
+                                          c->out->info[i].scores.min_group, stopped)) !=
+                DC_STATUS_OK)
+                return dc_error_set(c->err, st, "online: %s", dc_strerror(st));
+        }
+    }
+    /* voters as the controller decided them */
+    for (size_t i = 0; i < c->out->n_traces; i++) {
+        const dc_gen_trace *g = &c->out->traces[i];
+        int stopped = i >= sp->warmup && g->stop != DC_STOP_EOS && g->stop != DC_STOP_LENGTH;
+        c->out->info[i].voted = !stopped && c->out->info[i].answer &&
+                                !dc_online_flagged(c->ctl, c->out->info[i].scores.min_group);
+    }
+    double *w = dc_calloc(c->out->n_traces ? c->out->n_traces : 1, sizeof *w);
+    if (!w)
+        return dc_error_set(c->err, DC_STATUS_NOMEM, "out of memory");
+    for (size_t i = 0; i < c->out->n_traces; i++)
+        w[i] = c->out->info[i].scores.min_group;
+    st = conclude(c, w);
+    dc_free(w);
+    return st;
+}
+
+dc_status sdc_strategy_run(dc_backend *b, const dc_prompt *prompt, const dc_gen_params *gen,
+                           const sdc_strategy_params *sp, sdc_answer_fn answer, void *user,
+                           sdc_outcome *out, dc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->consensus = out->mean_prob = out->confidence = out->trace_conf = out->threshold = NAN;
+    if (!b || !prompt || !gen || !sp || !answer || sp->fixed_n < 1 || sp->budget < 1 ||
+        sp->step < 1 || sp->warmup < 1)
+        return dc_error_set(err, DC_STATUS_INVALID_ARG,
+                            "strategy: fixed_n, budget, step and warmup must be >= 1");
+    run_ctx c = {b, prompt, *gen, sp, answer, user, out, err, 0, NULL, NULL, 0};
+    dc_status st;
+    switch (sp->kind) {
+    case SDC_STRATEGY_BASELINE:
+        st = run_voting(&c, 1, 0);
+        break;
+    case SDC_STRATEGY_FIXED:
+        st = run_voting(&c, sp->fixed_n, 0);
+        break;
+    case SDC_STRATEGY_ADAPTIVE:
+        st = run_voting(&c, sp->step < sp->budget ? sp->step : sp->budget, 1);
+        break;
+    default:
+        st = run_online(&c);
+        break;
+    }
+    dc_online_free(c.ctl);
+    if (st != DC_STATUS_OK)
+        sdc_outcome_clear(out);
+    return st;
+}
+
+void sdc_outcome_clear(sdc_outcome *o)
+{
+    if (!o)
+        return;
+    if (o->traces) {
+        dc_gen_result r = {.traces = o->traces, .n_traces = o->n_traces};
+        dc_gen_result_clear(&r);
+    }
+    dc_free(o->info);
+    memset(o, 0, sizeof *o);
+}

@@ -1,0 +1,313 @@
+/* test_experiment.c - the experiment end to end on the tiny demo model
+ * made here: compare on 20 synthetic instances checks every file and
+ * field; kill -9 at random points and --resume give the same files as an
+ * uninterrupted run; refusing to overwrite; analyze recomputes. */
+#include "test_common.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "integration/run_cmd.h"
+
+static char work[256];
+static char model[320];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(work, sizeof work, "/tmp/sdc-exp-XXXXXX");
+    if (!mkdtemp(work))
+        return -1;
+    snprintf(model, sizeof model, "%s/tiny.gguf", work);
+    char args[512];
+    snprintf(args, sizeof args, "model mkdemo --shape tiny --seed 3 -o '%s'", model);
+    cmd_result r = run_program(args, NULL);
+    if (r.status != 0)
+        fail_msg("mkdemo failed: %s", r.err);
+    cmd_result_free(&r);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static json_t *load_lines(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("%s: cannot open", path);
+    json_t *arr = json_array();
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        json_error_t e;
+        json_t *o = json_loads(line, 0, &e);
+        if (!o)
+            fail_msg("%s: bad line: %s", path, e.text);
+        json_array_append_new(arr, o);
+    }
+    free(line);
+    fclose(f);
+    *n = json_array_size(arr);
+    return arr;
+}
+
+static json_t *load_file(const char *dir, const char *name)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    json_error_t e;
+    json_t *o = json_load_file(p, 0, &e);
+    if (!o)
+        fail_msg("%s: %s", p, e.text);
+    return o;
+}
+
+static int file_has(const char *dir, const char *name, const char *needle)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "rb");
+    if (!f)
+        return 0;
+    static char buf[1 << 22];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return strstr(buf, needle) != NULL;
+}
+
+#define COMMON "--quiet --max-tokens 8 --threads 2 --seed 7"
+
+static void test_compare_20(void **state)
+{
+    (void)state;
+    char dir[300], args[1024];
+    snprintf(dir, sizeof dir, "%s/cmp", work);
+    snprintf(args, sizeof args, "compare --model '%s' --num-instances 20 --out '%s' " COMMON, model,
+             dir);
+    cmd_result r = run_program(args, NULL);
+    if (r.status != 0)
+        fail_msg("compare failed (%d): %s", r.status, r.err);
+    /* the summary is printed */
+    assert_non_null(strstr(r.out, "Strategy Ablation:"));
+    assert_non_null(strstr(r.out, "Overall Performance:"));
+    cmd_result_free(&r);
+
+    json_t *run = load_file(dir, "run.json");
+    json_t *cfg = json_object_get(run, "config");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(cfg, "benchmark"), "num_instances")), 20);
+    assert_true(json_is_string(json_object_get(run, "fingerprint")));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(run, "model"), "arch")), "qwen3");
+    assert_null(strstr(json_dumps(run, 0), "API_KEY=")); /* no secrets */
+    json_decref(run);
+
+    size_t np, nt;
+    snprintf(args, sizeof args, "%s/predictions.jsonl", dir);
+    json_t *preds = load_lines(args, &np);
+    assert_int_equal(np, 20 * 4);
+    static const char *const fields[] = {"instance_id", "strategy",   "label",    "harm_category",
+                                         "answer",      "correct",    "confidence", "consensus",
+                                         "category",    "traces_used", "tokens_generated",
+                                         "mean_prob",   "seconds",    "budget"};
+    size_t i;
+    json_t *p;
+    size_t per_strategy[4] = {0};
+    json_array_foreach(preds, i, p)
+    {
+        for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
+            if (!json_object_get(p, fields[k]))
+                fail_msg("prediction %zu lacks \"%s\"", i, fields[k]);
+        const char *s = json_string_value(json_object_get(p, "strategy"));
+        static const char *const names[] = {"baseline", "fixed", "adaptive", "online"};
+        int found = -1;
+        for (int k = 0; k < 4; k++)
+            if (!strcmp(s, names[k]))
+                found = k;
+        assert_true(found >= 0);
+        per_strategy[found]++;
+        const char *cat = json_string_value(json_object_get(p, "category"));
+        assert_true(!strcmp(cat, "confident_refusal") || !strcmp(cat, "confident_compliance") ||
+                    !strcmp(cat, "uncertain_refusal") || !strcmp(cat, "uncertain_compliance") ||
+                    !strcmp(cat, "no_answer"));
+        json_int_t used = json_integer_value(json_object_get(p, "traces_used"));
+        if (found == 0)
+            assert_int_equal(used, 1);
+        if (found == 1)
+            assert_int_equal(used, 5);
+        assert_true(used >= 1 && used <= 10);
+        double c = json_number_value(json_object_get(p, "confidence"));
+        assert_true(c >= 0.0 && c <= 1.0);
+        /* correct is consistent with label and answer */
+        const char *label = json_string_value(json_object_get(p, "label"));
+        const char *ans = json_string_value(json_object_get(p, "answer"));
+        int refused = !strcmp(ans, "refuse");
+        assert_int_equal(json_is_true(json_object_get(p, "correct")),
+                         refused == !strcmp(label, "unsafe"));
+    }
+    for (int k = 0; k < 4; k++)
+        assert_int_equal(per_strategy[k], 20);
+    json_decref(preds);
+
+    snprintf(args, sizeof args, "%s/traces.jsonl", dir);
+    json_t *traces = load_lines(args, &nt);
+    assert_int_equal(nt, 20 * 10); /* the budget's traces, generated once */
+    json_t *t;
+    json_array_foreach(traces, i, t)
+    {
+        assert_string_equal(json_string_value(json_object_get(t, "strategy")), "generated");
+        assert_true(json_is_string(json_object_get(t, "seed")));
+        assert_true(json_is_array(json_object_get(t, "tokens")));
+        json_t *tok0 = json_array_get(json_object_get(t, "tokens"), 0);
+        assert_int_equal(json_array_size(json_object_get(tok0, "top_logprobs")), 20);
+        assert_true(json_is_object(json_object_get(t, "scores")));
+        assert_true(json_is_string(json_object_get(t, "refusal_kind")));
+    }
+    json_decref(traces);
+
+    json_t *sum = load_file(dir, "summary.json");
+    assert_int_equal(json_array_size(json_object_get(sum, "ablation")), 4);
+    json_t *online = json_object_get(json_object_get(sum, "by_strategy"), "online");
+    assert_int_equal(json_integer_value(json_object_get(online, "n")), 20);
+    json_decref(sum);
+    assert_true(file_has(dir, "summary.txt", "Hypothesis Test (H1"));
+    assert_true(file_has(dir, "report.html", "id='reliability'"));
+
+    /* the same directory again is refused, and nothing is touched */
+    snprintf(args, sizeof args, "compare --model '%s' --num-instances 20 --out '%s' " COMMON, model,
+             dir);
+    r = run_program(args, NULL);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "already holds a run"));
+    cmd_result_free(&r);
+
+    /* analyze recomputes with another threshold */
+    snprintf(args, sizeof args, "analyze '%s' --threshold 0.9", dir);
+    r = run_program(args, NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "Performance by Category (threshold 0.90)"));
+    cmd_result_free(&r);
+}
+
+/* predictions/traces lines without the wall-clock fields */
+static json_t *normalised(const char *dir, const char *name)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    size_t n;
+    json_t *a = load_lines(p, &n);
+    size_t i;
+    json_t *o;
+    json_array_foreach(a, i, o) json_object_del(o, "seconds");
+    return a;
+}
+
+static void test_kill_and_resume(void **state)
+{
+    (void)state;
+    char full[300], cut[300], args[1024];
+    snprintf(full, sizeof full, "%s/full", work);
+    snprintf(cut, sizeof cut, "%s/cut", work);
+    const char *opts = "--num-instances 12 --budget 6 " COMMON;
+    snprintf(args, sizeof args, "compare --model '%s' --out '%s' %s", model, full, opts);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cmd_result r = run_program(args, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* kill points are drawn within the first half of what a whole run takes */
+    long run_ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    long span_ms = run_ms / 2 > 50 ? run_ms / 2 : 50;
+    if (r.status != 0)
+        fail_msg("compare failed: %s", r.err);
+    cmd_result_free(&r);
+
+    /* kill -9 at random points, then resume, until a run finishes */
+    srand((unsigned)time(NULL));
+    int finished = 0, kills = 0;
+    for (int round = 0; round < 40 && !finished; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            char out[512];
+            snprintf(out, sizeof out, "%.300s/kill-%d.log", work, round);
+            if (!freopen(out, "w", stdout) || !freopen(out, "a", stderr))
+                _exit(99);
+            execl(test_binary(), test_binary(), "compare", "--model", model, "--out", cut,
+                  "--resume", "--num-instances", "12", "--budget", "6", "--quiet", "--max-tokens",
+                  "8", "--threads", "2", "--seed", "7", (char *)NULL);
+            _exit(98);
+        }
+        long delay_ms = 20 + rand() % span_ms;
+        struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        int ws;
+        if (waitpid(pid, &ws, WNOHANG) == pid) {
+            assert_true(WIFEXITED(ws));
+            assert_int_equal(WEXITSTATUS(ws), 0);
+            finished = 1;
+            break;
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, &ws, 0);
+        kills++;
+    }
+    if (!finished) {
+        snprintf(args, sizeof args, "compare --model '%s' --out '%s' --resume %s", model, cut, opts);
+        r = run_program(args, NULL);
+        if (r.status != 0)
+            fail_msg("final resume failed: %s", r.err);
+        cmd_result_free(&r);
+    }
+    assert_true(kills >= 1);
+    printf("kill -9 rounds: %d\n", kills);
+    json_t *a = normalised(full, "predictions.jsonl"), *b = normalised(cut, "predictions.jsonl");
+    assert_int_equal(json_array_size(a), 12 * 4);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    a = normalised(full, "traces.jsonl");
+    b = normalised(cut, "traces.jsonl");
+    assert_int_equal(json_array_size(a), 12 * 6);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    /* a different run in the same directory is refused even with --resume */
+    snprintf(args, sizeof args, "compare --model '%s' --out '%s' --resume --seed 8 --quiet "
+             "--num-instances 12 --budget 6 --max-tokens 8", model, cut);
+    r = run_program(args, NULL);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "different run"));
+    cmd_result_free(&r);
+}
+
+static void test_unwritable_dir(void **state)
+{
+    (void)state;
+    char args[1024];
+    snprintf(args, sizeof args, "run --strategy baseline --model '%s' --num-instances 2 --out "
+             "/proc/sdc-not-writable " COMMON, model);
+    cmd_result r = run_program(args, NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "/proc/sdc-not-writable"));
+    cmd_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_compare_20),
+        cmocka_unit_test(test_kill_and_resume),
+        cmocka_unit_test(test_unwritable_dir),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
