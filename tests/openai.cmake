@@ -5,3 +5,9 @@ sdc_add_test(NAME test_openai_parse SOURCES unit/test_openai_parse.c LABELS unit
 sdc_add_test(NAME test_openai_faults
              SOURCES integration/test_openai_faults.c integration/fault_server.c
              LABELS unit TIMEOUT 120 LIBS Threads::Threads)
+# A real llama-server (from the llama.cpp build) with the tiny demo model.
+if(SDC_LLAMA_BIN_DIR AND EXISTS ${SDC_LLAMA_BIN_DIR}/llama-server)
+    sdc_add_test(NAME test_openai_server
+                 SOURCES integration/test_openai_server.c integration/run_cmd.c
+                 LABELS server TIMEOUT 120 LIBS PkgConfig::CURL)
+endif()
