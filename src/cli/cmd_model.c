@@ -1,10 +1,522 @@
-/* cmd_model.c - `safety-deepconf model` (being written). */
+/* cmd_model.c - `safety-deepconf model pull|info|mkdemo`. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "cli/cli.h"
+#include "deepconf/dc_backend_llama.h"
+#include "deepconf/dc_gguf_demo.h"
+#include "deepconf/dc_hf.h"
+#include "util/jsonw.h"
+
+#define CMD "model"
+
+static const char *const usage_text =
+    "usage: safety-deepconf model COMMAND [OPTIONS]\n"
+    "\n"
+    "commands:\n"
+    "  pull MODEL         download a GGUF from the Hugging Face Hub into its cache\n"
+    "  info [MODEL]       describe a GGUF file (or Qwen3's published shapes) and\n"
+    "                     estimate the memory generation needs\n"
+    "  mkdemo -o FILE     write a Qwen3-architecture demo model with random weights\n"
+    "\n"
+    "'safety-deepconf model COMMAND --help' describes a command.\n";
+
+static const char *const pull_usage =
+    "usage: safety-deepconf model pull [OPTIONS] MODEL\n"
+    "\n"
+    "Downloads a GGUF model into the Hugging Face cache and prints its path.\n"
+    "\n"
+    "MODEL is\n"
+    "  Owner/Model              a Qwen3 base repo: Qwen/Qwen3-0.6B means\n"
+    "                           Qwen/Qwen3-0.6B-GGUF at Q8_0\n"
+    "  owner/repo-GGUF[:QUANT]  as llama.cpp's -hf: the .gguf file of that quant\n"
+    "                           (default Q8_0), e.g. Qwen/Qwen3-4B-GGUF:Q4_K_M\n"
+    "  owner/repo/FILE.gguf     one file of a repo\n"
+    "\n"
+    "Files land in $HF_HOME/hub/models--Owner--Repo/ (default\n"
+    "~/.cache/huggingface) as huggingface_hub lays them out (blobs/, refs/,\n"
+    "snapshots/REV/FILE), so other tools share them. An interrupted download\n"
+    "resumes; size and sha256 are checked when the Hub lists them.\n"
+    "\n"
+    "Environment: HF_ENDPOINT (default https://huggingface.co), HF_TOKEN,\n"
+    "HF_HOME, HF_HUB_OFFLINE=1 (cache only).\n"
+    "\n"
+    "Options:\n"
+    "  --revision REV   branch, tag or commit (default main)\n"
+    "  --offline        only look in the cache\n"
+    "  --quiet          no progress on stderr\n"
+    "  --json           print {\"path\",\"repo\",\"file\",\"commit\",\"size\",\"sha256\",\n"
+    "                   \"from_cache\",\"resumed_from\"} instead of the path\n"
+    "  -h, --help       this text\n"
+    "\n"
+    "Exit status: 0 ok, 1 the download failed (the message says why and lists\n"
+    "what the repo has), 2 bad options.\n";
+
+static const char *const info_usage =
+    "usage: safety-deepconf model info [OPTIONS] [FILE.gguf]\n"
+    "\n"
+    "Describes a GGUF file from its header (architecture, parameters, quant,\n"
+    "context length, size, chat template, end-of-generation tokens) and\n"
+    "estimates the memory of generation: weights + KV cache (F16) for the\n"
+    "context of each of the parallel traces + compute buffers. Without a file\n"
+    "it prints the estimate for Qwen3 0.6B, 1.7B, 4B and 8B at Q8_0 and\n"
+    "Q4_K_M from their published shapes.\n"
+    "\n"
+    "Options:\n"
+    "  --ctx N        context per trace, tokens (default 4096)\n"
+    "  --parallel P   traces decoded together (default 8)\n"
+    "  --json         one JSON object instead of text\n"
+    "  -h, --help     this text\n";
+
+static const char *const mkdemo_usage =
+    "usage: safety-deepconf model mkdemo [OPTIONS] -o FILE\n"
+    "\n"
+    "Writes a Qwen3-architecture GGUF with random weights, the real Qwen\n"
+    "tokenizer and Qwen3's chat template. Same seed, same bytes.\n"
+    "\n"
+    "Options:\n"
+    "  --shape tiny|0.6b   tiny: a few MB, for tests and demos (default);\n"
+    "                      0.6b: Qwen3-0.6B's exact shapes, for benchmarks\n"
+    "  --quant Q8_0|F16    weight type (default Q8_0)\n"
+    "  --seed S            PRNG seed (default 1)\n"
+    "  --vocab FILE        ggml-vocab-qwen2.gguf (default: $SDC_VOCAB,\n"
+    "                      $SDC_LLAMA_SHARE_DIR, then what scripts/setup.sh built)\n"
+    "  -o, --output FILE   where to write (through FILE.tmp, renamed at the end)\n"
+    "  --quiet             no progress on stderr\n"
+    "  -h, --help          this text\n";
+
+static double mib(uint64_t b)
+{
+    return (double)b / (1024.0 * 1024.0);
+}
+
+/* ---- progress ---- */
+
+typedef struct progress {
+    const char *what;
+    double last;
+    int shown;
+} progress;
+
+static int show_fraction(void *user, float f)
+{
+    progress *p = user;
+    double t = (double)clock() / CLOCKS_PER_SEC;
+    if (f >= 1.0f || t - p->last >= 0.5) {
+        fprintf(stderr, "\r%s %5.1f%%", p->what, 100.0 * f);
+        p->last = t;
+        p->shown = 1;
+    }
+    return 1;
+}
+
+static int show_bytes(void *user, uint64_t done, uint64_t total)
+{
+    progress *p = user;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double t = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    if (t - p->last >= 0.5 || (total && done == total)) {
+        if (total)
+            fprintf(stderr, "\r%s %.1f / %.1f MiB (%.0f%%)", p->what, mib(done), mib(total),
+                    100.0 * (double)done / (double)total);
+        else
+            fprintf(stderr, "\r%s %.1f MiB", p->what, mib(done));
+        p->last = t;
+        p->shown = 1;
+    }
+    return 1;
+}
+
+static void progress_end(progress *p)
+{
+    if (p->shown)
+        fputc('\n', stderr);
+}
+
+/* ---- pull ---- */
+
+static int cmd_pull(int argc, char **argv)
+{
+    static const struct option opts[] = {{"revision", required_argument, NULL, 'r'},
+                                         {"offline", no_argument, NULL, 'O'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    dc_hf_params hp = dc_hf_default_params();
+    int quiet = 0, json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': hp.revision = optarg; break;
+        case 'O': hp.offline = 1; break;
+        case 'q': quiet = 1; break;
+        case 'j': json = 1; break;
+        case 'h': fputs(pull_usage, stdout); return CLI_OK;
+        default: fputs(pull_usage, stderr); return CLI_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        cli_err(CMD, "pull: expected one MODEL");
+        fputs(pull_usage, stderr);
+        return CLI_USAGE;
+    }
+    progress pr = {"downloading", -1.0, 0};
+    if (!quiet) {
+        hp.progress = show_bytes;
+        hp.progress_user = &pr;
+    }
+    dc_hf_result res;
+    dc_error err = {0};
+    dc_status st = dc_hf_pull(argv[optind], &hp, &res, &err);
+    progress_end(&pr);
+    if (st != DC_STATUS_OK) {
+        cli_err(CMD, "pull %s: %s", argv[optind], err.msg[0] ? err.msg : dc_strerror(st));
+        return CLI_FAIL;
+    }
+    int ok;
+    if (json) {
+        sdc_buf b;
+        sdc_buf_init(&b, 0);
+        jw w;
+        jw_init(&w, &b);
+        jw_obj_begin(&w);
+        jw_key(&w, "path");
+        jw_str(&w, res.path);
+        dc_hf_ref ref;
+        jw_key(&w, "repo");
+        jw_str(&w, dc_hf_is_path(argv[optind]) || dc_hf_parse_ref(argv[optind], &ref, NULL)
+                       ? NULL
+                       : ref.repo);
+        jw_key(&w, "file");
+        jw_str(&w, res.file[0] ? res.file : NULL);
+        jw_key(&w, "commit");
+        jw_str(&w, res.commit[0] ? res.commit : NULL);
+        jw_key(&w, "size");
+        jw_uint(&w, res.size);
+        jw_key(&w, "sha256");
+        jw_str(&w, res.sha256[0] ? res.sha256 : NULL);
+        jw_key(&w, "from_cache");
+        jw_bool(&w, res.from_cache);
+        jw_key(&w, "resumed_from");
+        jw_uint(&w, res.resumed_from);
+        jw_obj_end(&w);
+        sdc_buf_putc(&b, '\n');
+        ok = b.st == DC_STATUS_OK && cli_write_stdout(CMD, b.data, b.len);
+        sdc_buf_free(&b);
+    } else {
+        printf("%s\n", res.path);
+        ok = fflush(stdout) == 0;
+    }
+    dc_hf_result_clear(&res);
+    return ok ? CLI_OK : CLI_FAIL;
+}
+
+/* ---- info ---- */
+
+static void json_estimate(jw *w, const dc_mem_estimate *e)
+{
+    jw_obj_begin(w);
+    jw_key(w, "weights_bytes");
+    jw_uint(w, e->weights);
+    jw_key(w, "kv_bytes");
+    jw_uint(w, e->kv);
+    jw_key(w, "compute_bytes");
+    jw_uint(w, e->compute);
+    jw_key(w, "total_bytes");
+    jw_uint(w, e->total);
+    jw_obj_end(w);
+}
+
+static int info_file(const char *path, uint32_t ctx, uint32_t par, int json)
+{
+    dc_gguf_info in;
+    dc_error err = {0};
+    dc_status st = dc_gguf_read_info(path, &in, &err);
+    if (st != DC_STATUS_OK) {
+        cli_err(CMD, "info: %s", err.msg[0] ? err.msg : dc_strerror(st));
+        return CLI_FAIL;
+    }
+    uint32_t n_ctx = in.n_ctx_train && ctx > in.n_ctx_train ? in.n_ctx_train : ctx;
+    dc_mem_estimate e;
+    dc_mem_estimate_compute(in.size_bytes, in.n_layer, in.n_head_kv, in.head_dim, in.n_vocab,
+                            in.n_embd, n_ctx, par, &e);
+    if (json) {
+        sdc_buf b;
+        sdc_buf_init(&b, 0);
+        jw w;
+        jw_init(&w, &b);
+        jw_obj_begin(&w);
+        jw_key(&w, "path");
+        jw_str(&w, path);
+        jw_key(&w, "arch");
+        jw_str(&w, in.arch);
+        jw_key(&w, "name");
+        jw_str(&w, in.name);
+        jw_key(&w, "quant");
+        jw_str(&w, in.quant);
+        jw_key(&w, "n_params");
+        jw_uint(&w, in.n_params);
+        jw_key(&w, "size_bytes");
+        jw_uint(&w, in.size_bytes);
+        jw_key(&w, "file_bytes");
+        jw_uint(&w, in.file_bytes);
+        jw_key(&w, "context_length");
+        jw_uint(&w, in.n_ctx_train);
+        jw_key(&w, "n_layer");
+        jw_uint(&w, in.n_layer);
+        jw_key(&w, "n_embd");
+        jw_uint(&w, in.n_embd);
+        jw_key(&w, "n_head");
+        jw_uint(&w, in.n_head);
+        jw_key(&w, "n_head_kv");
+        jw_uint(&w, in.n_head_kv);
+        jw_key(&w, "head_dim");
+        jw_uint(&w, in.head_dim);
+        jw_key(&w, "n_ff");
+        jw_uint(&w, in.n_ff);
+        jw_key(&w, "n_vocab");
+        jw_uint(&w, in.n_vocab);
+        jw_key(&w, "tied_embeddings");
+        jw_bool(&w, in.tied_embeddings);
+        jw_key(&w, "chat_template");
+        jw_bool(&w, in.has_chat_template);
+        jw_key(&w, "eos");
+        if (in.eos >= 0)
+            jw_int(&w, in.eos);
+        else
+            jw_null(&w);
+        jw_key(&w, "eog");
+        jw_arr_begin(&w);
+        for (size_t i = 0; i < in.n_eog; i++) {
+            jw_obj_begin(&w);
+            jw_key(&w, "id");
+            jw_int(&w, in.eog[i]);
+            jw_key(&w, "text");
+            jw_str(&w, in.eog_text[i]);
+            jw_obj_end(&w);
+        }
+        jw_arr_end(&w);
+        jw_key(&w, "ctx");
+        jw_uint(&w, n_ctx);
+        jw_key(&w, "parallel");
+        jw_uint(&w, par);
+        jw_key(&w, "memory");
+        json_estimate(&w, &e);
+        jw_obj_end(&w);
+        sdc_buf_putc(&b, '\n');
+        int ok = b.st == DC_STATUS_OK && cli_write_stdout(CMD, b.data, b.len);
+        sdc_buf_free(&b);
+        return ok ? CLI_OK : CLI_FAIL;
+    }
+    printf("file:            %s (%.1f MiB)\n", path, mib(in.file_bytes));
+    printf("architecture:    %s\n", in.arch);
+    printf("name:            %s\n", in.name[0] ? in.name : "-");
+    printf("parameters:      %llu (%.3f B)\n", (unsigned long long)in.n_params,
+           (double)in.n_params / 1e9);
+    printf("quant:           %s\n", in.quant);
+    printf("weights:         %.1f MiB\n", mib(in.size_bytes));
+    printf("context length:  %u\n", (unsigned)in.n_ctx_train);
+    printf("shape:           %u layers, hidden %u, %u q / %u kv heads of %u, FFN %u, vocab %u%s\n",
+           (unsigned)in.n_layer, (unsigned)in.n_embd, (unsigned)in.n_head,
+           (unsigned)in.n_head_kv, (unsigned)in.head_dim, (unsigned)in.n_ff,
+           (unsigned)in.n_vocab, in.tied_embeddings ? ", tied embeddings" : "");
+    printf("chat template:   %s\n", in.has_chat_template ? "yes" : "no");
+    printf("eos:             %d\n", (int)in.eos);
+    printf("end of generation:");
+    for (size_t i = 0; i < in.n_eog; i++)
+        printf(" %d %s", (int)in.eog[i], in.eog_text[i]);
+    printf("\n");
+    printf("memory (ctx %u x %u parallel): weights %.1f MiB + KV %.1f MiB + compute %.1f MiB "
+           "= %.1f MiB\n",
+           (unsigned)n_ctx, (unsigned)par, mib(e.weights), mib(e.kv), mib(e.compute),
+           mib(e.total));
+    return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
+}
+
+static int info_shapes(uint32_t ctx, uint32_t par, int json)
+{
+    static const char *const quants[] = {"Q8_0", "Q4_K_M"};
+    size_t n;
+    const dc_model_shape *sh = dc_qwen3_shapes(&n);
+    sdc_buf b;
+    sdc_buf_init(&b, 0);
+    jw w;
+    jw_init(&w, &b);
+    if (json) {
+        jw_obj_begin(&w);
+        jw_key(&w, "ctx");
+        jw_uint(&w, ctx);
+        jw_key(&w, "parallel");
+        jw_uint(&w, par);
+        jw_key(&w, "models");
+        jw_arr_begin(&w);
+    } else {
+        printf("Memory estimates from published shapes (ctx %u per trace x %u parallel, F16 KV):\n",
+               (unsigned)ctx, (unsigned)par);
+        printf("%-12s %-7s %12s %12s %12s %12s %12s\n", "model", "quant", "params",
+               "weights MiB", "KV MiB", "compute MiB", "total MiB");
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t q = 0; q < 2; q++) {
+            uint64_t bytes;
+            dc_model_shape_bytes(&sh[i], quants[q], &bytes);
+            uint32_t c = ctx > sh[i].n_ctx_train ? sh[i].n_ctx_train : ctx;
+            dc_mem_estimate e;
+            dc_mem_estimate_compute(bytes, sh[i].n_layer, sh[i].n_head_kv, sh[i].head_dim,
+                                    sh[i].n_vocab, sh[i].n_embd, c, par, &e);
+            uint64_t np = dc_model_shape_params(&sh[i]);
+            if (json) {
+                jw_obj_begin(&w);
+                jw_key(&w, "name");
+                jw_str(&w, sh[i].name);
+                jw_key(&w, "quant");
+                jw_str(&w, quants[q]);
+                jw_key(&w, "n_params");
+                jw_uint(&w, np);
+                jw_key(&w, "memory");
+                json_estimate(&w, &e);
+                jw_obj_end(&w);
+            } else {
+                printf("%-12s %-7s %12.3fB %12.1f %12.1f %12.1f %12.1f\n", sh[i].name, quants[q],
+                       (double)np / 1e9, mib(e.weights), mib(e.kv), mib(e.compute), mib(e.total));
+            }
+        }
+    }
+    int ok = 1;
+    if (json) {
+        jw_arr_end(&w);
+        jw_obj_end(&w);
+        sdc_buf_putc(&b, '\n');
+        ok = b.st == DC_STATUS_OK && cli_write_stdout(CMD, b.data, b.len);
+    } else {
+        ok = fflush(stdout) == 0;
+    }
+    sdc_buf_free(&b);
+    return ok ? CLI_OK : CLI_FAIL;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    static const struct option opts[] = {{"ctx", required_argument, NULL, 'c'},
+                                         {"parallel", required_argument, NULL, 'p'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    size_t ctx = 4096, par = 8;
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            if (!cli_parse_size(CMD, "--ctx", optarg, 1, 1u << 24, &ctx))
+                return CLI_USAGE;
+            break;
+        case 'p':
+            if (!cli_parse_size(CMD, "--parallel", optarg, 1, 256, &par))
+                return CLI_USAGE;
+            break;
+        case 'j': json = 1; break;
+        case 'h': fputs(info_usage, stdout); return CLI_OK;
+        default: fputs(info_usage, stderr); return CLI_USAGE;
+        }
+    }
+    if (optind < argc - 1) {
+        cli_err(CMD, "info: at most one FILE");
+        return CLI_USAGE;
+    }
+    if (optind == argc)
+        return info_shapes((uint32_t)ctx, (uint32_t)par, json);
+    return info_file(argv[optind], (uint32_t)ctx, (uint32_t)par, json);
+}
+
+/* ---- mkdemo ---- */
+
+static int cmd_mkdemo(int argc, char **argv)
+{
+    static const struct option opts[] = {{"shape", required_argument, NULL, 's'},
+                                         {"quant", required_argument, NULL, 'Q'},
+                                         {"seed", required_argument, NULL, 'S'},
+                                         {"vocab", required_argument, NULL, 'v'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    dc_demo_params p = dc_demo_default_params();
+    const char *outp = NULL;
+    int quiet = 0, c;
+    size_t seed;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            if (dc_demo_shape_parse(optarg, &p.shape) != DC_STATUS_OK) {
+                cli_err(CMD, "--shape: expected tiny or 0.6b, got '%s'", optarg);
+                return CLI_USAGE;
+            }
+            break;
+        case 'Q':
+            if (dc_demo_quant_parse(optarg, &p.quant) != DC_STATUS_OK) {
+                cli_err(CMD, "--quant: expected Q8_0 or F16, got '%s'", optarg);
+                return CLI_USAGE;
+            }
+            break;
+        case 'S':
+            if (!cli_parse_size(CMD, "--seed", optarg, 0, SIZE_MAX, &seed))
+                return CLI_USAGE;
+            p.seed = (uint64_t)seed;
+            break;
+        case 'v': p.vocab_path = optarg; break;
+        case 'o': outp = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(mkdemo_usage, stdout); return CLI_OK;
+        default: fputs(mkdemo_usage, stderr); return CLI_USAGE;
+        }
+    }
+    if (!outp || optind != argc) {
+        cli_err(CMD, "mkdemo: %s", outp ? "unexpected arguments" : "-o FILE is required");
+        fputs(mkdemo_usage, stderr);
+        return CLI_USAGE;
+    }
+    progress pr = {"writing", -1.0, 0};
+    if (!quiet && p.shape != DC_DEMO_TINY) {
+        p.progress = show_fraction;
+        p.progress_user = &pr;
+    }
+    dc_error err = {0};
+    dc_status st = dc_demo_write(outp, &p, &err);
+    progress_end(&pr);
+    if (st != DC_STATUS_OK) {
+        cli_err(CMD, "mkdemo: %s", err.msg[0] ? err.msg : dc_strerror(st));
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
 
 int cmd_model(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_err("model", "not available in this build yet");
-    return CLI_FAIL;
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return CLI_USAGE;
+    }
+    const char *sub = argv[1];
+    if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
+        fputs(usage_text, stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(sub, "pull"))
+        return cmd_pull(argc - 1, argv + 1);
+    if (!strcmp(sub, "info"))
+        return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(sub, "mkdemo"))
+        return cmd_mkdemo(argc - 1, argv + 1);
+    cli_err(CMD, "unknown command '%s'", sub);
+    fputs(usage_text, stderr);
+    return CLI_USAGE;
 }
