@@ -84,7 +84,7 @@ static const char *const run_usage =
     "Output:\n"
     "  -c, --config FILE     YAML configuration\n"
     "  --set KEY=VALUE       any configuration key (e.g. deepconf.keep_percent=10)\n"
-    "  --out DIR             run directory (default results/<run name>)\n"
+    "  --out DIR             run directory (default results/<run name>-<UTC time>)\n"
     "  --resume              continue an interrupted run in DIR (same configuration)\n"
     "  --force               replace a finished or different run in DIR\n"
     "  --quiet               no progress on stderr\n"
@@ -722,11 +722,19 @@ static int run_main(const char *cmd, int argc, char **argv, int is_compare)
 
     /* identity and run directory */
     char identity[4300];
-    struct stat mst;
-    if (*model_path && stat(model_path, &mst) == 0)
-        snprintf(identity, sizeof identity, "%s|%lld", model_path, (long long)mst.st_size);
-    else
+    char sha[65] = "";
+    if (*model_path) {
+        /* the model's identity is its content, wherever the file lives */
+        if (!cfg->quiet)
+            fprintf(stderr, "checksumming the model (sha256)\n");
+        if (dc_sha256_file(model_path, sha, &err) != DC_STATUS_OK) {
+            cli_err(cmd, "%s", err.msg);
+            goto out;
+        }
+        snprintf(identity, sizeof identity, "sha256:%s", sha);
+    } else {
         snprintf(identity, sizeof identity, "%s|%s", cfg->backend, mi.name);
+    }
     char fp[17];
     sdc_run_fingerprint(cfg, identity, fp);
     char dir[4096];
@@ -744,9 +752,18 @@ static int run_main(const char *cmd, int argc, char **argv, int is_compare)
         for (char *p = name; *p; p++)
             if (*p == '/' || *p == ' ' || *p == ':')
                 *p = '_';
-        snprintf(dir, sizeof dir, "results/%s", name);
+        if (cfg->resume) {
+            cli_err(cmd, "--resume needs the run's directory: --out DIR");
+            rc = CLI_USAGE;
+            goto out;
+        }
+        /* a new directory per run, so that running the same command twice works */
+        time_t now = time(NULL);
+        char stamp[32];
+        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", gmtime(&now));
+        snprintf(dir, sizeof dir, "results/%s-%s", name, stamp);
     }
-    if (!(run_json = run_json_text(cfg, &mi, model_path, NULL, is_demo, ds, fp, argc, argv))) {
+    if (!(run_json = run_json_text(cfg, &mi, model_path, sha, is_demo, ds, fp, argc, argv))) {
         cli_err(cmd, "out of memory");
         goto out;
     }
