@@ -41,7 +41,7 @@ static double py(double y, double lo, double hi)
 
 /* Axes with ticks at 0, 0.25, ... of each range. */
 static void axes(sdc_buf *b, double x0, double x1, double y0, double y1, const char *xl,
-                 const char *yl)
+                 const char *yl, int y_ticks)
 {
     sdc_buf_printf(b, "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='#333'/>", ML, H - MB, W - MR,
                    H - MB);
@@ -50,6 +50,8 @@ static void axes(sdc_buf *b, double x0, double x1, double y0, double y1, const c
         double fx = x0 + (x1 - x0) * i / 4.0, fy = y0 + (y1 - y0) * i / 4.0;
         sdc_buf_printf(b, "<text x='%.1f' y='%d' font-size='10' text-anchor='middle'>%.3g</text>",
                        px(fx, x0, x1), H - MB + 14, fx);
+        if (!y_ticks)
+            continue;
         sdc_buf_printf(b, "<text x='%d' y='%.1f' font-size='10' text-anchor='end'>%.3g</text>",
                        ML - 4, py(fy, y0, y1) + 3, fy);
         sdc_buf_printf(b, "<line x1='%d' y1='%.1f' x2='%d' y2='%.1f' stroke='#eee'/>", ML + 1,
@@ -93,7 +95,7 @@ static void legend(sdc_buf *b, const an_result *r)
 static void plot_reliability(sdc_buf *b, const an_result *r)
 {
     svg_open(b, "Reliability diagram", "reliability");
-    axes(b, 0, 1, 0, 1, "mean confidence in bin", "accuracy in bin");
+    axes(b, 0, 1, 0, 1, "mean confidence in bin", "accuracy in bin", 1);
     sdc_buf_printf(b, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#999' "
                       "stroke-dasharray='4 3'/>", px(0, 0, 1), py(0, 0, 1), px(1, 0, 1), py(1, 0, 1));
     size_t bins = r->params.bins < 1 ? 1 : r->params.bins > AN_BINS_MAX ? AN_BINS_MAX : r->params.bins;
@@ -123,7 +125,7 @@ static void plot_reliability(sdc_buf *b, const an_result *r)
 static void plot_categories(sdc_buf *b, const an_result *r)
 {
     svg_open(b, "Confidence by category", "categories");
-    axes(b, 0, 1, 0, 1, "confidence", "");
+    axes(b, 0, 1, 0, 1, "confidence", "", 0);
     const an_strategy *s = r->n_s ? &r->s[r->n_s - 1] : NULL;
     for (int c = 0; c < 4; c++) {
         double y = MT + 20 + c * ((H - MB - MT - 30) / 4.0);
@@ -151,7 +153,7 @@ static void plot_tokens(sdc_buf *b, const an_result *r)
             xmax = r->s[i].avg_tokens;
     xmax *= 1.15;
     svg_open(b, "Accuracy vs tokens per strategy", "tokens");
-    axes(b, 0, xmax, 0, 1, "avg tokens generated per instance", "accuracy");
+    axes(b, 0, xmax, 0, 1, "avg tokens generated per instance", "accuracy", 1);
     for (size_t i = 0; i < r->n_s; i++) {
         const an_strategy *s = &r->s[i];
         double acc = isnan(s->acc) ? 0 : s->acc;
@@ -172,7 +174,7 @@ static void plot_tokens(sdc_buf *b, const an_result *r)
 static void plot_risk(sdc_buf *b, const an_result *r)
 {
     svg_open(b, "Risk-coverage", "risk");
-    axes(b, 0, 1, 0, 1, "coverage (most confident first)", "risk (error rate)");
+    axes(b, 0, 1, 0, 1, "coverage (most confident first)", "risk (error rate)", 1);
     for (size_t i = 0; i < r->n_s; i++) {
         const an_strategy *s = &r->s[i];
         if (!s->n_rc)
