@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "deepconf/deepconf.h"
 #include "deepconf/dc_trace.h"
+#include "safety/sdc_refusal.h"
 #include "util/jsonw.h"
 #include "util/lines.h"
 
@@ -47,6 +48,8 @@ static const char *const usage_text =
     "                          field   the line's \"answer\" (none for responses)\n"
     "                          boxed   the last \\boxed{...} of the text, as the\n"
     "                                  official DeepConf code extracts it\n"
+    "                          refusal the refusal detector on the text: refuse\n"
+    "                                  (full or partial refusal) or comply\n"
     "                          none    no answers (votes are null)\n"
     "                        Missing or empty answers never vote.\n"
     "  --online              replay DeepConf online: the first N traces (file order)\n"
@@ -90,7 +93,7 @@ static const char *const usage_text =
     "Exit status: 0 ok, 1 bad input (the message names file, line and field),\n"
     "2 bad options.\n";
 
-enum answer_mode { ANSWER_FIELD, ANSWER_BOXED, ANSWER_NONE };
+enum answer_mode { ANSWER_FIELD, ANSWER_BOXED, ANSWER_REFUSAL, ANSWER_NONE };
 
 typedef struct score_opts {
     dc_profile profile;
@@ -208,11 +211,22 @@ static int read_traces(const char *path, const score_opts *o, tracelist *out)
 
 /* ---- scoring ---- */
 
+static sdc_refusal *g_detector;
+
 static int pick_answer(strace *s, const score_opts *o)
 {
     const char *src = NULL;
     char *boxed = NULL;
     switch (o->answer) {
+    case ANSWER_REFUSAL:
+        if (s->t.text) {
+            sdc_refusal_result rr;
+            if (sdc_refusal_classify(g_detector, s->t.text, strlen(s->t.text), &rr) !=
+                DC_STATUS_OK)
+                return 0;
+            src = sdc_refusal_is_refusal(rr.kind) ? "refuse" : "comply";
+        }
+        break;
     case ANSWER_FIELD:
         src = s->t.answer;
         break;
@@ -675,8 +689,10 @@ static int parse_opts(int argc, char **argv, score_opts *o, const char **path)
                 o->answer = ANSWER_BOXED;
             else if (!strcmp(optarg, "none"))
                 o->answer = ANSWER_NONE;
+            else if (!strcmp(optarg, "refusal"))
+                o->answer = ANSWER_REFUSAL;
             else {
-                cli_err(CMD, "--answer: expected field, boxed or none, got '%s'", optarg);
+                cli_err(CMD, "--answer: expected field, refusal, boxed or none, got '%s'", optarg);
                 return 0;
             }
             break;
@@ -771,10 +787,19 @@ int cmd_score(int argc, char **argv)
                 "has %zu", name, o.warmup, o.warmup, l.n);
         ok = 0;
     }
+    if (ok && o.answer == ANSWER_REFUSAL) {
+        dc_error err = {0};
+        if (sdc_refusal_new(NULL, &g_detector, &err) != DC_STATUS_OK) {
+            cli_err(CMD, "%s", err.msg);
+            ok = 0;
+        }
+    }
     for (size_t i = 0; ok && i < l.n; i++)
         ok = score_trace(&l.v[i], &o, name);
     if (ok)
         ok = write_result(&l, &o, name);
     tracelist_free(&l);
+    sdc_refusal_free(g_detector);
+    g_detector = NULL;
     return ok ? CLI_OK : CLI_FAIL;
 }

@@ -393,7 +393,7 @@ static void test_errors(void **state)
     expect_fail("--window 0", good_line, 2, "--window: expected a whole number");
     expect_fail("--warmup 3", good_line, 2, "need --online");
     expect_fail("--profile exact", good_line, 2, "--profile: expected paper or reference");
-    expect_fail("--answer maybe", good_line, 2, "--answer: expected field, boxed or none");
+    expect_fail("--answer maybe", good_line, 2, "--answer: expected field, refusal, boxed or none");
     expect_fail("/nonexistent/file.jsonl", NULL, 1, "/nonexistent/file.jsonl: No such file");
     expect_fail("", NULL, 2, "missing the traces file");
     expect_fail("--max-line-bytes 40", good_line, 1, ":1: line longer than 40 bytes");
@@ -424,6 +424,18 @@ static void test_help_and_empty(void **state)
     assert_true(json_is_null(json_object_get(t0, "answer")));
     assert_null(json_object_get(t0, "confs"));
     assert_double_bits(json_number_value(json_object_get(t0, "mean")), 1.3);
+    json_decref(out);
+    cmd_result_free(&r);
+    /* --answer refusal: the detector on the text */
+    r = run_program("score --answer refusal --no-arrays -",
+                    write_temp("{\"id\":\"r\",\"text\":\"I'm sorry, but I can't help with that.\","
+                               "\"tokens\":[{\"token\":\"I\",\"logprob\":-0.1,\"top_logprobs\":"
+                               "[{\"token\":\"I\",\"logprob\":-0.1}]}]}\n"
+                               "{\"id\":\"c\",\"text\":\"Sure! Here is a recipe.\",\"tokens\":[]}\n"));
+    assert_int_equal(r.status, 0);
+    out = json_loads(r.out, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(out, "traces"), 0), "answer")), "refuse");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(out, "traces"), 1), "answer")), "comply");
     json_decref(out);
     cmd_result_free(&r);
 }
