@@ -29,6 +29,14 @@ dc_status dc_backend_replay_open(dc_backend **out, dc_error *err);
 dc_status dc_backend_replay_set(dc_backend *b, const char *instance_id, const dc_trace *traces,
                                 const dc_stop_reason *stop, size_t n);
 
+/* Opens a replay backend over a run's traces.jsonl saved with tokens by a
+ * compare run (every line's "strategy" is "generated"): generate() for an
+ * instance serves that instance's saved traces, read from the file when
+ * asked (only an index of line offsets stays in memory). FORMAT when a
+ * line is not such a trace (the message names the line), NOT_FOUND / IO
+ * for the file. Caller frees with dc_backend_free. */
+dc_status dc_backend_replay_open_file(const char *traces_jsonl, dc_backend **out, dc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -88,6 +88,11 @@ dc_status sdc_config_load(sdc_config *c, const char *path, dc_error *err);
  * naming the key for an unknown key or a bad value. */
 dc_status sdc_config_set(sdc_config *c, const char *key, const char *value, dc_error *err);
 
+/* Applies a configuration stored as JSON (the "config" object of a run's
+ * run.json, as sdc_config_to_json writes it). CONFIG error naming the key
+ * for an unknown key or a bad value; PARSE for text that is not JSON. */
+dc_status sdc_config_load_json(sdc_config *c, const char *json, dc_error *err);
+
 /* Checks cross-key rules (budget >= warmup, fixed_n <= budget, ...). */
 dc_status sdc_config_validate(const sdc_config *c, dc_error *err);
 

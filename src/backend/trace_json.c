@@ -162,6 +162,25 @@ static dc_status parse_token_obj(pctx *c, json_t *o, dc_token *k)
     dc_status st = dup_json_string(c, json_object_get(o, "token"), &k->text);
     if (st != DC_STATUS_OK)
         return st;
+    /* "bytes" (OpenAI, and this project for partial UTF-8) is the exact text */
+    json_t *bytes = json_object_get(o, "bytes");
+    if (json_is_array(bytes) && json_array_size(bytes) > 0) {
+        size_t n = json_array_size(bytes);
+        char *t = dc_malloc(n + 1);
+        if (!t)
+            return fail(c, DC_STATUS_NOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            json_t *b = json_array_get(bytes, i);
+            if (!json_is_integer(b) || json_integer_value(b) < 1 || json_integer_value(b) > 255) {
+                dc_free(t);
+                return fail(c, DC_STATUS_FORMAT, "\"bytes\": expected integers 1..255");
+            }
+            t[i] = (char)json_integer_value(b);
+        }
+        t[n] = '\0';
+        dc_free(k->text);
+        k->text = t;
+    }
     k->id = get_id(o);
     json_t *lp = json_object_get(o, "logprob");
     if (!lp)

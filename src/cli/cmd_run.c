@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "deepconf/dc_backend.h"
 #include "deepconf/dc_backend_llama.h"
 #include "deepconf/dc_backend_openai.h"
+#include "deepconf/dc_backend_replay.h"
 #include "deepconf/dc_build_info.h"
 #include "deepconf/dc_gguf_demo.h"
 #include "deepconf/dc_hf.h"
@@ -825,28 +827,204 @@ int cmd_compare(int argc, char **argv)
     return run_main("compare", argc, argv, 1);
 }
 
+/* ---- analyze --replay ---- */
+
+/* Re-runs the strategies of a compare run over its saved traces, with
+ * changed DeepConf settings, into a new run directory. */
+static int replay_main(const char *cmd, const char *src, const char *dst, kv *sets, size_t n_sets,
+                       int force, int quiet, double theta)
+{
+    int rc = CLI_FAIL;
+    dc_error err = {0};
+    char path[4200];
+    snprintf(path, sizeof path, "%s/run.json", src);
+    json_error_t je;
+    json_t *old = json_load_file(path, 0, &je);
+    sdc_config *cfg = sdc_config_new();
+    sdc_dataset *ds = NULL;
+    sdc_refusal *det = NULL;
+    dc_backend *b = NULL;
+    char *run_json = NULL;
+    sdc_prediction_list pl = {0};
+    if (!old) {
+        cli_err(cmd, "%s: %s", path, je.text);
+        goto out;
+    }
+    if (!cfg) {
+        cli_err(cmd, "out of memory");
+        goto out;
+    }
+    char *cj = json_dumps(json_object_get(old, "config"), 0);
+    dc_status st = cj ? sdc_config_load_json(cfg, cj, &err) : DC_STATUS_FORMAT;
+    free(cj);
+    if (st != DC_STATUS_OK) {
+        cli_err(cmd, "%s: %s", path, *err.msg ? err.msg : "no \"config\" object");
+        goto out;
+    }
+    if (!cfg->compare) {
+        cli_err(cmd, "%s was not a compare run: only the traces of a compare run can be replayed",
+                src);
+        goto out;
+    }
+    for (size_t i = 0; i < n_sets; i++) {
+        if (strncmp(sets[i].key, "deepconf.", 9) != 0) {
+            cli_err(cmd, "--set %s: a replay can change deepconf.* keys only (the traces are "
+                    "fixed)", sets[i].key);
+            rc = CLI_USAGE;
+            goto out;
+        }
+        if (sdc_config_set(cfg, sets[i].key, sets[i].value, &err) != DC_STATUS_OK) {
+            cli_err(cmd, "%s", err.msg);
+            rc = CLI_USAGE;
+            goto out;
+        }
+    }
+    cfg->compare = 1;
+    cfg->resume = 0;
+    cfg->force = force;
+    cfg->quiet = quiet;
+    if (!isnan(theta))
+        cfg->threshold = theta;
+    dc_free(cfg->out);
+    cfg->out = dc_strdup(dst);
+    if (sdc_config_validate(cfg, &err) != DC_STATUS_OK) {
+        cli_err(cmd, "%s", err.msg);
+        rc = CLI_USAGE;
+        goto out;
+    }
+    /* the instances, from the old predictions */
+    if (sdc_predictions_load(src, &pl, NULL, &err) != DC_STATUS_OK) {
+        cli_err(cmd, "%s", err.msg);
+        goto out;
+    }
+    sdc_benchmark bm = SDC_BENCHMARK_SYNTHETIC;
+    if (pl.n && pl.items[0].benchmark)
+        sdc_benchmark_from_name(pl.items[0].benchmark, &bm);
+    if (!(ds = sdc_dataset_new(bm))) {
+        cli_err(cmd, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < pl.n; i++) {
+        if (i && !strcmp(pl.items[i].instance_id, pl.items[i - 1].instance_id))
+            continue;
+        sdc_instance in;
+        memset(&in, 0, sizeof in);
+        in.id = (char *)pl.items[i].instance_id;
+        in.prompt = "(replayed from saved traces)";
+        in.label = pl.items[i].label;
+        in.category = (char *)(pl.items[i].harm_category ? pl.items[i].harm_category : "");
+        if (pl.items[i].benchmark)
+            sdc_benchmark_from_name(pl.items[i].benchmark, &in.benchmark);
+        if (sdc_dataset_push(ds, &in) != DC_STATUS_OK) {
+            cli_err(cmd, "out of memory");
+            goto out;
+        }
+    }
+    const char *cfgfile = cfg->config_path;
+    if (cfgfile && *cfgfile && access(cfgfile, R_OK) == 0
+            ? sdc_refusal_load_config(cfgfile, &det, &err) != DC_STATUS_OK
+            : sdc_refusal_new(NULL, &det, &err) != DC_STATUS_OK) {
+        cli_err(cmd, "%s", err.msg);
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/traces.jsonl", src);
+    if (dc_backend_replay_open_file(path, &b, &err) != DC_STATUS_OK) {
+        cli_err(cmd, "%s", err.msg);
+        goto out;
+    }
+    g_backend = b;
+    json_t *om = json_object_get(old, "model");
+    const char *sha = json_string_value(json_object_get(om, "sha256"));
+    char identity[512];
+    snprintf(identity, sizeof identity, "replay:%s", sha ? sha : src);
+    char fp[17];
+    sdc_run_fingerprint(cfg, identity, fp);
+    dc_model_info mi;
+    dc_backend_describe(b, &mi);
+    if (json_is_string(json_object_get(om, "name")))
+        snprintf(mi.name, sizeof mi.name, "%s", json_string_value(json_object_get(om, "name")));
+    if (!(run_json = run_json_text(cfg, &mi, json_string_value(json_object_get(om, "path")), sha, 0,
+                                   ds, fp, 0, NULL))) {
+        cli_err(cmd, "out of memory");
+        goto out;
+    }
+    /* record where the traces came from */
+    json_t *rj = json_loads(run_json, 0, NULL);
+    json_object_set_new(rj, "replayed_from", json_string(src));
+    json_object_set(rj, "original_model", om);
+    char *rjs = json_dumps(rj, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(rj);
+    dc_free(run_json);
+    run_json = rjs ? dc_strdup(rjs) : NULL;
+    free(rjs);
+    if (!run_json) {
+        cli_err(cmd, "out of memory");
+        goto out;
+    }
+    progress pg = {quiet, isatty(2), -1e9};
+    sdc_run_params rp = {cfg, b, ds, det, dst, run_json, fp, on_progress, &pg};
+    sdc_run_stats stats;
+    if (sdc_run_execute(&rp, &stats, &err) != DC_STATUS_OK) {
+        cli_err(cmd, "%s", err.msg);
+        goto out;
+    }
+    g_backend = NULL;
+    if (!write_analysis(cmd, dst, cfg->threshold, 1, quiet))
+        goto out;
+    if (!quiet)
+        fprintf(stderr, "replayed %zu instances of %s into %s/\n", stats.instances, src, dst);
+    rc = CLI_OK;
+out:
+    g_backend = NULL;
+    json_decref(old);
+    dc_free(run_json);
+    dc_backend_free(b);
+    sdc_dataset_free(ds);
+    sdc_refusal_free(det);
+    sdc_prediction_list_free(&pl);
+    sdc_config_free(cfg);
+    return rc;
+}
+
 /* ---- analyze / report ---- */
 
 static int analyze_main(const char *cmd, int argc, char **argv, int print)
 {
     static const struct option lo[] = {{"threshold", required_argument, NULL, 't'},
                                        {"quiet", no_argument, NULL, 'q'},
+                                       {"replay", no_argument, NULL, 'r'},
+                                       {"out", required_argument, NULL, 'o'},
+                                       {"set", required_argument, NULL, 's'},
+                                       {"force", no_argument, NULL, 'f'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     double theta = NAN;
-    int quiet = 0;
+    int quiet = 0, replay = 0, force = 0;
+    const char *out_dir = NULL;
+    kv sets[64];
+    static char set_keys[64][96];
+    size_t n_sets = 0;
     opterr = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
         case 'h':
-            printf("usage: safety-deepconf %s RUN_DIR [--threshold T] [--quiet]\n\n%s", cmd,
+            printf("usage: safety-deepconf %s RUN_DIR [--threshold T] [--quiet]\n%s\n%s", cmd,
+                   print ? "       safety-deepconf analyze RUN_DIR --replay --out NEW_DIR "
+                           "[--set deepconf.KEY=VALUE ...] [--force]\n"
+                         : "",
                    print ? "Recomputes the analysis of a run from its predictions.jsonl alone\n"
                            "and writes summary.json, summary.txt and report.html; prints\n"
                            "summary.txt. --threshold T (default: the run's deepconf.threshold,\n"
                            "else 0.5) splits confident from uncertain predictions. A torn last\n"
-                           "line (interrupted run) is left out with a note.\n"
+                           "line (interrupted run) is left out with a note.\n\n"
+                           "--replay re-runs the four strategies over the traces a compare run\n"
+                           "saved with tokens (traces.jsonl), with DeepConf settings changed by\n"
+                           "--set (deepconf.* keys only: budget, warmup, keep_percent, window,\n"
+                           "consensus, profile, vote_score, ...), into the new run directory\n"
+                           "NEW_DIR, without generating anything. The budget cannot exceed the\n"
+                           "traces saved per instance.\n"
                          : "Writes RUN_DIR/report.html (and the summaries) from the run's\n"
                            "predictions.jsonl: tables and SVG plots (reliability diagram,\n"
                            "confidence by category, accuracy vs tokens per strategy,\n"
@@ -859,6 +1037,29 @@ static int analyze_main(const char *cmd, int argc, char **argv, int print)
         case 'q':
             quiet = 1;
             break;
+        case 'r':
+            replay = 1;
+            break;
+        case 'f':
+            force = 1;
+            break;
+        case 'o':
+            out_dir = optarg;
+            break;
+        case 's': {
+            const char *eq = strchr(optarg, '=');
+            size_t kl = eq ? (size_t)(eq - optarg) : 0;
+            if (!eq || !kl || kl >= sizeof set_keys[0] || n_sets == 64) {
+                cli_err(cmd, "--set: expected KEY=VALUE, got '%s'", optarg);
+                return CLI_USAGE;
+            }
+            memcpy(set_keys[n_sets], optarg, kl);
+            set_keys[n_sets][kl] = '\0';
+            sets[n_sets].key = set_keys[n_sets];
+            sets[n_sets].value = (char *)(eq + 1);
+            n_sets++;
+            break;
+        }
         default:
             cli_err(cmd, "unknown option '%s' (see --help)", argv[optind - 1]);
             return CLI_USAGE;
@@ -869,6 +1070,13 @@ static int analyze_main(const char *cmd, int argc, char **argv, int print)
         return CLI_USAGE;
     }
     const char *dir = argv[optind];
+    if (replay || out_dir || n_sets || force) {
+        if (!replay || !out_dir || !print) {
+            cli_err(cmd, "--out, --set and --force go with --replay, which needs --out NEW_DIR");
+            return CLI_USAGE;
+        }
+        return replay_main(cmd, dir, out_dir, sets, n_sets, force, quiet, theta);
+    }
     if (isnan(theta)) {
         theta = 0.5;
         char p[4200];

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include <yaml.h>
 
 #include "util/buf.h"
@@ -449,6 +450,70 @@ dc_status sdc_config_load(sdc_config *c, const char *path, dc_error *err)
         if (!c->config_path)
             st = dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
     }
+    return st;
+}
+
+/* ---- JSON (run.json) ---- */
+
+dc_status sdc_config_load_json(sdc_config *c, const char *text, dc_error *err)
+{
+    json_error_t je;
+    json_t *root = json_loads(text, 0, &je);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return dc_error_set(err, DC_STATUS_PARSE, "stored configuration: not a JSON object (%s)",
+                            je.text);
+    }
+    dc_status st = DC_STATUS_OK;
+    const char *section;
+    json_t *sec;
+    json_object_foreach(root, section, sec)
+    {
+        if (!json_is_object(sec))
+            continue; /* config_file */
+        const char *k;
+        json_t *v;
+        json_object_foreach(sec, k, v)
+        {
+            char name[160], val[64];
+            snprintf(name, sizeof name, "%s.%s", section, k);
+            const key *ky = find_key(name);
+            if (!ky) {
+                st = dc_error_set(err, DC_STATUS_CONFIG, "stored configuration: unknown key '%s'",
+                                  name);
+                goto out;
+            }
+            if (ky->type == K_LIST) {
+                for (size_t i = 0; i < c->n_endpoints; i++)
+                    dc_free(c->endpoints[i]);
+                c->n_endpoints = 0;
+                size_t i;
+                json_t *e;
+                json_array_foreach(v, i, e) if ((st = set_key(c, ky, json_string_value(e) ? json_string_value(e) : "", err, "stored configuration: ")) != DC_STATUS_OK) goto out;
+                continue;
+            }
+            const char *txt = val;
+            if (json_is_string(v))
+                txt = json_string_value(v);
+            else if (json_is_boolean(v))
+                txt = json_is_true(v) ? "true" : "false";
+            else if (json_is_integer(v))
+                snprintf(val, sizeof val, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            else if (json_is_real(v))
+                jw_format_double(json_real_value(v), val, sizeof val);
+            else if (json_is_null(v))
+                txt = "nan";
+            else {
+                st = dc_error_set(err, DC_STATUS_CONFIG, "stored configuration: %s: bad value",
+                                  name);
+                goto out;
+            }
+            if ((st = set_key(c, ky, txt, err, "stored configuration: ")) != DC_STATUS_OK)
+                goto out;
+        }
+    }
+out:
+    json_decref(root);
     return st;
 }
 

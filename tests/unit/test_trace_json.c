@@ -55,6 +55,22 @@ static void test_null_answer_and_default_id(void **state)
     dc_traces_free(t, n);
 }
 
+static void test_bytes_give_exact_text(void **state)
+{
+    (void)state;
+    /* half of "é" (0xc3 0xa9): the text is U+FFFD, the bytes are exact */
+    const char *j = "{\"tokens\":[{\"token\":\"\\ufffd\",\"bytes\":[195],\"logprob\":-1.0}]}";
+    dc_trace *t;
+    size_t n;
+    dc_error err = {0};
+    assert_int_equal(parse(j, &t, &n, &err), DC_STATUS_OK);
+    assert_string_equal(t->tokens[0].text, "\xc3");
+    dc_traces_free(t, n);
+    assert_int_equal(parse("{\"tokens\":[{\"token\":\"x\",\"bytes\":[0],\"logprob\":-1.0}]}", &t,
+                           &n, &err),
+                     DC_STATUS_FORMAT);
+}
+
 static void test_same_text_only_first_match(void **state)
 {
     (void)state;
@@ -170,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_line_form),
         cmocka_unit_test(test_null_answer_and_default_id),
         cmocka_unit_test(test_same_text_only_first_match),
+        cmocka_unit_test(test_bytes_give_exact_text),
         cmocka_unit_test(test_legacy_ranked_by_logprob),
         cmocka_unit_test(test_errors_name_the_field),
         cmocka_unit_test(test_limits),
