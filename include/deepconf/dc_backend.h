@@ -127,6 +127,8 @@ typedef struct dc_gen_params {
     const char *instance_id; /* for seeds and trace ids; NULL = "" */
     uint64_t first_trace; /* index of the first trace (seeds, ids); default 0 */
     int keep_tokens;      /* 1: result traces carry per-token data (default 1) */
+    int ignore_eos;       /* 1: end-of-generation tokens are kept as ordinary
+                             tokens and the trace goes on (benchmarks); default 0 */
 } dc_gen_params;
 
 dc_gen_params dc_gen_default_params(void);

@@ -37,8 +37,9 @@ typedef struct dc_llama_params {
     int flash_attn;          /* -1 auto (default), 0 off, 1 on */
     int use_mmap;            /* default 1 */
     /* llama.cpp's extra CPU buffer types (weight repacking, AMX): -1 auto
-       (default: on, except for models with a hidden size under 256, whose
-       small Q8_0 matrices crash llama.cpp's AMX kernels), 0 off, 1 on. */
+       (default: on, except on CPUs with AMX int8 and for models with a
+       hidden size under 256: llama.cpp's AMX Q8_0 kernels crash there, in
+       llama-server and llama-batched-bench as well), 0 off, 1 on. */
     int repack;
     /* Load progress in [0, 1]; return 0 to abort loading (CANCELLED). NULL: none. */
     int (*progress)(void *user, float fraction);

@@ -114,6 +114,22 @@ static bool abort_trampoline(void *user)
     return atomic_load(&L->cancel) != 0;
 }
 
+/* llama.cpp's AMX int8 matrix kernels (used for Q8_0 when weights are
+ * repacked) crash with SIGSEGV on the AMX machines this was tested on,
+ * also in llama-batched-bench and llama-server; repacking stays off there. */
+static int cpu_has_amx_int8(void)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return 0;
+    char line[8192];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = !strncmp(line, "flags", 5) && strstr(line, " amx_int8");
+    fclose(f);
+    return found;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -396,7 +412,7 @@ static int position(gen *g, size_t s, const float *logits)
     }
     ev.top_lp = g->top_lp;
     ev.top_id = g->sel_id;
-    ev.is_eog = llama_vocab_is_eog(L->vocab, tok);
+    ev.is_eog = !g->p->ignore_eos && llama_vocab_is_eog(L->vocab, tok);
     int32_t plen = llama_token_to_piece(L->vocab, tok, g->piece, (int32_t)sizeof g->piece - 1, 0,
                                         true);
     if (plen < 0)
@@ -825,7 +841,8 @@ dc_status dc_backend_llama_open(const dc_llama_params *params, dc_backend **out,
     mp.load_mode = p.use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
     if (p.repack < 0) {
         dc_gguf_info gi;
-        p.repack = dc_gguf_read_info(p.model_path, &gi, NULL) != DC_STATUS_OK || gi.n_embd >= 256;
+        p.repack = !cpu_has_amx_int8() &&
+                   (dc_gguf_read_info(p.model_path, &gi, NULL) != DC_STATUS_OK || gi.n_embd >= 256);
     }
     mp.use_extra_bufts = p.repack != 0;
     if (p.progress) {
