@@ -309,6 +309,8 @@ static void csv_row(int term, void *data)
     c->st = push(c->r, obj, c->rec_line, c->p, c->err);
 }
 
+#define CSV_BLOCK ((size_t)1 << 18)
+
 static int csv_no_space(unsigned char ch)
 {
     (void)ch;
@@ -328,6 +330,8 @@ static dc_status read_csv(const char *d, size_t n, const sdc_rec_params *p, sdc_
         return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", p->name);
     csv_set_space_func(&parser, csv_no_space);
     csv_set_term_func(&parser, csv_is_term);
+    /* libcsv grows a field by a fixed block; 128 bytes makes big fields quadratic. */
+    csv_set_blk_size(&parser, CSV_BLOCK);
     csv_ctx c;
     memset(&c, 0, sizeof c);
     c.r = r;
@@ -360,6 +364,7 @@ static dc_status read_csv(const char *d, size_t n, const sdc_rec_params *p, sdc_
             csv_init(&parser, CSV_STRICT | CSV_STRICT_FINI);
             csv_set_space_func(&parser, csv_no_space);
             csv_set_term_func(&parser, csv_is_term);
+            csv_set_blk_size(&parser, CSV_BLOCK);
             csv_row_reset(&c);
             c.pending = 0;
         }
@@ -591,11 +596,12 @@ static dc_status read_json_object(const char *d, size_t n, const sdc_rec_params 
     json_t *x;
     json_object_foreach(root, k, x) {
         if (!json_is_string(x)) {
-            json_decref(root);
-            return dc_error_set(err, DC_STATUS_FORMAT,
-                                "%s: key \"%s\": expected a list of records, an object with "
-                                "\"instances\", or an object whose values are strings",
-                                p->name, k);
+            st = dc_error_set(err, DC_STATUS_FORMAT,
+                              "%s: key \"%.100s\": expected a list of records, an object with "
+                              "\"instances\", or an object whose values are strings",
+                              p->name, k);
+            json_decref(root); /* k lives in root */
+            return st;
         }
         json_t *rec = json_pack("{s:s, s:O}", "key", k, "value", x);
         if (!rec) {

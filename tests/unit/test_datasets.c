@@ -185,6 +185,12 @@ static void test_corrupted(void **state)
     expect_error("unknown.csv", NULL, DC_STATUS_FORMAT, "matches no known benchmark");
     expect_error("ambiguous.csv", NULL, DC_STATUS_FORMAT,
                  "matches more than one benchmark (wildguard, xstest)");
+    /* Found by fuzz_json: the message of a non-string value in an object. */
+    sdc_dataset *ds = NULL;
+    dc_error err;
+    assert_int_equal(sdc_dataset_load_buffer("o.json", "{\"a\":\"x\",\"bb\":1}", 16, NULL, &ds, &err),
+                     DC_STATUS_FORMAT);
+    assert_non_null(strstr(err.msg, "o.json: key \"bb\": expected a list of records"));
     sdc_load_params p = sdc_load_default_params();
     p.benchmark = SDC_BENCHMARK_HARMBENCH;
     expect_error("unknown.csv", &p, DC_STATUS_FORMAT, "not a harmbench file: expected columns");
