@@ -9,3 +9,9 @@ if(SDC_HAVE_LLAMA)
                  LABELS model TIMEOUT 240 LIBS PkgConfig::CURL)
     add_dependencies(test_backend_llama safety-deepconf)
 endif()
+
+# `model pull` against a Hub stand-in served by a thread of the test on
+# 127.0.0.1 (milliseconds; no network needed).
+sdc_add_test(NAME test_hf_pull SOURCES integration/test_hf_pull.c LABELS unit TIMEOUT 120
+             LIBS Threads::Threads)
+add_dependencies(test_hf_pull safety-deepconf)
