@@ -531,7 +531,7 @@ static int read_ref(const repo_paths *rp, const char *revision, char commit[64])
     line[strcspn(line, "\r\n")] = '\0';
     if (!ok || !is_hex(line, 40))
         return 0;
-    snprintf(commit, 64, "%s", line);
+    memcpy(commit, line, 41); /* 40 hex digits and the NUL */
     return 1;
 }
 
