@@ -87,7 +87,7 @@ if [ "$FUZZ" = 1 ] && [ -f tests/fuzz/CMakeLists.txt ]; then
             [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
             if "$f" -max_total_time="${SDC_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 \
                    -artifact_prefix="build-fuzz/$name-" "$work" >"build-fuzz/$name.log" 2>&1; then
-                echo "  $name: no findings ($(grep -Eo 'stat::number_of_executed_units: [0-9]+' "build-fuzz/$name.log" | awk '{print $2}') runs)"
+                echo "  $name: no findings ($(grep -Eo 'Done [0-9]+ runs' "build-fuzz/$name.log" | tail -1 | awk '{print $2}') runs)"
                 passed=$((passed + 1))
             else
                 echo "  $name: FINDING, see build-fuzz/$name.log"; tail -30 "build-fuzz/$name.log"
