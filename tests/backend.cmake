@@ -8,6 +8,9 @@ if(SDC_HAVE_LLAMA)
     sdc_add_test(NAME test_backend_llama SOURCES integration/test_backend_llama.c
                  LABELS model TIMEOUT 240 LIBS PkgConfig::CURL)
     add_dependencies(test_backend_llama safety-deepconf)
+    # mkdemo / info / usage through the program (a tiny model: milliseconds).
+    sdc_add_test(NAME test_cli_model SOURCES integration/test_cli_model.c LABELS unit TIMEOUT 120)
+    add_dependencies(test_cli_model safety-deepconf)
 endif()
 
 # `model pull` against a Hub stand-in served by a thread of the test on
