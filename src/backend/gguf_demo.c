@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "backend/llama_util.h"
+
 #ifdef SDC_HAVE_LLAMA
 #include <ggml.h>
 #include <gguf.h>
@@ -426,6 +428,7 @@ static const struct {
 
 static dc_status set_tokenizer(struct gguf_context *g, const char *vocab_path, dc_error *err)
 {
+    sdc_llama_logs_install();
     struct gguf_init_params ip = {true, NULL};
     struct gguf_context *v = gguf_init_from_file(vocab_path, ip);
     if (!v)

@@ -102,6 +102,11 @@ static void log_trampoline(enum ggml_log_level level, const char *text, void *us
         log_fn(log_user, (int)level, text);
 }
 
+void sdc_llama_logs_install(void)
+{
+    llama_log_set(log_trampoline, NULL);
+}
+
 static bool progress_trampoline(float p, void *user)
 {
     const dc_llama_params *lp = user;
@@ -829,7 +834,7 @@ dc_status dc_backend_llama_open(const dc_llama_params *params, dc_backend **out,
     pthread_once(&backend_once, backend_init_once);
     log_fn = p.log;
     log_user = p.log_user;
-    llama_log_set(log_trampoline, NULL);
+    sdc_llama_logs_install();
 
     llama_impl *L = dc_calloc(1, sizeof *L);
     if (!L)

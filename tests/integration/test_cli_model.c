@@ -10,8 +10,9 @@
 
 static char tmpdir[256];
 
-/* Runs the program with args; stdout into out (when not NULL). Exit code. */
-static int run(const char *out, const char *const *args)
+/* Runs the program with args; stdout into out, stderr into err (each
+ * when not NULL). Exit code. */
+static int run2(const char *out, const char *errf, const char *const *args)
 {
     const char *bin = getenv("SDC_BINARY");
     assert_non_null(bin);
@@ -25,7 +26,7 @@ static int run(const char *out, const char *const *args)
     if (pid == 0) {
         int fd = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 1);
-        int nul = open("/dev/null", O_WRONLY);
+        int nul = open(errf ? errf : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(nul, 2);
         execv(bin, argv);
         _exit(127);
@@ -33,6 +34,11 @@ static int run(const char *out, const char *const *args)
     int st = 0;
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int run(const char *out, const char *const *args)
+{
+    return run2(out, NULL, args);
 }
 
 static char *slurp(const char *path, size_t *len)
@@ -168,6 +174,23 @@ static void test_usage_errors(void **state)
     assert_int_equal(run(NULL, f), 2);
     const char *g[] = {"model", "--help", NULL};
     assert_int_equal(run(NULL, g), 0);
+
+    /* Not a GGUF: one line from the program, nothing from ggml. */
+    char bad[512], err[512];
+    snprintf(bad, sizeof bad, "%s/not.gguf", tmpdir);
+    snprintf(err, sizeof err, "%s/err.txt", tmpdir);
+    FILE *f = fopen(bad, "wb");
+    fputs("this is not a model\n", f);
+    fclose(f);
+    const char *h[] = {"model", "info", bad, NULL};
+    assert_int_equal(run2(NULL, err, h), 1);
+    size_t n;
+    char *txt = slurp(err, &n);
+    assert_non_null(strstr(txt, "safety-deepconf model: info: "));
+    assert_non_null(strstr(txt, "not a GGUF file"));
+    assert_non_null(strchr(txt, '\n'));
+    assert_null(strchr(strchr(txt, '\n') + 1, '\n')); /* one line */
+    free(txt);
 }
 
 int main(void)
