@@ -179,9 +179,9 @@ static void test_usage_errors(void **state)
     char bad[512], err[512];
     snprintf(bad, sizeof bad, "%s/not.gguf", tmpdir);
     snprintf(err, sizeof err, "%s/err.txt", tmpdir);
-    FILE *f = fopen(bad, "wb");
-    fputs("this is not a model\n", f);
-    fclose(f);
+    FILE *fp = fopen(bad, "wb");
+    fputs("this is not a model\n", fp);
+    fclose(fp);
     const char *h[] = {"model", "info", bad, NULL};
     assert_int_equal(run2(NULL, err, h), 1);
     size_t n;
