@@ -256,13 +256,15 @@ static int score_trace(strace *s, const score_opts *o, const char *name)
         return 0;
     }
     dc_trace_positions(t, pos);
-    if (o->profile == DC_PROFILE_PAPER) {
+    /* paper needs K everywhere; an explicit --top-k is a promise in both profiles */
+    if (o->profile == DC_PROFILE_PAPER || o->top_k_set) {
         for (size_t i = 0; i < t->n_tokens; i++) {
             if (pos[i].n_top < o->top_k) {
                 cli_err(CMD,
                         "%s:%zu: trace '%s' position %zu has %zu top_logprobs, fewer than "
-                        "the %zu the paper profile needs (set --top-k)",
-                        name, s->line, t->id, i, pos[i].n_top, o->top_k);
+                        "the %zu %s",
+                        name, s->line, t->id, i, pos[i].n_top, o->top_k,
+                        o->top_k_set ? "--top-k asks for" : "the paper profile needs (set --top-k)");
                 dc_free(pos);
                 return 0;
             }

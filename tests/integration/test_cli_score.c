@@ -386,6 +386,7 @@ static void test_errors(void **state)
              "{\"tokens\":[{\"token\":\"q\",\"logprob\":-0.1,\"top_logprobs\":[{\"token\":\"q\",\"logprob\":\"x\"}]}]}\n");
     expect_fail("", buf, 1, ":1: tokens[0].top_logprobs[0]: \"logprob\": expected a number");
     expect_fail("--top-k 3", good_line, 1, "position 0 has 2 top_logprobs, fewer than the 3");
+    expect_fail("--profile reference --top-k 3", good_line, 1, ":1: trace 'a' position 0 has 2");
     expect_fail("", "{\"choices\":[{\"text\":\"hi\"}]}\n", 1, "choices[0].logprobs: missing");
     expect_fail("", "[1,2]\n", 1, ":1: expected a JSON object");
     expect_fail("--online --warmup 5", good_line, 1, "needs at least 5 traces");
