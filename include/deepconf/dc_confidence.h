@@ -90,11 +90,13 @@ typedef struct dc_trace_scores {
     double tail;      /* mean of the last T (all when n <= T) */
     double bottom10;  /* mean of the lowest 10 % of window means (at least one) */
     double bottom50;  /* mean of the lowest 50 % of window means (at least one) */
-    double lowest;    /* minimum window mean */
-    double min_group; /* minimum of dc_group_confidences(): the value the online
-                         controller flags and weights by. Equal to lowest in the
-                         paper profile; in reference lowest is the official
-                         min_window (unrounded) and min_group its min_conf. */
+    double lowest;     /* minimum group confidence: the minimum of
+                          dc_group_confidences() (reference: the official
+                          min_conf, rounded); what the online controller flags
+                          and weights by */
+    double min_window; /* minimum window mean; paper: equal to lowest;
+                          reference: the official min_window (running sums,
+                          unrounded), the weight of its min_window vote */
 } dc_trace_scores;
 
 /* Computes all scores of conf[0..n). Allocates scratch through the hook;

@@ -77,7 +77,7 @@ static const char *const usage_text =
     "Output (numbers are shortest round-trip doubles; null where undefined):\n"
     "  {\"profile\", \"window\", \"tail\", \"top_k\", \"n_traces\",\n"
     "   \"traces\": [{\"id\", \"answer\", \"n_tokens\", \"confs\", \"groups\", \"mean\",\n"
-    "               \"tail\", \"bottom10\", \"bottom50\", \"lowest\", \"min_group\"}],\n"
+    "               \"tail\", \"bottom10\", \"bottom50\", \"lowest\", \"min_window\"}],\n"
     "   \"votes\": {\"majority\": {\"answer\", \"votes\"},\n"
     "             \"weighted\": {SCORE: {\"answer\", \"share\", \"votes\"}},\n"
     "             \"top10\": {SCORE: {\"answer\", \"kept\", \"threshold\", \"share\"}},\n"
@@ -85,10 +85,12 @@ static const char *const usage_text =
     "   \"online\": {\"threshold\", \"answer\", \"share\", \"tokens_used\", \"traces_used\",\n"
     "              \"traces\": [{\"id\", \"warmup\", \"stopped_at\", \"tokens_used\",\n"
     "                          \"voted\"}]}}\n"
-    "  SCORE is mean, tail, bottom10, bottom50 or lowest. \"votes\" counts the traces\n"
-    "  that voted; \"share\" is the winner's share of the vote weight (beta).\n"
-    "  lowest is the minimum window mean (reference: the official min_window,\n"
-    "  unrounded); min_group is the minimum of \"groups\" (reference: min_conf).\n"
+    "  SCORE is mean, tail, bottom10, bottom50, lowest or min_window. \"votes\" counts\n"
+    "  the traces that voted; \"share\" is the winner's share of the vote weight (beta).\n"
+    "  lowest is the minimum of \"groups\" (reference: the official min_conf,\n"
+    "  rounded), the score the online replay flags and weights by; min_window is\n"
+    "  the minimum window mean (reference: the official min_window, unrounded,\n"
+    "  the weight of its min_window_weighted vote; paper: equal to lowest).\n"
     "\n"
     "Exit status: 0 ok, 1 bad input (the message names file, line and field),\n"
     "2 bad options.\n";
@@ -312,6 +314,7 @@ static const score_col score_cols[] = {
     {"bottom10", offsetof(dc_trace_scores, bottom10)},
     {"bottom50", offsetof(dc_trace_scores, bottom50)},
     {"lowest", offsetof(dc_trace_scores, lowest)},
+    {"min_window", offsetof(dc_trace_scores, min_window)},
 };
 
 static double score_of(const strace *s, const score_col *c)
@@ -440,7 +443,7 @@ static int write_online(jw *w, const tracelist *l, const char **answers, const s
     for (; i < l->n && i < o->warmup; i++) {
         stopped_at[i] = -1;
         used[i] = l->v[i].t.n_tokens;
-        if (dc_online_add_warmup(ctl, answers[i], l->v[i].sc.min_group) != DC_STATUS_OK) {
+        if (dc_online_add_warmup(ctl, answers[i], l->v[i].sc.lowest) != DC_STATUS_OK) {
             ok = 0;
             goto out;
         }
@@ -472,7 +475,7 @@ static int write_online(jw *w, const tracelist *l, const char **answers, const s
         dc_online_window_free(&win);
         int stopped = stopped_at[i] >= 0;
         used[i] = stopped ? (size_t)stopped_at[i] + 1 : t->n_tokens;
-        if (dc_online_add_final(ctl, stopped ? NULL : answers[i], l->v[i].sc.min_group,
+        if (dc_online_add_final(ctl, stopped ? NULL : answers[i], l->v[i].sc.lowest,
                                 stopped) != DC_STATUS_OK) {
             ok = 0;
             goto out;
@@ -519,7 +522,7 @@ static int write_online(jw *w, const tracelist *l, const char **answers, const s
         jw_uint(w, used[j]);
         jw_key(w, "voted");
         jw_bool(w, !stopped && dc_answer_present(answers[j]) &&
-                       !dc_online_flagged(ctl, l->v[j].sc.min_group));
+                       !dc_online_flagged(ctl, l->v[j].sc.lowest));
         jw_obj_end(w);
     }
     jw_arr_end(w);
@@ -587,8 +590,6 @@ static int write_result(const tracelist *l, const score_opts *o, const char *nam
             jw_key(&w, score_cols[c].name);
             jw_double(&w, score_of(s, &score_cols[c]));
         }
-        jw_key(&w, "min_group");
-        jw_double(&w, s->sc.min_group);
         jw_obj_end(&w);
     }
     jw_arr_end(&w);

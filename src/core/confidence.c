@@ -294,18 +294,18 @@ dc_status dc_trace_score(const double *conf, size_t n, const dc_score_params *pa
     dc_status st = dc_group_confidences(conf, n, w, params->profile, groups);
     if (st != DC_STATUS_OK)
         goto done;
-    out->min_group = min_of(groups, g);
+    out->lowest = min_of(groups, g);
     if (n < w) {
         double m = dc_mean_pairwise(conf, n);
         out->bottom10 = out->bottom50 = m;
-        out->lowest = params->profile == DC_PROFILE_PAPER ? out->min_group : m;
+        out->min_window = params->profile == DC_PROFILE_PAPER ? out->lowest : m;
         goto done;
     }
     /* groups is reused as the window means (paper: they are the same). */
     st = window_means(conf, n, w, params->profile, groups);
     if (st != DC_STATUS_OK)
         goto done;
-    out->lowest = min_of(groups, g);
+    out->min_window = min_of(groups, g);
     out->bottom50 = bottom_of(groups, g, 0.5);
     out->bottom10 = bottom_of(groups, g, 0.1);
 done:

@@ -85,8 +85,8 @@ static void write_scores(jw *w, const sdc_trace_info *ti)
     jw_double(w, ti->scores.bottom50);
     jw_key(w, "lowest");
     jw_double(w, ti->scores.lowest);
-    jw_key(w, "min_group");
-    jw_double(w, ti->scores.min_group);
+    jw_key(w, "min_window");
+    jw_double(w, ti->scores.min_window);
     jw_obj_end(w);
 }
 

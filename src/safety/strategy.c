@@ -94,7 +94,7 @@ static double vote_weight(const sdc_trace_info *ti, sdc_vote_score s)
     case SDC_VOTE_MEAN: return ti->scores.mean;
     case SDC_VOTE_TAIL: return ti->scores.tail;
     case SDC_VOTE_BOTTOM10: return ti->scores.bottom10;
-    default: return ti->scores.lowest;
+    default: return ti->scores.min_window;
     }
 }
 
@@ -258,7 +258,7 @@ static dc_status conclude(run_ctx *c, const double *w)
             if (inc[i] && answers[i] && !strcmp(answers[i], o->answer) &&
                 !isnan(o->info[i].mean_logprob)) {
                 sp += exp(o->info[i].mean_logprob);
-                sc += o->info[i].scores.min_group;
+                sc += o->info[i].scores.lowest;
                 m++;
             }
         o->mean_prob = m ? sp / (double)m : NAN;
@@ -337,7 +337,7 @@ static dc_status run_online(run_ctx *c)
         return st;
     for (size_t i = 0; i < c->out->n_traces; i++)
         if ((st = dc_online_add_warmup(c->ctl, c->out->info[i].answer,
-                                       c->out->info[i].scores.min_group)) != DC_STATUS_OK)
+                                       c->out->info[i].scores.lowest)) != DC_STATUS_OK)
             return dc_error_set(c->err, st, "online warmup: %s", dc_strerror(st));
     dc_online_threshold(c->ctl, &c->out->threshold);
     while (!dc_online_done(c->ctl)) {
@@ -349,7 +349,7 @@ static dc_status run_online(run_ctx *c)
             const dc_gen_trace *g = &c->out->traces[i];
             int stopped = g->stop != DC_STOP_EOS && g->stop != DC_STOP_LENGTH;
             if ((st = dc_online_add_final(c->ctl, c->out->info[i].answer,
-                                          c->out->info[i].scores.min_group, stopped)) !=
+                                          c->out->info[i].scores.lowest, stopped)) !=
                 DC_STATUS_OK)
                 return dc_error_set(c->err, st, "online: %s", dc_strerror(st));
         }
@@ -359,13 +359,13 @@ static dc_status run_online(run_ctx *c)
         const dc_gen_trace *g = &c->out->traces[i];
         int stopped = i >= sp->warmup && g->stop != DC_STOP_EOS && g->stop != DC_STOP_LENGTH;
         c->out->info[i].voted = !stopped && c->out->info[i].answer &&
-                                !dc_online_flagged(c->ctl, c->out->info[i].scores.min_group);
+                                !dc_online_flagged(c->ctl, c->out->info[i].scores.lowest);
     }
     double *w = dc_calloc(c->out->n_traces ? c->out->n_traces : 1, sizeof *w);
     if (!w)
         return dc_error_set(c->err, DC_STATUS_NOMEM, "out of memory");
     for (size_t i = 0; i < c->out->n_traces; i++)
-        w[i] = c->out->info[i].scores.min_group;
+        w[i] = c->out->info[i].scores.lowest;
     st = conclude(c, w);
     dc_free(w);
     return st;

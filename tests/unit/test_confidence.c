@@ -157,8 +157,8 @@ static void test_trace_scores_paper(void **state)
                 m[i] = m[j];
                 m[j] = t;
             }
+    assert_close_rel(s.min_window, m[0], 1e-14);
     assert_close_rel(s.lowest, m[0], 1e-14);
-    assert_close_rel(s.min_group, m[0], 1e-14);
     assert_close_rel(s.bottom10, m[0], 1e-14); /* floor(17 * 0.1) = 1 */
     double b50 = 0;
     for (size_t i = 0; i < 8; i++) /* floor(17 * 0.5) = 8 */
@@ -174,7 +174,7 @@ static void test_trace_scores_edges(void **state)
     /* empty: all zero */
     assert_int_equal(dc_trace_score(NULL, 0, &p, &s), DC_STATUS_OK);
     assert_double_bits(s.mean, 0.0);
-    assert_double_bits(s.lowest, 0.0);
+    assert_double_bits(s.min_window, 0.0);
     assert_double_bits(s.bottom10, 0.0);
     /* one token */
     double one[] = {4.5};
@@ -185,8 +185,8 @@ static void test_trace_scores_edges(void **state)
         assert_double_bits(s.tail, 4.5);
         assert_double_bits(s.bottom10, 4.5);
         assert_double_bits(s.bottom50, 4.5);
+        assert_double_bits(s.min_window, 4.5);
         assert_double_bits(s.lowest, 4.5);
-        assert_double_bits(s.min_group, 4.5);
     }
     /* equal confidences: every score equals the value */
     double eq[40];
@@ -196,10 +196,10 @@ static void test_trace_scores_edges(void **state)
         p.profile = (dc_profile)prof;
         assert_int_equal(dc_trace_score(eq, 40, &p, &s), DC_STATUS_OK);
         assert_double_bits(s.mean, 2.0625);
-        assert_double_bits(s.lowest, 2.0625);
+        assert_double_bits(s.min_window, 2.0625);
         assert_double_bits(s.bottom10, 2.0625);
         /* reference rounds the groups: min_conf is 2.062 */
-        assert_double_bits(s.min_group, prof == DC_PROFILE_REFERENCE ? 2.062 : 2.0625);
+        assert_double_bits(s.lowest, prof == DC_PROFILE_REFERENCE ? 2.062 : 2.0625);
     }
     p.window = 0;
     assert_int_equal(dc_trace_score(eq, 40, &p, &s), DC_STATUS_INVALID_ARG);

@@ -255,12 +255,12 @@ static void test_trace_outputs(void **state)
         free(got);
         free(groups);
         if (s.n >= WINDOW)
-            assert_double_bits(s.sc.min_group, json_number_value(json_object_get(pw, "min_conf")));
+            assert_double_bits(s.sc.lowest, json_number_value(json_object_get(pw, "min_conf")));
         else
-            assert_close_rel(s.sc.min_group, json_number_value(json_object_get(pw, "min_conf")), 1e-12);
+            assert_close_rel(s.sc.lowest, json_number_value(json_object_get(pw, "min_conf")), 1e-12);
         assert_close_rel(s.sc.bottom10, json_number_value(json_object_get(pw, "bottom10")), 1e-12);
         assert_close_rel(s.sc.bottom50, json_number_value(json_object_get(pw, "bottom50")), 1e-12);
-        assert_close_rel(s.sc.lowest, json_number_value(json_object_get(pw, "min_window")), 1e-12);
+        assert_close_rel(s.sc.min_window, json_number_value(json_object_get(pw, "min_window")), 1e-12);
         assert_close_rel(s.sc.tail, json_number_value(json_object_get(pw, "tail")), 1e-12);
 
         json_t *ans = json_object_get(want, "extracted_answer");
@@ -283,7 +283,7 @@ static double score_named(const dc_trace_scores *sc, const char *name)
     if (!strcmp(name, "bottom_window"))
         return sc->bottom10;
     if (!strcmp(name, "min_window"))
-        return sc->lowest;
+        return sc->min_window;
     fail_msg("unknown score %s", name);
     return 0;
 }
@@ -442,10 +442,10 @@ static void test_online_run(void **state)
         json_t *t = json_object_get(traces, json_string_value(json_array_get(wids, i)));
         scored s;
         score_vector_trace(t, &s);
-        assert_double_bits(s.sc.min_group, json_number_value(json_array_get(wmin, i)));
+        assert_double_bits(s.sc.lowest, json_number_value(json_array_get(wmin, i)));
         json_t *a = json_array_get(wans, i);
         assert_int_equal(dc_online_add_warmup(ctl, json_is_string(a) ? json_string_value(a) : NULL,
-                                              s.sc.min_group),
+                                              s.sc.lowest),
                          DC_STATUS_OK);
         tokens += s.n;
         scored_free(&s);
@@ -489,11 +489,11 @@ static void test_online_run(void **state)
         scored s;
         score_vector_trace(t, &s);
         if (stop < 0)
-            assert_close_rel(s.sc.min_group, json_number_value(json_object_get(fw, "min_conf")),
+            assert_close_rel(s.sc.lowest, json_number_value(json_object_get(fw, "min_conf")),
                              1e-12);
         json_t *a = json_object_get(fw, "extracted_answer");
         assert_int_equal(dc_online_add_final(ctl, json_is_string(a) ? json_string_value(a) : NULL,
-                                             s.sc.min_group, stop >= 0),
+                                             s.sc.lowest, stop >= 0),
                          DC_STATUS_OK);
         scored_free(&s);
         vectors_positions_free(&pos);
