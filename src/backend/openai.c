@@ -1174,7 +1174,8 @@ dc_status dc_backend_openai_open(const dc_openai_params *params, dc_backend **ou
             return dc_error_set(err, DC_STATUS_CONFIG,
                                 "endpoint %.200s is plain http to a host that is not loopback: "
                                 "the API key from $%.64s would travel unencrypted; use https, "
-                                "or --allow-insecure to send it anyway",
+                                "or allow it explicitly (--allow-insecure, config key "
+                                "model.allow_insecure)",
                                 remote_plain, p.api_key_env);
         }
         size_t n = strlen(key) + 32;

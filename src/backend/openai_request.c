@@ -58,8 +58,8 @@ dc_status oai_request_body(const oai_req_spec *spec, const dc_prompt *prompt,
     int chat_api = spec->api == DC_OPENAI_API_CHAT;
     if (chat_api && !prompt->chat)
         return dc_error_set(err, DC_STATUS_UNSUPPORTED,
-                            "the chat endpoint takes chat prompts only; use --api completions "
-                            "for a %s prompt",
+                            "the chat endpoint takes chat prompts only; use the completions "
+                            "API (model.api) for a %s prompt",
                             prompt->text ? "text" : "token");
     sdc_buf_reset(out);
     jw w;
