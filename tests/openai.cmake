@@ -11,3 +11,13 @@ if(SDC_LLAMA_BIN_DIR AND EXISTS ${SDC_LLAMA_BIN_DIR}/llama-server)
                  SOURCES integration/test_openai_server.c integration/run_cmd.c
                  LABELS server TIMEOUT 120 LIBS PkgConfig::CURL)
 endif()
+
+# bench/openai_vs_embedded.sh builds this on demand (not part of `all`).
+if(SDC_HAVE_LLAMA)
+    add_executable(bench_openai_vs_embedded EXCLUDE_FROM_ALL
+                   ${PROJECT_SOURCE_DIR}/bench/openai_vs_embedded.c)
+    target_compile_options(bench_openai_vs_embedded PRIVATE ${SDC_WARNINGS})
+    target_link_libraries(bench_openai_vs_embedded PRIVATE safety_deepconf)
+    set_target_properties(bench_openai_vs_embedded PROPERTIES
+                          RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
+endif()
