@@ -4,14 +4,14 @@
  *
  *   1. warmup: the first `warmup` traces run to the end; each is reported
  *      with dc_online_add_warmup(). After the last one the stop threshold
- *      s = percentile(warmup min-group scores, 100 - keep_percent) is fixed
+ *      s = percentile(warmup lowest group confidences, 100 - keep_percent) is fixed
  *      (keep_percent 10 = DeepConf-low, 90 = DeepConf-high).
  *   2. every later trace gets a dc_online_window; each position's token
  *      confidence is pushed *before* that token is kept. Once the window
  *      is full and its mean is strictly below s, the push answers
  *      DC_ONLINE_STOP: that token is dropped and the trace ends there.
  *   3. finished traces are reported with dc_online_add_final(). A trace
- *      votes when it was not stopped, has an answer, and its min-group
+ *      votes when it was not stopped, has an answer, and its lowest group
  *      score is not below s; votes are weighted by that score.
  *   4. dc_online_done() says when to stop sampling: consensus beta >= tau
  *      after a final trace, or the budget of traces is spent.
@@ -50,7 +50,7 @@ void dc_online_free(dc_online *ctl);
 
 /* Reports a finished warmup trace. answer may be NULL (no answer);
  * it is copied. STATE when warmup is already complete. */
-dc_status dc_online_add_warmup(dc_online *ctl, const char *answer, double min_group);
+dc_status dc_online_add_warmup(dc_online *ctl, const char *answer, double lowest);
 
 /* 1 once `warmup` warmup traces were added. */
 int dc_online_warmup_done(const dc_online *ctl);
@@ -92,7 +92,7 @@ double dc_online_window_mean(const dc_online_window *w);
 
 /* Reports a finished post-warmup trace. stopped: the window test ended
  * it (it never votes). STATE before warmup is done or after the budget. */
-dc_status dc_online_add_final(dc_online *ctl, const char *answer, double min_group,
+dc_status dc_online_add_final(dc_online *ctl, const char *answer, double lowest,
                               int stopped);
 
 /* 1 when sampling should stop: budget spent, or consensus reached after a
@@ -106,8 +106,8 @@ size_t dc_online_traces(const dc_online *ctl);
  * controller (valid until dc_online_free) or NULL when nobody voted. */
 dc_status dc_online_result(const dc_online *ctl, const char **answer, dc_vote_result *vote);
 
-/* 1 when a trace with this min-group score would be flagged (score < s). */
-int dc_online_flagged(const dc_online *ctl, double min_group);
+/* 1 when a trace with this lowest group confidence would be flagged (score < s). */
+int dc_online_flagged(const dc_online *ctl, double lowest);
 
 #ifdef __cplusplus
 }

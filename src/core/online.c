@@ -92,19 +92,19 @@ int dc_online_warmup_done(const dc_online *c)
     return c->n_warm == c->p.warmup;
 }
 
-int dc_online_flagged(const dc_online *c, double min_group)
+int dc_online_flagged(const dc_online *c, double lowest)
 {
-    return min_group < c->threshold;
+    return lowest < c->threshold;
 }
 
-dc_status dc_online_add_warmup(dc_online *c, const char *answer, double min_group)
+dc_status dc_online_add_warmup(dc_online *c, const char *answer, double lowest)
 {
     if (dc_online_warmup_done(c))
         return DC_STATUS_STATE;
-    dc_status st = push_trace(c, answer, min_group, 1);
+    dc_status st = push_trace(c, answer, lowest, 1);
     if (st != DC_STATUS_OK)
         return st;
-    c->warm_scores[c->n_warm++] = min_group;
+    c->warm_scores[c->n_warm++] = lowest;
     if (!dc_online_warmup_done(c))
         return DC_STATUS_OK;
     st = dc_percentile(c->warm_scores, c->n_warm, 100.0 - c->p.keep_percent, &c->threshold);
@@ -125,12 +125,12 @@ dc_status dc_online_threshold(const dc_online *c, double *out)
     return DC_STATUS_OK;
 }
 
-dc_status dc_online_add_final(dc_online *c, const char *answer, double min_group, int stopped)
+dc_status dc_online_add_final(dc_online *c, const char *answer, double lowest, int stopped)
 {
     if (!dc_online_warmup_done(c) || c->n_traces >= c->p.budget)
         return DC_STATUS_STATE;
-    int votes = !stopped && !dc_online_flagged(c, min_group);
-    dc_status st = push_trace(c, answer, min_group, votes);
+    int votes = !stopped && !dc_online_flagged(c, lowest);
+    dc_status st = push_trace(c, answer, lowest, votes);
     if (st != DC_STATUS_OK)
         return st;
     dc_vote_result v;
