@@ -402,7 +402,7 @@ static void test_stop_aborts_server(void **state)
     double after = metric("llamacpp:n_decode_total");
     sleep_ms(300);
     assert_true(metric("llamacpp:n_decode_total") == after); /* nothing more is decoded */
-    if (!(after - before < 300))
+    if (!(after - before < 600))
         fail_msg("the server decoded %.0f tokens for a trace stopped at 6 of 900", after - before);
     dc_gen_result_clear(&res);
     dc_backend_free(b);
