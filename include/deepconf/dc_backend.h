@@ -69,20 +69,20 @@ uint64_t dc_trace_seed(uint64_t run_seed, const char *instance_id, uint64_t trac
 #define DC_MODEL_MAX_EOG 16
 
 typedef struct dc_model_info {
-    char backend[16];       /* "llama", "openai", "replay" */
-    char name[128];         /* general.name, or the server's model id */
-    char arch[32];          /* "qwen3"; "" when unknown */
-    char quant[32];         /* "Q8_0", "Q4_K_M", "F16"...; "" when unknown */
-    char desc[128];         /* llama.cpp's one-line description */
-    uint64_t n_params;      /* 0 when unknown */
-    uint64_t size_bytes;    /* weights in bytes; 0 when unknown */
-    uint32_t n_ctx_train;   /* context length the model was trained with */
-    uint32_t n_ctx;         /* context per trace of this backend */
+    char backend[16];     /* "llama", "openai", "replay" */
+    char name[128];       /* general.name, or the server's model id */
+    char arch[32];        /* "qwen3"; "" when unknown */
+    char quant[32];       /* "Q8_0", "Q4_K_M", "F16"...; "" when unknown */
+    char desc[128];       /* llama.cpp's one-line description */
+    uint64_t n_params;    /* 0 when unknown */
+    uint64_t size_bytes;  /* weights in bytes; 0 when unknown */
+    uint32_t n_ctx_train; /* context length the model was trained with */
+    uint32_t n_ctx;       /* context per trace of this backend */
     uint32_t n_layer, n_embd, n_head, n_head_kv, head_dim;
     int32_t n_vocab;
-    int has_chat_template;  /* the model carries its own chat template */
-    int is_qwen3_template;  /* formatted by the Qwen3 rules (enable_thinking) */
-    int32_t eos;            /* -1 when none */
+    int has_chat_template; /* the model carries its own chat template */
+    int is_qwen3_template; /* formatted by the Qwen3 rules (enable_thinking) */
+    int32_t eos;           /* -1 when none */
     size_t n_eog;
     int32_t eog[DC_MODEL_MAX_EOG]; /* every end-of-generation token */
 } dc_model_info;
@@ -98,9 +98,9 @@ typedef struct dc_chat {
 
 /* What to generate from: exactly one of chat, text, tokens is set. */
 typedef struct dc_prompt {
-    const dc_chat *chat;     /* formatted with the model's chat template */
-    const char *text;        /* raw text, special tokens parsed */
-    const int32_t *tokens;   /* token ids as they are */
+    const dc_chat *chat;   /* formatted with the model's chat template */
+    const char *text;      /* raw text, special tokens parsed */
+    const int32_t *tokens; /* token ids as they are */
     size_t n_tokens;
 } dc_prompt;
 
@@ -118,16 +118,16 @@ typedef struct dc_sampling {
 dc_sampling dc_sampling_qwen3(int enable_thinking);
 
 typedef struct dc_gen_params {
-    size_t n_traces;      /* traces to generate (>= 1); default 1 */
-    size_t parallel;      /* most traces alive at once; 0 = the backend's most */
-    size_t max_tokens;    /* per trace; default 512 */
-    size_t top_logprobs;  /* k of the raw top-k per position; default 20, 0 = none */
-    dc_sampling sampling; /* default dc_sampling_qwen3(0) */
-    uint64_t seed;        /* run seed; default 0 */
+    size_t n_traces;         /* traces to generate (>= 1); default 1 */
+    size_t parallel;         /* most traces alive at once; 0 = the backend's most */
+    size_t max_tokens;       /* per trace; default 512 */
+    size_t top_logprobs;     /* k of the raw top-k per position; default 20, 0 = none */
+    dc_sampling sampling;    /* default dc_sampling_qwen3(0) */
+    uint64_t seed;           /* run seed; default 0 */
     const char *instance_id; /* for seeds and trace ids; NULL = "" */
-    uint64_t first_trace; /* index of the first trace (seeds, ids); default 0 */
-    int keep_tokens;      /* 1: result traces carry per-token data (default 1) */
-    int ignore_eos;       /* 1: end-of-generation tokens are kept as ordinary
+    uint64_t first_trace;    /* index of the first trace (seeds, ids); default 0 */
+    int keep_tokens;         /* 1: result traces carry per-token data (default 1) */
+    int ignore_eos;          /* 1: end-of-generation tokens are kept as ordinary
                              tokens and the trace goes on (benchmarks); default 0 */
 } dc_gen_params;
 
@@ -145,14 +145,14 @@ typedef struct dc_token_event {
     size_t n_top;         /* top_logprobs, or fewer when the vocabulary is smaller */
     const double *top_lp; /* raw logprobs, most likely first */
     const int32_t *top_id;
-    int sampled_rank;     /* index of the sampled token in top_id, -1 when absent */
-    int is_eog;           /* the token ends the trace when kept (stop "eos") */
+    int sampled_rank; /* index of the sampled token in top_id, -1 when absent */
+    int is_eog;       /* the token ends the trace when kept (stop "eos") */
 } dc_token_event;
 
 typedef enum dc_observe {
     DC_OBSERVE_CONTINUE = 0,
-    DC_OBSERVE_STOP = 1,   /* drop this token, end this trace ("confidence") */
-    DC_OBSERVE_CANCEL = 2  /* drop this token, end every trace ("cancelled") */
+    DC_OBSERVE_STOP = 1,  /* drop this token, end this trace ("confidence") */
+    DC_OBSERVE_CANCEL = 2 /* drop this token, end every trace ("cancelled") */
 } dc_observe;
 
 typedef struct dc_gen_trace dc_gen_trace;
@@ -172,21 +172,21 @@ typedef struct dc_observer {
  * and is the last one). */
 struct dc_gen_trace {
     dc_trace trace;
-    uint64_t index;       /* first_trace + position in the call */
-    uint64_t seed;        /* dc_trace_seed(seed, instance_id, index) */
+    uint64_t index; /* first_trace + position in the call */
+    uint64_t seed;  /* dc_trace_seed(seed, instance_id, index) */
     dc_stop_reason stop;
-    size_t n_generated;   /* tokens kept (equals trace.n_tokens with keep_tokens) */
-    size_t n_evaluated;   /* positions shown to the observer: kept + a dropped one */
-    dc_status error;      /* DC_STATUS_OK unless stop == DC_STOP_ERROR */
+    size_t n_generated; /* tokens kept (equals trace.n_tokens with keep_tokens) */
+    size_t n_evaluated; /* positions shown to the observer: kept + a dropped one */
+    dc_status error;    /* DC_STATUS_OK unless stop == DC_STOP_ERROR */
 };
 
 typedef struct dc_gen_result {
-    dc_gen_trace *traces;    /* n_traces, in index order; owned */
+    dc_gen_trace *traces; /* n_traces, in index order; owned */
     size_t n_traces;
-    size_t prompt_tokens;    /* tokens of the prompt (decoded once) */
-    size_t gen_tokens;       /* positions evaluated over all traces */
-    double prompt_seconds;   /* decoding the prompt */
-    double gen_seconds;      /* generating, after the prompt */
+    size_t prompt_tokens;  /* tokens of the prompt (decoded once) */
+    size_t gen_tokens;     /* positions evaluated over all traces */
+    double prompt_seconds; /* decoding the prompt */
+    double gen_seconds;    /* generating, after the prompt */
 } dc_gen_result;
 
 /* Frees what a result owns and zeroes it (safe on a zeroed result). */
@@ -201,14 +201,13 @@ void dc_backend_describe(const dc_backend *b, dc_model_info *out);
  * it (Qwen3's official template for Qwen3 models, enable_thinking
  * honoured). *text: caller frees with dc_free. UNSUPPORTED when the
  * backend formats remotely (openai with a chat endpoint). */
-dc_status dc_backend_format_chat(dc_backend *b, const dc_chat *chat, char **text,
-                                 dc_error *err);
+dc_status dc_backend_format_chat(dc_backend *b, const dc_chat *chat, char **text, dc_error *err);
 
 /* Tokens of a text, special tokens parsed (as Hugging Face tokenizers and
  * llama-server do for a rendered chat template). *tokens: caller frees
  * with dc_free. UNSUPPORTED when the backend has no tokenizer. */
-dc_status dc_backend_tokenize(dc_backend *b, const char *text, int32_t **tokens,
-                              size_t *n_tokens, dc_error *err);
+dc_status dc_backend_tokenize(dc_backend *b, const char *text, int32_t **tokens, size_t *n_tokens,
+                              dc_error *err);
 
 /* Generates params->n_traces traces for one prompt. observer may be NULL.
  * Returns OK when the call ran, even when traces ended with
@@ -216,9 +215,8 @@ dc_status dc_backend_tokenize(dc_backend *b, const char *text, int32_t **tokens,
  * failure before any trace ran (bad prompt, prompt longer than the
  * context, backend unreachable) returns its status and leaves *out
  * zeroed. *out: caller frees with dc_gen_result_clear. */
-dc_status dc_backend_generate(dc_backend *b, const dc_prompt *prompt,
-                              const dc_gen_params *params, const dc_observer *observer,
-                              dc_gen_result *out, dc_error *err);
+dc_status dc_backend_generate(dc_backend *b, const dc_prompt *prompt, const dc_gen_params *params,
+                              const dc_observer *observer, dc_gen_result *out, dc_error *err);
 
 /* Asks a running generate() to stop every trace as soon as it can
  * (DC_STOP_CANCELLED). Safe from another thread and from a signal

@@ -55,8 +55,7 @@ dc_llama_params dc_llama_default_params(void);
 /* Opens the model. *out: free with dc_backend_free. NOT_FOUND when the
  * file is missing, MODEL when llama.cpp cannot load it, CANCELLED when
  * progress aborted, UNSUPPORTED without llama.cpp. */
-dc_status dc_backend_llama_open(const dc_llama_params *params, dc_backend **out,
-                                dc_error *err);
+dc_status dc_backend_llama_open(const dc_llama_params *params, dc_backend **out, dc_error *err);
 
 /* ---- GGUF metadata without loading weights ---------------------------- */
 
@@ -64,15 +63,15 @@ dc_status dc_backend_llama_open(const dc_llama_params *params, dc_backend **out,
 typedef struct dc_gguf_info {
     char arch[32];
     char name[128];
-    char quant[32];          /* from general.file_type, else the most common tensor type */
-    uint64_t n_params;       /* sum of tensor elements */
-    uint64_t size_bytes;     /* tensor data bytes */
+    char quant[32];      /* from general.file_type, else the most common tensor type */
+    uint64_t n_params;   /* sum of tensor elements */
+    uint64_t size_bytes; /* tensor data bytes */
     uint64_t file_bytes;
     uint32_t n_ctx_train, n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff;
     uint32_t n_vocab;
-    int tied_embeddings;     /* no output.weight */
+    int tied_embeddings; /* no output.weight */
     int has_chat_template;
-    int32_t eos, bos;        /* -1 when absent */
+    int32_t eos, bos; /* -1 when absent */
     size_t n_eog;
     int32_t eog[DC_MODEL_MAX_EOG]; /* EOS, EOT and the end tokens llama.cpp also treats as EOG */
     char eog_text[DC_MODEL_MAX_EOG][32];
@@ -94,7 +93,7 @@ typedef struct dc_mem_estimate {
 } dc_mem_estimate;
 
 typedef struct dc_model_shape {
-    const char *name;        /* "Qwen3-0.6B" */
+    const char *name; /* "Qwen3-0.6B" */
     uint32_t n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab, n_ctx_train;
     int tied_embeddings;
 } dc_model_shape;
@@ -115,8 +114,8 @@ uint64_t dc_model_shape_params(const dc_model_shape *s);
 dc_status dc_model_shape_bytes(const dc_model_shape *s, const char *quant, uint64_t *out);
 
 void dc_mem_estimate_compute(uint64_t weights, uint32_t n_layer, uint32_t n_head_kv,
-                             uint32_t head_dim, uint32_t n_vocab, uint32_t n_embd,
-                             uint32_t n_ctx, uint32_t parallel, dc_mem_estimate *out);
+                             uint32_t head_dim, uint32_t n_vocab, uint32_t n_embd, uint32_t n_ctx,
+                             uint32_t parallel, dc_mem_estimate *out);
 
 #ifdef __cplusplus
 }

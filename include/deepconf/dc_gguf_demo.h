@@ -25,10 +25,7 @@ typedef enum dc_demo_shape {
     DC_DEMO_0_6B = 1  /* hidden 1024, 28 layers, 16 q / 8 kv heads of 128, FFN 3072 */
 } dc_demo_shape;
 
-typedef enum dc_demo_quant {
-    DC_DEMO_Q8_0 = 0,
-    DC_DEMO_F16 = 1
-} dc_demo_quant;
+typedef enum dc_demo_quant { DC_DEMO_Q8_0 = 0, DC_DEMO_F16 = 1 } dc_demo_quant;
 
 typedef struct dc_demo_params {
     dc_demo_shape shape; /* default DC_DEMO_TINY */

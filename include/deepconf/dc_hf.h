@@ -29,9 +29,9 @@ extern "C" {
 #endif
 
 typedef struct dc_hf_ref {
-    char repo[256];  /* "Qwen/Qwen3-0.6B-GGUF" */
-    char quant[64];  /* "Q8_0" */
-    char file[512];  /* an exact file name, when the reference gave one; else "" */
+    char repo[256]; /* "Qwen/Qwen3-0.6B-GGUF" */
+    char quant[64]; /* "Q8_0" */
+    char file[512]; /* an exact file name, when the reference gave one; else "" */
 } dc_hf_ref;
 
 /* 1 when spec names a file (ends in .gguf, or starts with '/', './',
@@ -43,13 +43,13 @@ int dc_hf_is_path(const char *spec);
 dc_status dc_hf_parse_ref(const char *spec, dc_hf_ref *out, dc_error *err);
 
 typedef struct dc_hf_params {
-    const char *endpoint;  /* NULL: $HF_ENDPOINT, else https://huggingface.co */
-    const char *token;     /* NULL: $HF_TOKEN (none when unset) */
-    const char *home;      /* NULL: $HF_HOME, else $XDG_CACHE_HOME/huggingface, ~/.cache/huggingface */
-    const char *revision;  /* default "main" */
-    int offline;           /* 1: only the cache (also when $HF_HUB_OFFLINE=1) */
-    long connect_timeout_s;/* default 10 */
-    long low_speed_time_s; /* abort when under 1 KiB/s this long; default 60 */
+    const char *endpoint; /* NULL: $HF_ENDPOINT, else https://huggingface.co */
+    const char *token;    /* NULL: $HF_TOKEN (none when unset) */
+    const char *home; /* NULL: $HF_HOME, else $XDG_CACHE_HOME/huggingface, ~/.cache/huggingface */
+    const char *revision;   /* default "main" */
+    int offline;            /* 1: only the cache (also when $HF_HUB_OFFLINE=1) */
+    long connect_timeout_s; /* default 10 */
+    long low_speed_time_s;  /* abort when under 1 KiB/s this long; default 60 */
     /* Progress of the download; total 0 when unknown. Return 0 to abort
        (CANCELLED; the partial file stays for a resume). NULL: none. */
     int (*progress)(void *user, uint64_t done, uint64_t total);
@@ -60,12 +60,12 @@ dc_hf_params dc_hf_default_params(void);
 
 /* What dc_hf_pull did. */
 typedef struct dc_hf_result {
-    char *path;       /* snapshots/<commit>/<file>; caller frees with dc_free */
+    char *path; /* snapshots/<commit>/<file>; caller frees with dc_free */
     char commit[64];
     char file[512];
     uint64_t size;
-    char sha256[65];  /* "" when the Hub gave none */
-    int from_cache;   /* 1: nothing downloaded */
+    char sha256[65];       /* "" when the Hub gave none */
+    int from_cache;        /* 1: nothing downloaded */
     uint64_t resumed_from; /* bytes already there when the download resumed */
 } dc_hf_result;
 

@@ -129,8 +129,8 @@ dc_status dc_backend_format_chat(dc_backend *b, const dc_chat *chat, char **text
     return b->vt->format_chat(b->impl, chat, text, err);
 }
 
-dc_status dc_backend_tokenize(dc_backend *b, const char *text, int32_t **tokens,
-                              size_t *n_tokens, dc_error *err)
+dc_status dc_backend_tokenize(dc_backend *b, const char *text, int32_t **tokens, size_t *n_tokens,
+                              dc_error *err)
 {
     *tokens = NULL;
     *n_tokens = 0;
@@ -168,9 +168,8 @@ static dc_status check_params(const dc_prompt *prompt, const dc_gen_params *p, d
     return DC_STATUS_OK;
 }
 
-dc_status dc_backend_generate(dc_backend *b, const dc_prompt *prompt,
-                              const dc_gen_params *params, const dc_observer *observer,
-                              dc_gen_result *out, dc_error *err)
+dc_status dc_backend_generate(dc_backend *b, const dc_prompt *prompt, const dc_gen_params *params,
+                              const dc_observer *observer, dc_gen_result *out, dc_error *err)
 {
     memset(out, 0, sizeof *out);
     dc_gen_params p = params ? *params : dc_gen_default_params();

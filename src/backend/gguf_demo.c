@@ -31,12 +31,16 @@ static const char *const qwen3_template_lines[] = {
     "    {%- if messages[0].role == 'system' %}\n",
     "        {{- messages[0].content + '\\n\\n' }}\n",
     "    {%- endif %}\n",
-    "    {{- \"# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\nYou are provided with function signatures within <tools></tools> XML tags:\\n<tools>\" }}\n",
+    "    {{- \"# Tools\\n\\nYou may call one or more functions to assist with the user "
+    "query.\\n\\nYou are provided with function signatures within <tools></tools> XML "
+    "tags:\\n<tools>\" }}\n",
     "    {%- for tool in tools %}\n",
     "        {{- \"\\n\" }}\n",
     "        {{- tool | tojson }}\n",
     "    {%- endfor %}\n",
-    "    {{- \"\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\\"name\\\": <function-name>, \\\"arguments\\\": <args-json-object>}\\n</tool_call><|im_end|>\\n\" }}\n",
+    "    {{- \"\\n</tools>\\n\\nFor each function call, return a json object with function name "
+    "and arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\\"name\\\": "
+    "<function-name>, \\\"arguments\\\": <args-json-object>}\\n</tool_call><|im_end|>\\n\" }}\n",
     "{%- else %}\n",
     "    {%- if messages[0].role == 'system' %}\n",
     "        {{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}\n",
@@ -45,28 +49,34 @@ static const char *const qwen3_template_lines[] = {
     "{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}\n",
     "{%- for message in messages[::-1] %}\n",
     "    {%- set index = (messages|length - 1) - loop.index0 %}\n",
-    "    {%- if ns.multi_step_tool and message.role == \"user\" and not(message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>')) %}\n",
+    "    {%- if ns.multi_step_tool and message.role == \"user\" and "
+    "not(message.content.startswith('<tool_response>') and "
+    "message.content.endswith('</tool_response>')) %}\n",
     "        {%- set ns.multi_step_tool = false %}\n",
     "        {%- set ns.last_query_index = index %}\n",
     "    {%- endif %}\n",
     "{%- endfor %}\n",
     "{%- for message in messages %}\n",
     "    {%- if (message.role == \"user\") or (message.role == \"system\" and not loop.first) %}\n",
-    "        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}\n",
+    "        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' "
+    "}}\n",
     "    {%- elif message.role == \"assistant\" %}\n",
     "        {%- set content = message.content %}\n",
     "        {%- set reasoning_content = '' %}\n",
-    "        {%- if message.reasoning_content is defined and message.reasoning_content is not none %}\n",
+    "        {%- if message.reasoning_content is defined and message.reasoning_content is not none "
+    "%}\n",
     "            {%- set reasoning_content = message.reasoning_content %}\n",
     "        {%- else %}\n",
     "            {%- if '</think>' in message.content %}\n",
     "                {%- set content = message.content.split('</think>')[-1].lstrip('\\n') %}\n",
-    "                {%- set reasoning_content = message.content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') %}\n",
+    "                {%- set reasoning_content = "
+    "message.content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') %}\n",
     "            {%- endif %}\n",
     "        {%- endif %}\n",
     "        {%- if loop.index0 > ns.last_query_index %}\n",
     "            {%- if loop.last or (not loop.last and reasoning_content) %}\n",
-    "                {{- '<|im_start|>' + message.role + '\\n<think>\\n' + reasoning_content.strip('\\n') + '\\n</think>\\n\\n' + content.lstrip('\\n') }}\n",
+    "                {{- '<|im_start|>' + message.role + '\\n<think>\\n' + "
+    "reasoning_content.strip('\\n') + '\\n</think>\\n\\n' + content.lstrip('\\n') }}\n",
     "            {%- else %}\n",
     "                {{- '<|im_start|>' + message.role + '\\n' + content }}\n",
     "            {%- endif %}\n",
@@ -193,8 +203,8 @@ dc_status dc_demo_find_vocab(char *buf, size_t size, dc_error *err)
     const char *home = getenv("HOME");
     if (home && *home) {
         char pat[4096];
-        snprintf(pat, sizeof pat, "%s/.cache/safety-deepconf/llama.cpp-*/prefix/share/ggml-vocab-qwen2.gguf",
-                 home);
+        snprintf(pat, sizeof pat,
+                 "%s/.cache/safety-deepconf/llama.cpp-*/prefix/share/ggml-vocab-qwen2.gguf", home);
         glob_t g;
         if (glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0) {
             snprintf(buf, size, "%s", g.gl_pathv[g.gl_pathc - 1]);
@@ -203,10 +213,11 @@ dc_status dc_demo_find_vocab(char *buf, size_t size, dc_error *err)
         }
         globfree(&g);
     }
-    return dc_error_set(err, DC_STATUS_NOT_FOUND,
-                        "the Qwen vocabulary ggml-vocab-qwen2.gguf was not found (tried $SDC_VOCAB, "
-                        "$SDC_LLAMA_SHARE_DIR, ~/.cache/safety-deepconf/llama.cpp-*/prefix/share); "
-                        "run scripts/setup.sh or pass --vocab FILE");
+    return dc_error_set(
+        err, DC_STATUS_NOT_FOUND,
+        "the Qwen vocabulary ggml-vocab-qwen2.gguf was not found (tried $SDC_VOCAB, "
+        "$SDC_LLAMA_SHARE_DIR, ~/.cache/safety-deepconf/llama.cpp-*/prefix/share); "
+        "run scripts/setup.sh or pass --vocab FILE");
 }
 
 #ifndef SDC_HAVE_LLAMA
@@ -287,9 +298,9 @@ static double rng_normal(rng *r)
 typedef struct shape {
     const char *name;
     uint32_t n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_vocab, n_ctx;
-    double w_std;      /* std of the layer matrices */
-    double emb_active; /* std of the favoured token embeddings */
-    double emb_other;  /* std of the others */
+    double w_std;          /* std of the layer matrices */
+    double emb_active;     /* std of the favoured token embeddings */
+    double emb_other;      /* std of the others */
     double lean, eot_lean; /* their component along the shared direction */
 } shape;
 
@@ -326,14 +337,14 @@ typedef struct tdesc {
 static size_t build_tensor_list(const shape *sh, enum ggml_type wtype, tdesc *t)
 {
     size_t n = 0;
-#define ADD(nm, a, b, in, ty)                                                                  \
-    do {                                                                                       \
-        snprintf(t[n].name, sizeof t[n].name, "%s", nm);                                       \
-        t[n].ne0 = (a);                                                                        \
-        t[n].ne1 = (b);                                                                        \
-        t[n].init = (in);                                                                      \
-        t[n].type = (ty);                                                                      \
-        n++;                                                                                   \
+#define ADD(nm, a, b, in, ty)                            \
+    do {                                                 \
+        snprintf(t[n].name, sizeof t[n].name, "%s", nm); \
+        t[n].ne0 = (a);                                  \
+        t[n].ne1 = (b);                                  \
+        t[n].init = (in);                                \
+        t[n].type = (ty);                                \
+        n++;                                             \
     } while (0)
     const int64_t d = sh->n_embd, q = (int64_t)sh->n_head * sh->head_dim,
                   kv = (int64_t)sh->n_head_kv * sh->head_dim, ff = sh->n_ff;
@@ -344,10 +355,10 @@ static size_t build_tensor_list(const shape *sh, enum ggml_type wtype, tdesc *t)
     ADD("output_norm.weight", d, 1, INIT_SIGNS, GGML_TYPE_F32);
     for (uint32_t l = 0; l < sh->n_layer; l++) {
         char nm[64];
-#define LAYER(suffix, a, b, in, ty)                                                            \
-    do {                                                                                       \
-        snprintf(nm, sizeof nm, "blk.%u.%s", l, suffix);                                       \
-        ADD(nm, a, b, in, ty);                                                                 \
+#define LAYER(suffix, a, b, in, ty)                      \
+    do {                                                 \
+        snprintf(nm, sizeof nm, "blk.%u.%s", l, suffix); \
+        ADD(nm, a, b, in, ty);                           \
     } while (0)
         LAYER("attn_norm.weight", d, 1, INIT_ONES, GGML_TYPE_F32);
         LAYER("attn_q.weight", d, q, INIT_MATRIX, wtype);
@@ -388,9 +399,7 @@ static void fill_rows(const shape *sh, const tdesc *t, int64_t r0, int64_t nr, r
                      : sh->emb_other;
             break;
         case INIT_MATRIX:
-        default:
-            sd = sh->w_std > 0 ? sh->w_std : 1.0 / sqrt((double)t->ne0);
-            break;
+        default: sd = sh->w_std > 0 ? sh->w_std : 1.0 / sqrt((double)t->ne0); break;
         }
         for (int64_t j = 0; j < t->ne0; j++)
             row[j] = (float)(sd * rng_normal(r));
@@ -412,17 +421,28 @@ static const struct {
     const char *text;
     int32_t type;
 } qwen3_added[] = {
-    {151646, "<|object_ref_start|>", 3}, {151647, "<|object_ref_end|>", 3},
-    {151648, "<|box_start|>", 3},        {151649, "<|box_end|>", 3},
-    {151650, "<|quad_start|>", 3},       {151651, "<|quad_end|>", 3},
-    {151652, "<|vision_start|>", 3},     {151653, "<|vision_end|>", 3},
-    {151654, "<|vision_pad|>", 3},       {151655, "<|image_pad|>", 3},
-    {151656, "<|video_pad|>", 3},        {151657, "<tool_call>", 4},
-    {151658, "</tool_call>", 4},         {151659, "<|fim_prefix|>", 4},
-    {151660, "<|fim_middle|>", 4},       {151661, "<|fim_suffix|>", 4},
-    {151662, "<|fim_pad|>", 4},          {151663, "<|repo_name|>", 4},
-    {151664, "<|file_sep|>", 4},         {151665, "<tool_response>", 4},
-    {151666, "</tool_response>", 4},     {151667, "<think>", 4},
+    {151646, "<|object_ref_start|>", 3},
+    {151647, "<|object_ref_end|>", 3},
+    {151648, "<|box_start|>", 3},
+    {151649, "<|box_end|>", 3},
+    {151650, "<|quad_start|>", 3},
+    {151651, "<|quad_end|>", 3},
+    {151652, "<|vision_start|>", 3},
+    {151653, "<|vision_end|>", 3},
+    {151654, "<|vision_pad|>", 3},
+    {151655, "<|image_pad|>", 3},
+    {151656, "<|video_pad|>", 3},
+    {151657, "<tool_call>", 4},
+    {151658, "</tool_call>", 4},
+    {151659, "<|fim_prefix|>", 4},
+    {151660, "<|fim_middle|>", 4},
+    {151661, "<|fim_suffix|>", 4},
+    {151662, "<|fim_pad|>", 4},
+    {151663, "<|repo_name|>", 4},
+    {151664, "<|file_sep|>", 4},
+    {151665, "<tool_response>", 4},
+    {151666, "</tool_response>", 4},
+    {151667, "<think>", 4},
     {151668, "</think>", 4},
 };
 
@@ -492,9 +512,8 @@ static dc_status write_all(FILE *f, const void *p, size_t n, const char *path, d
     return DC_STATUS_OK;
 }
 
-static dc_status write_tensors(FILE *f, const shape *sh, const tdesc *t, size_t nt,
-                               size_t align, const dc_demo_params *p, const char *path,
-                               dc_error *err)
+static dc_status write_tensors(FILE *f, const shape *sh, const tdesc *t, size_t nt, size_t align,
+                               const dc_demo_params *p, const char *path, dc_error *err)
 {
     rng r;
     rng_seed(&r, p->seed);
@@ -563,8 +582,8 @@ dc_status dc_demo_write(const char *path, const dc_demo_params *params, dc_error
             return st;
     }
     if (!file_readable(vocab))
-        return dc_error_set(err, DC_STATUS_NOT_FOUND, "%s: cannot read the vocabulary: %s",
-                            vocab, strerror(errno));
+        return dc_error_set(err, DC_STATUS_NOT_FOUND, "%s: cannot read the vocabulary: %s", vocab,
+                            strerror(errno));
     const shape *sh = &shapes[p.shape];
     enum ggml_type wtype = p.quant == DC_DEMO_F16 ? GGML_TYPE_F16 : GGML_TYPE_Q8_0;
 
@@ -603,9 +622,8 @@ dc_status dc_demo_write(const char *path, const dc_demo_params *params, dc_error
         st = set_tokenizer(g, vocab, err);
     }
     for (size_t i = 0; st == DC_STATUS_OK && i < nt; i++) {
-        struct ggml_tensor *x = t[i].ne1 > 1
-                                    ? ggml_new_tensor_2d(gc, t[i].type, t[i].ne0, t[i].ne1)
-                                    : ggml_new_tensor_1d(gc, t[i].type, t[i].ne0);
+        struct ggml_tensor *x = t[i].ne1 > 1 ? ggml_new_tensor_2d(gc, t[i].type, t[i].ne0, t[i].ne1)
+                                             : ggml_new_tensor_1d(gc, t[i].type, t[i].ne0);
         ggml_set_name(x, t[i].name);
         gguf_add_tensor(g, x);
     }
@@ -623,8 +641,8 @@ dc_status dc_demo_write(const char *path, const dc_demo_params *params, dc_error
     if (st == DC_STATUS_OK)
         st = write_tensors(f, sh, t, nt, gguf_get_alignment(g), &p, tmp, err);
     if (f && fclose(f) != 0 && st == DC_STATUS_OK)
-        st = dc_error_set(err, errno == ENOSPC ? DC_STATUS_NO_SPACE : DC_STATUS_IO, "%s: %s",
-                          tmp, strerror(errno));
+        st = dc_error_set(err, errno == ENOSPC ? DC_STATUS_NO_SPACE : DC_STATUS_IO, "%s: %s", tmp,
+                          strerror(errno));
     if (st == DC_STATUS_OK && rename(tmp, path) != 0)
         st = dc_error_set(err, DC_STATUS_IO, "%s: rename failed: %s", path, strerror(errno));
     if (st != DC_STATUS_OK && f)

@@ -86,10 +86,13 @@ dc_status dc_hf_parse_ref(const char *spec, dc_hf_ref *out, dc_error *err)
     const char *slash2 = strchr(slash + 1, '/');
     size_t owner_n = (size_t)(slash - spec);
     const char *repo = slash + 1;
-    size_t repo_n = slash2 ? (size_t)(slash2 - repo) : colon ? (size_t)(colon - repo) : strlen(repo);
+    size_t repo_n = slash2  ? (size_t)(slash2 - repo)
+                    : colon ? (size_t)(colon - repo)
+                            : strlen(repo);
     if (!name_ok(spec, owner_n) || !name_ok(repo, repo_n))
         return dc_error_set(err, DC_STATUS_INVALID_ARG,
-                            "'%s': owner and repo may hold letters, digits, '-', '_' and '.'", spec);
+                            "'%s': owner and repo may hold letters, digits, '-', '_' and '.'",
+                            spec);
     if (slash2 && colon)
         return dc_error_set(err, DC_STATUS_INVALID_ARG, "'%s': give a file or a quant, not both",
                             spec);
@@ -188,16 +191,14 @@ typedef struct sha256 {
 } sha256;
 
 static const uint32_t K256[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2};
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 static uint32_t ror(uint32_t x, int n)
 {
@@ -218,8 +219,8 @@ static void sha256_block(sha256 *s, const unsigned char *p)
     uint32_t a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3], e = s->h[4], f = s->h[5],
              g = s->h[6], h = s->h[7];
     for (int i = 0; i < 64; i++) {
-        uint32_t t1 = h + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] +
-                      w[i];
+        uint32_t t1 =
+            h + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + w[i];
         uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
         h = g;
         g = f;
@@ -390,8 +391,7 @@ static dc_status get_json(const http *h, const char *url, const char *what, json
                                ? " (gated or private: set HF_TOKEN to a token with access)"
                            : code == 404 ? " (no such repository or revision)"
                                          : "";
-        st = dc_error_set(err, DC_STATUS_HTTP, "%s: HTTP %ld%s%s (%s)", what, code, msg, hint,
-                          url);
+        st = dc_error_set(err, DC_STATUS_HTTP, "%s: HTTP %ld%s%s (%s)", what, code, msg, hint, url);
     } else {
         json_error_t je;
         *out = json_loadb(b.data ? b.data : "", b.len, 0, &je);
@@ -478,8 +478,9 @@ static dc_status pick_file(const dc_hf_ref *ref, const hub_file *f, size_t n, si
         if (ref->file[0])
             return dc_error_set(err, DC_STATUS_NOT_FOUND, "%s has no file %s; it has: %s",
                                 ref->repo, ref->file, avail);
-        return dc_error_set(err, DC_STATUS_NOT_FOUND, "%s has no .gguf file for quant %s; it has: %s",
-                            ref->repo, ref->quant, avail);
+        return dc_error_set(err, DC_STATUS_NOT_FOUND,
+                            "%s has no .gguf file for quant %s; it has: %s", ref->repo, ref->quant,
+                            avail);
     }
     if (strstr(f[best].path, "-of-"))
         return dc_error_set(err, DC_STATUS_UNSUPPORTED,
@@ -492,7 +493,7 @@ static dc_status pick_file(const dc_hf_ref *ref, const hub_file *f, size_t n, si
 /* ---- the cache ---- */
 
 typedef struct repo_paths {
-    char dir[HF_PATH_MAX];   /* .../hub/models--Owner--Repo */
+    char dir[HF_PATH_MAX]; /* .../hub/models--Owner--Repo */
 } repo_paths;
 
 static dc_status repo_dir(const dc_hf_params *p, const char *repo, repo_paths *rp, dc_error *err)
@@ -666,7 +667,8 @@ static dc_status download(const http *h, const char *url, const char *part, uint
     int close_err = fclose(d.f) != 0;
     if (d.write_error || close_err)
         return dc_error_set(err, d.write_error == ENOSPC ? DC_STATUS_NO_SPACE : DC_STATUS_IO,
-                            "%s: write failed: %s", part, strerror(d.write_error ? d.write_error : errno));
+                            "%s: write failed: %s", part,
+                            strerror(d.write_error ? d.write_error : errno));
     if (d.aborted)
         return dc_error_set(err, DC_STATUS_CANCELLED, "download cancelled (%s kept for a resume)",
                             part);
@@ -755,8 +757,7 @@ static void url_of(char *buf, size_t size, const char *endpoint, const char *fmt
     snprintf(buf, size, "%s%s%s%s%s", endpoint, fmt1, a, fmt2, b ? b : "");
 }
 
-dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result *out,
-                     dc_error *err)
+dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result *out, dc_error *err)
 {
     memset(out, 0, sizeof *out);
     dc_hf_params p = params ? *params : dc_hf_default_params();
@@ -858,7 +859,9 @@ dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result 
         snprintf(out->sha256, sizeof out->sha256, "%s", hf.sha256);
     char blob_name[80];
     snprintf(blob_name, sizeof blob_name, "%s",
-             hf.sha256 ? hf.sha256 : hf.oid ? hf.oid : out->commit);
+             hf.sha256 ? hf.sha256
+             : hf.oid  ? hf.oid
+                       : out->commit);
     int have_oid = hf.sha256 || hf.oid;
     dc_free(files);
 
@@ -892,8 +895,7 @@ dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result 
                 st = dc_error_set(err, DC_STATUS_CHECKSUM,
                                   "%s: got %llu bytes, the Hub lists %llu; the partial file is "
                                   "deleted",
-                                  out->file, (unsigned long long)got,
-                                  (unsigned long long)hf.size);
+                                  out->file, (unsigned long long)got, (unsigned long long)hf.size);
                 remove(part);
             }
             out->size = got;

@@ -63,9 +63,9 @@ typedef struct trace_state {
 } trace_state;
 
 typedef struct slot {
-    long trace;            /* index in the call, -1 when free */
+    long trace; /* index in the call, -1 when free */
     struct llama_sampler *chain;
-    llama_token pending;   /* kept token still to be decoded */
+    llama_token pending; /* kept token still to be decoded */
 } slot;
 
 typedef struct llama_impl {
@@ -306,7 +306,7 @@ typedef struct gen {
     const dc_gen_params *p;
     const dc_observer *obs;
     size_t n_prompt;
-    size_t n_sel;          /* top-k selected per position: max(top_logprobs, sampler top-k) */
+    size_t n_sel; /* top-k selected per position: max(top_logprobs, sampler top-k) */
     trace_state *tr;
     slot *slots;
     size_t n_slots;
@@ -418,8 +418,8 @@ static int position(gen *g, size_t s, const float *logits)
     ev.top_lp = g->top_lp;
     ev.top_id = g->sel_id;
     ev.is_eog = !g->p->ignore_eos && llama_vocab_is_eog(L->vocab, tok);
-    int32_t plen = llama_token_to_piece(L->vocab, tok, g->piece, (int32_t)sizeof g->piece - 1, 0,
-                                        true);
+    int32_t plen =
+        llama_token_to_piece(L->vocab, tok, g->piece, (int32_t)sizeof g->piece - 1, 0, true);
     if (plen < 0)
         plen = 0;
     g->piece[plen] = '\0';
@@ -464,8 +464,7 @@ static int position(gen *g, size_t s, const float *logits)
  * The first position of every trace comes from the shared prompt logits. */
 static void fill_slot(gen *g, size_t s)
 {
-    while (g->slots[s].trace < 0 && g->next_trace < g->p->n_traces &&
-           !atomic_load(&g->L->cancel)) {
+    while (g->slots[s].trace < 0 && g->next_trace < g->p->n_traces && !atomic_load(&g->L->cancel)) {
         size_t i = g->next_trace++;
         g->tr[i].seed = dc_trace_seed(g->p->seed, g->p->instance_id, g->p->first_trace + i);
         slot *sl = &g->slots[s];
@@ -637,8 +636,8 @@ static dc_status impl_generate(void *impl, const dc_prompt *prompt, const dc_gen
     if (g.n_slots > p->n_traces)
         g.n_slots = p->n_traces;
     g.n_sel = p->top_logprobs;
-    if (p->sampling.temperature > 0 && p->sampling.top_k > 0 && (size_t)p->sampling.top_k > g.n_sel &&
-        p->sampling.top_k <= 1024)
+    if (p->sampling.temperature > 0 && p->sampling.top_k > 0 &&
+        (size_t)p->sampling.top_k > g.n_sel && p->sampling.top_k <= 1024)
         g.n_sel = (size_t)p->sampling.top_k;
     if (g.n_sel < 1)
         g.n_sel = 1;
@@ -764,8 +763,7 @@ static void impl_free(void *impl)
 }
 
 static const dc_backend_vtable llama_vtable = {
-    "llama", impl_describe, impl_format_chat, impl_tokenize,
-    impl_generate, impl_cancel, impl_free,
+    "llama", impl_describe, impl_format_chat, impl_tokenize, impl_generate, impl_cancel, impl_free,
 };
 
 /* ---- open ---- */
@@ -813,8 +811,8 @@ dc_status dc_backend_llama_open(const dc_llama_params *params, dc_backend **out,
     if (!p.model_path || !*p.model_path)
         return dc_error_set(err, DC_STATUS_INVALID_ARG, "no model path");
     if (access(p.model_path, R_OK) != 0)
-        return dc_error_set(err, errno == ENOENT ? DC_STATUS_NOT_FOUND : DC_STATUS_IO,
-                            "%s: %s", p.model_path, strerror(errno));
+        return dc_error_set(err, errno == ENOENT ? DC_STATUS_NOT_FOUND : DC_STATUS_IO, "%s: %s",
+                            p.model_path, strerror(errno));
     if (p.parallel == 0)
         p.parallel = 1;
     if (p.parallel > 256)

@@ -23,7 +23,6 @@
 #define SDC_VEC_CLONES
 #endif
 
-
 /* ---- top-k ---- */
 
 /* a ranks below b: smaller value, or equal value and larger id. */

@@ -103,8 +103,8 @@ dc_status dc_model_shape_bytes(const dc_model_shape *s, const char *quant, uint6
 }
 
 void dc_mem_estimate_compute(uint64_t weights, uint32_t n_layer, uint32_t n_head_kv,
-                             uint32_t head_dim, uint32_t n_vocab, uint32_t n_embd,
-                             uint32_t n_ctx, uint32_t parallel, dc_mem_estimate *out)
+                             uint32_t head_dim, uint32_t n_vocab, uint32_t n_embd, uint32_t n_ctx,
+                             uint32_t parallel, dc_mem_estimate *out)
 {
     out->weights = weights;
     out->kv = (uint64_t)n_layer * n_ctx * parallel * 2u * n_head_kv * head_dim * 2u;
@@ -202,8 +202,8 @@ dc_status dc_gguf_read_info(const char *path, dc_gguf_info *out, dc_error *err)
     out->n_ff = get_u32(g, a, "feed_forward_length", 0);
     out->n_head = get_u32(g, a, "attention.head_count", 0);
     out->n_head_kv = get_u32(g, a, "attention.head_count_kv", out->n_head);
-    out->head_dim = get_u32(g, a, "attention.key_length",
-                            out->n_head ? out->n_embd / out->n_head : 0);
+    out->head_dim =
+        get_u32(g, a, "attention.key_length", out->n_head ? out->n_embd / out->n_head : 0);
 
     /* Tensors: parameters, bytes, and the type most weights have. */
     uint64_t by_type[GGML_TYPE_COUNT];
@@ -247,9 +247,9 @@ dc_status dc_gguf_read_info(const char *path, dc_gguf_info *out, dc_error *err)
         if (eot >= 0 && (size_t)eot < n)
             add_eog(out, eot, gguf_get_arr_str(g, k, (size_t)eot));
         /* The end-of-turn texts llama.cpp also treats as end of generation. */
-        static const char *const eog_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>",
-                                                "<end_of_turn>", "<|endoftext|>", "<|return|>",
-                                                "<|call|>", "<EOT>", "<|end_of_text|>"};
+        static const char *const eog_texts[] = {
+            "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",  "<|endoftext|>",
+            "<|return|>", "<|call|>",   "<EOT>",   "<|end_of_text|>"};
         for (size_t i = 0; i < n; i++) {
             const char *s = gguf_get_arr_str(g, k, i);
             if (s[0] != '<')

@@ -143,12 +143,10 @@ static void progress_end(progress *p)
 
 static int cmd_pull(int argc, char **argv)
 {
-    static const struct option opts[] = {{"revision", required_argument, NULL, 'r'},
-                                         {"offline", no_argument, NULL, 'O'},
-                                         {"quiet", no_argument, NULL, 'q'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"revision", required_argument, NULL, 'r'}, {"offline", no_argument, NULL, 'O'},
+        {"quiet", no_argument, NULL, 'q'},          {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     dc_hf_params hp = dc_hf_default_params();
     int quiet = 0, json = 0, c;
     optind = 1;
@@ -324,9 +322,9 @@ static int info_file(const char *path, uint32_t ctx, uint32_t par, int json)
     printf("weights:         %.1f MiB\n", mib(in.size_bytes));
     printf("context length:  %u\n", (unsigned)in.n_ctx_train);
     printf("shape:           %u layers, hidden %u, %u q / %u kv heads of %u, FFN %u, vocab %u%s\n",
-           (unsigned)in.n_layer, (unsigned)in.n_embd, (unsigned)in.n_head,
-           (unsigned)in.n_head_kv, (unsigned)in.head_dim, (unsigned)in.n_ff,
-           (unsigned)in.n_vocab, in.tied_embeddings ? ", tied embeddings" : "");
+           (unsigned)in.n_layer, (unsigned)in.n_embd, (unsigned)in.n_head, (unsigned)in.n_head_kv,
+           (unsigned)in.head_dim, (unsigned)in.n_ff, (unsigned)in.n_vocab,
+           in.tied_embeddings ? ", tied embeddings" : "");
     printf("chat template:   %s\n", in.has_chat_template ? "yes" : "no");
     printf("eos:             %d\n", (int)in.eos);
     printf("end of generation:");
@@ -335,8 +333,7 @@ static int info_file(const char *path, uint32_t ctx, uint32_t par, int json)
     printf("\n");
     printf("memory (ctx %u x %u parallel): weights %.1f MiB + KV %.1f MiB + compute %.1f MiB "
            "= %.1f MiB\n",
-           (unsigned)n_ctx, (unsigned)par, mib(e.weights), mib(e.kv), mib(e.compute),
-           mib(e.total));
+           (unsigned)n_ctx, (unsigned)par, mib(e.weights), mib(e.kv), mib(e.compute), mib(e.total));
     return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
 }
 
@@ -360,8 +357,8 @@ static int info_shapes(uint32_t ctx, uint32_t par, int json)
     } else {
         printf("Memory estimates from published shapes (ctx %u per trace x %u parallel, F16 KV):\n",
                (unsigned)ctx, (unsigned)par);
-        printf("%-12s %-7s %12s %12s %12s %12s %12s\n", "model", "quant", "params",
-               "weights MiB", "KV MiB", "compute MiB", "total MiB");
+        printf("%-12s %-7s %12s %12s %12s %12s %12s\n", "model", "quant", "params", "weights MiB",
+               "KV MiB", "compute MiB", "total MiB");
     }
     for (size_t i = 0; i < n; i++) {
         for (size_t q = 0; q < 2; q++) {
@@ -440,14 +437,11 @@ static int cmd_info(int argc, char **argv)
 
 static int cmd_mkdemo(int argc, char **argv)
 {
-    static const struct option opts[] = {{"shape", required_argument, NULL, 's'},
-                                         {"quant", required_argument, NULL, 'Q'},
-                                         {"seed", required_argument, NULL, 'S'},
-                                         {"vocab", required_argument, NULL, 'v'},
-                                         {"output", required_argument, NULL, 'o'},
-                                         {"quiet", no_argument, NULL, 'q'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"shape", required_argument, NULL, 's'},  {"quant", required_argument, NULL, 'Q'},
+        {"seed", required_argument, NULL, 'S'},   {"vocab", required_argument, NULL, 'v'},
+        {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     dc_demo_params p = dc_demo_default_params();
     const char *outp = NULL;
     int quiet = 0, c;

@@ -62,8 +62,8 @@ static int setup(void **state)
     if (!mkdtemp(tmpdir))
         return -1;
     snprintf(model_path, sizeof model_path, "%s/tiny.gguf", tmpdir);
-    char *argv[] = {(char *)bin, "model", "mkdemo", "--shape", "tiny", "--seed", "7",
-                    "-o", model_path, NULL};
+    char *argv[] = {(char *)bin, "model", "mkdemo", "--shape",  "tiny",
+                    "--seed",    "7",     "-o",     model_path, NULL};
     if (run_status(argv) != 0)
         return -1;
     backend = open_model(8);
@@ -137,8 +137,8 @@ static void test_chat_qwen3(void **state)
                               "<think>\n\n</think>\n\n");
     /* Qwen3's tokenizer: <|im_start|> user \n Hello <|im_end|> \n <|im_start|>
        assistant \n <think> \n\n </think> \n\n */
-    static const int32_t off[] = {151644, 872,    198, 9707,   151645, 198, 151644,
-                                  77091,  198,    151667, 271, 151668, 271};
+    static const int32_t off[] = {151644, 872, 198,    9707, 151645, 198, 151644,
+                                  77091,  198, 151667, 271,  151668, 271};
     expect_tokens(text, off, sizeof off / sizeof *off);
     dc_free(text);
 
@@ -381,7 +381,7 @@ static void test_batched_equals_sequential(void **state)
     dc_gen_params gp = gen_params(6, 24);
     dc_gen_result together, waves, single;
     generate(backend, &gp, NULL, &together); /* 6 slots at once */
-    gp.parallel = 4;                          /* 4, then 2 in a second wave */
+    gp.parallel = 4;                         /* 4, then 2 in a second wave */
     generate(backend, &gp, NULL, &waves);
     dc_backend *one = open_model(1);
     gp.parallel = 0;
@@ -607,8 +607,7 @@ static void test_bad_prompts(void **state)
     dc_error err = {0};
     int32_t bad[] = {5, 200000};
     dc_prompt p = {NULL, NULL, bad, 2};
-    assert_int_equal(dc_backend_generate(backend, &p, &gp, NULL, &r, &err),
-                     DC_STATUS_INVALID_ARG);
+    assert_int_equal(dc_backend_generate(backend, &p, &gp, NULL, &r, &err), DC_STATUS_INVALID_ARG);
     assert_int_equal(r.n_traces, 0);
     int32_t *many = calloc(300, sizeof *many);
     dc_prompt longp = {NULL, NULL, many, 300};

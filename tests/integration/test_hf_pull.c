@@ -128,9 +128,9 @@ static void handle(int fd)
             if (strlen(files[i].repo) != rn || strncmp(files[i].repo, repo, rn))
                 continue;
             char e[1024];
-            const char *sha = files[i].lie
-                                  ? "1111111111111111111111111111111111111111111111111111111111111111"
-                                  : files[i].sha256;
+            const char *sha =
+                files[i].lie ? "1111111111111111111111111111111111111111111111111111111111111111"
+                             : files[i].sha256;
             if (!strcmp(files[i].path, "README.md"))
                 snprintf(e, sizeof e,
                          "%s{\"type\": \"file\", \"path\": \"%s\", \"size\": %zu, "
@@ -144,7 +144,8 @@ static void handle(int fd)
                          body[1] ? ", " : "", files[i].path, files[i].size, sha, files[i].size);
             strcat(body, e);
         }
-        strcat(body, ", {\"type\": \"directory\", \"path\": \"docs\", \"oid\": \"c\", \"size\": 0}]");
+        strcat(body,
+               ", {\"type\": \"directory\", \"path\": \"docs\", \"oid\": \"c\", \"size\": 0}]");
         reply_json(fd, 200, body);
         return;
     }
@@ -179,8 +180,7 @@ static void handle(int fd)
             cut_next_download = 0;
             return;
         }
-        reply(fd, code, "application/octet-stream", (const char *)files[i].data + from, len,
-              extra);
+        reply(fd, code, "application/octet-stream", (const char *)files[i].data + from, len, extra);
         return;
     }
     reply_json(fd, 404, "{\"error\": \"Entry not found\"}");
@@ -342,8 +342,9 @@ static void test_fresh_then_cached(void **state)
         fail_msg("pull: %s", err.msg);
     assert_int_equal(resolve_requests, before + 1);
     char want[1024];
-    snprintf(want, sizeof want, "%s/hub/models--Qwen--Qwen3-0.6B-GGUF/snapshots/%s/"
-                                "Qwen3-0.6B-Q8_0.gguf",
+    snprintf(want, sizeof want,
+             "%s/hub/models--Qwen--Qwen3-0.6B-GGUF/snapshots/%s/"
+             "Qwen3-0.6B-Q8_0.gguf",
              home, SHA_MAIN);
     assert_string_equal(r.path, want);
     assert_string_equal(r.commit, SHA_MAIN);
@@ -380,8 +381,7 @@ static void test_fresh_then_cached(void **state)
     assert_int_equal(dc_hf_pull("Qwen/Qwen3-0.6B", &p, &r, &err), DC_STATUS_OK);
     assert_string_equal(r.path, want);
     dc_hf_result_clear(&r);
-    assert_int_equal(dc_hf_pull("Qwen/Qwen3-0.6B-GGUF:Q4_K_M", &p, &r, &err),
-                     DC_STATUS_NOT_FOUND);
+    assert_int_equal(dc_hf_pull("Qwen/Qwen3-0.6B-GGUF:Q4_K_M", &p, &r, &err), DC_STATUS_NOT_FOUND);
     assert_non_null(strstr(err.msg, "offline"));
     assert_non_null(strstr(err.msg, "Qwen3-0.6B-Q8_0.gguf")); /* lists what the cache has */
 
@@ -466,7 +466,9 @@ static void test_checksum_mismatch(void **state)
     snprintf(dir, sizeof dir, "%s/hub/models--bad--Corrupt-GGUF/snapshots", home);
     struct stat sb;
     assert_int_not_equal(stat(dir, &sb), 0); /* nothing linked */
-    snprintf(dir, sizeof dir, "%s/hub/models--bad--Corrupt-GGUF/blobs/1111111111111111111111111111111111111111111111111111111111111111.incomplete",
+    snprintf(dir, sizeof dir,
+             "%s/hub/models--bad--Corrupt-GGUF/blobs/"
+             "1111111111111111111111111111111111111111111111111111111111111111.incomplete",
              home);
     assert_int_not_equal(stat(dir, &sb), 0); /* the bad bytes are gone */
 }

@@ -139,9 +139,12 @@ static void test_shapes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_topk),       cmocka_unit_test(test_logsumexp),
-        cmocka_unit_test(test_seeds),      cmocka_unit_test(test_qwen3_text),
-        cmocka_unit_test(test_names_and_defaults), cmocka_unit_test(test_shapes),
+        cmocka_unit_test(test_topk),
+        cmocka_unit_test(test_logsumexp),
+        cmocka_unit_test(test_seeds),
+        cmocka_unit_test(test_qwen3_text),
+        cmocka_unit_test(test_names_and_defaults),
+        cmocka_unit_test(test_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
