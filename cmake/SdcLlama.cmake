@@ -19,6 +19,16 @@ if(SDC_LLAMA_PREFIX)
     file(GLOB SDC_LIBGGML_EXTRA ${SDC_LLAMA_PREFIX}/lib/libggml-cuda.a ${SDC_LLAMA_PREFIX}/lib/libggml-vulkan.a)
     target_link_libraries(sdc_llama INTERFACE ${SDC_LIBLLAMA} ${SDC_LIBGGML} ${SDC_LIBGGML_CPU}
         ${SDC_LIBGGML_EXTRA} ${SDC_LIBGGML_BASE} stdc++ Threads::Threads m)
+    if(EXISTS ${SDC_LLAMA_PREFIX}/lib/libggml-cuda.a)
+        # A static CUDA build of ggml needs the CUDA runtime and cuBLAS (untested here: no GPU).
+        find_package(CUDAToolkit REQUIRED)
+        target_link_libraries(sdc_llama INTERFACE CUDA::cudart_static CUDA::cublas_static
+            CUDA::cublasLt_static CUDA::cuda_driver)
+    endif()
+    if(EXISTS ${SDC_LLAMA_PREFIX}/lib/libggml-vulkan.a)
+        find_package(Vulkan REQUIRED)
+        target_link_libraries(sdc_llama INTERFACE Vulkan::Vulkan)
+    endif()
     if(OpenMP_C_FOUND)
         target_link_libraries(sdc_llama INTERFACE OpenMP::OpenMP_C)
     endif()

@@ -8,7 +8,8 @@
 #   2. llama.cpp, pinned: source from the npm package node-llama-cpp@3.21.1
 #      (llama/gitRelease.bundle, sha256 checked), built once into a cache
 #      outside the tree ($SDC_CACHE_DIR, default ~/.cache/safety-deepconf)
-#      and reused afterwards. Skipped when a llama.cpp is installed on the
+#      and reused afterwards (SDC_LLAMA_CMAKE_ARGS adds llama.cpp options,
+#      e.g. -DGGML_CUDA=ON). Skipped when a llama.cpp is installed on the
 #      system (CMake finds llama-config.cmake) or SDC_LLAMA_PREFIX names one.
 #   3. The project, configured and built in build/ (or --build-dir):
 #      --werror warnings as errors (also when CI=true), --sanitize with
@@ -82,7 +83,10 @@ system_llama() {
 LLAMA_PREFIX=${SDC_LLAMA_PREFIX:-}
 LLAMA_SRC=$CACHE/llama.cpp-$LLAMA_COMMIT/src
 LLAMA_BLD=$CACHE/llama.cpp-$LLAMA_COMMIT/build
-STAMP_OPTS="native=${GGML_NATIVE:-ON}"
+# Extra llama.cpp CMake options, e.g. SDC_LLAMA_CMAKE_ARGS="-DGGML_CUDA=ON" for a
+# CUDA build or "-DGGML_VULKAN=ON" (see docs/backend.md); part of the cache key.
+LLAMA_EXTRA=${SDC_LLAMA_CMAKE_ARGS:-}
+STAMP_OPTS="native=${GGML_NATIVE:-ON}${LLAMA_EXTRA:+ extra=$LLAMA_EXTRA}"
 
 if [ -n "$LLAMA_PREFIX" ]; then
     say "using llama.cpp from SDC_LLAMA_PREFIX=$LLAMA_PREFIX"
@@ -123,7 +127,7 @@ else
             -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE="${GGML_NATIVE:-ON}" \
             -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_OPENSSL=OFF \
             -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF \
-            -DCMAKE_POSITION_INDEPENDENT_CODE=ON >"$CACHE/llama-configure.log" 2>&1 \
+            -DCMAKE_POSITION_INDEPENDENT_CODE=ON $LLAMA_EXTRA >"$CACHE/llama-configure.log" 2>&1 \
             || die "configuring llama.cpp failed; see $CACHE/llama-configure.log"
         cmake --build "$LLAMA_BLD" -j "$JOBS" --target llama ggml llama-server llama-batched-bench \
             >"$CACHE/llama-build.log" 2>&1 \
