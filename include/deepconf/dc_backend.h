@@ -178,6 +178,8 @@ struct dc_gen_trace {
     size_t n_generated; /* tokens kept (equals trace.n_tokens with keep_tokens) */
     size_t n_evaluated; /* positions shown to the observer: kept + a dropped one */
     dc_status error;    /* DC_STATUS_OK unless stop == DC_STOP_ERROR */
+    char *error_msg;    /* why it failed (never a secret), owned; NULL unless
+                           stop == DC_STOP_ERROR */
 };
 
 typedef struct dc_gen_result {

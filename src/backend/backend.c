@@ -78,8 +78,10 @@ void dc_gen_result_clear(dc_gen_result *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->n_traces; i++)
+    for (size_t i = 0; i < r->n_traces; i++) {
         dc_trace_clear(&r->traces[i].trace);
+        dc_free(r->traces[i].error_msg);
+    }
     dc_free(r->traces);
     memset(r, 0, sizeof *r);
 }

@@ -576,6 +576,8 @@ static void trace_finish(oai_gen *g, oai_trace *t, dc_stop_reason stop, dc_statu
     o->seed = t->seed;
     o->stop = stop;
     o->error = error;
+    if (stop == DC_STOP_ERROR && !o->error_msg)
+        o->error_msg = dc_strdup(b->trace_err[t->i]); /* NULL on NOMEM: the status remains */
     o->n_generated = t->delivered;
     o->n_evaluated = t->evaluated;
     char id[320];

@@ -58,6 +58,10 @@ static const char *const run_usage =
     "  --backend llama|openai  in-process llama.cpp, or OpenAI-compatible servers\n"
     "  --endpoint URL        openai: a server base URL; repeat for several\n"
     "  --concurrency N       openai: requests in flight (default 8)\n"
+    "  --api chat|completions  openai: /v1/chat/completions (default) or /v1/completions\n"
+    "  --max-failures N      openai: stop the run after more than N failed traces\n"
+    "                        (default: never; a failed trace is recorded, never judged)\n"
+    "  --allow-insecure      openai: allow the API key over plain HTTP to a remote host\n"
     "  --threads N           llama: CPU threads (default: all cores)\n"
     "  --n-gpu-layers N      llama: layers on the GPU (GPU builds of llama.cpp)\n"
     "Benchmark:\n"
@@ -161,7 +165,8 @@ static int on_progress(void *user, const sdc_run_progress *p)
 enum {
     O_MODEL = 256, O_BACKEND, O_ENDPOINT, O_CONCURRENCY, O_THREADS, O_NGL, O_BENCHMARK, O_DATA,
     O_NUM, O_MODE, O_MAXTOK, O_TEMP, O_THINKING, O_SEED, O_STRATEGY, O_COMPARE, O_BUDGET,
-    O_PARALLEL, O_WINDOW, O_PROFILE, O_THRESHOLD, O_SET, O_OUT, O_RESUME, O_FORCE, O_QUIET
+    O_PARALLEL, O_WINDOW, O_PROFILE, O_THRESHOLD, O_SET, O_OUT, O_RESUME, O_FORCE, O_QUIET,
+    O_API, O_INSECURE, O_MAXFAIL
 };
 
 typedef struct kv {
@@ -201,6 +206,9 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o, i
         {"backend", required_argument, NULL, O_BACKEND},
         {"endpoint", required_argument, NULL, O_ENDPOINT},
         {"concurrency", required_argument, NULL, O_CONCURRENCY},
+        {"api", required_argument, NULL, O_API},
+        {"allow-insecure", no_argument, NULL, O_INSECURE},
+        {"max-failures", required_argument, NULL, O_MAXFAIL},
         {"threads", required_argument, NULL, O_THREADS},
         {"n-gpu-layers", required_argument, NULL, O_NGL},
         {"benchmark", required_argument, NULL, O_BENCHMARK},
@@ -233,6 +241,7 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o, i
     } map[] = {
         {O_MODEL, "model.name"},         {O_BACKEND, "model.backend"},
         {O_ENDPOINT, "model.endpoints"}, {O_CONCURRENCY, "model.concurrency"},
+        {O_API, "model.api"},            {O_MAXFAIL, "model.max_failures"},
         {O_THREADS, "model.threads"},    {O_NGL, "model.n_gpu_layers"},
         {O_BENCHMARK, "benchmark.name"}, {O_DATA, "benchmark.data"},
         {O_NUM, "benchmark.num_instances"}, {O_MODE, "generation.mode"},
@@ -296,6 +305,10 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o, i
                 return 0;
             break;
         }
+        case O_INSECURE:
+            if (!add_set(cmd, o, "model.allow_insecure", "true"))
+                return 0;
+            break;
         case O_RESUME:
             if (!add_set(cmd, o, "output.resume", "true"))
                 return 0;

@@ -152,7 +152,7 @@ static void trace_line(sdc_buf *b, const sdc_instance *inst, const char *strateg
     jw_str(&w, dc_stop_reason_name(g->stop));
     if (g->stop == DC_STOP_ERROR) {
         jw_key(&w, "error");
-        jw_str(&w, g->trace.finish_reason ? g->trace.finish_reason : dc_strerror(g->error));
+        jw_str(&w, g->error_msg ? g->error_msg : dc_strerror(g->error));
     }
     jw_key(&w, "n_tokens");
     jw_uint(&w, g->n_generated);
