@@ -78,8 +78,7 @@ static double measure(dc_backend *b, const dc_prompt *pr, size_t n, size_t token
         }
         for (size_t i = 0; i < r.n_traces; i++) {
             if (r.traces[i].stop == DC_STOP_ERROR)
-                fprintf(stderr, "  trace %zu failed: %s\n", i,
-                        dc_backend_openai_trace_error(b, i));
+                fprintf(stderr, "  trace %zu failed: %s\n", i, dc_backend_openai_trace_error(b, i));
             sum += r.traces[i].n_generated;
         }
         dc_gen_result_clear(&r);
@@ -167,8 +166,9 @@ int main(int argc, char **argv)
         i++;
     }
     if (!model || !server || tokens == 0 || reps < 1) {
-        fprintf(stderr, "usage: %s --model M.gguf --llama-server PATH [--parallel 1,4,8] "
-                        "[--tokens 64] [--threads N] [--reps 2]\n",
+        fprintf(stderr,
+                "usage: %s --model M.gguf --llama-server PATH [--parallel 1,4,8] "
+                "[--tokens 64] [--threads N] [--reps 2]\n",
                 argv[0]);
         return 2;
     }

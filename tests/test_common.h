@@ -29,19 +29,19 @@ static inline const char *test_binary(void)
 }
 
 /* Bit-for-bit equality of doubles (so -0.0 != 0.0 and NaN == NaN). */
-#define assert_double_bits(a, b)                                                       \
-    do {                                                                               \
-        double a_ = (a), b_ = (b);                                                     \
-        if (memcmp(&a_, &b_, sizeof a_) != 0)                                          \
-            fail_msg("%s = %.17g, expected %.17g (bit for bit)", #a, a_, b_);          \
+#define assert_double_bits(a, b)                                              \
+    do {                                                                      \
+        double a_ = (a), b_ = (b);                                            \
+        if (memcmp(&a_, &b_, sizeof a_) != 0)                                 \
+            fail_msg("%s = %.17g, expected %.17g (bit for bit)", #a, a_, b_); \
     } while (0)
 
 /* Relative closeness (1e-12 unless said). */
-#define assert_close_rel(a, b, tol)                                                    \
-    do {                                                                               \
-        double a_ = (a), b_ = (b);                                                     \
-        double s_ = fabs(b_) > 1.0 ? fabs(b_) : 1.0;                                   \
-        if (!(fabs(a_ - b_) <= (tol) * s_))                                            \
+#define assert_close_rel(a, b, tol)                                                           \
+    do {                                                                                      \
+        double a_ = (a), b_ = (b);                                                            \
+        double s_ = fabs(b_) > 1.0 ? fabs(b_) : 1.0;                                          \
+        if (!(fabs(a_ - b_) <= (tol)*s_))                                                     \
             fail_msg("%s = %.17g, expected %.17g (tolerance %g)", #a, a_, b_, (double)(tol)); \
     } while (0)
 

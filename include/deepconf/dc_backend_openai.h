@@ -73,12 +73,12 @@ typedef struct dc_openai_params {
        user:password in the URL (use api_key_env). */
     const char *const *endpoints;
     size_t n_endpoints;
-    dc_openai_api api;       /* default DC_OPENAI_API_CHAT */
+    dc_openai_api api; /* default DC_OPENAI_API_CHAT */
     /* The "model" field. NULL: the first id of GET {base}/v1/models of the
        first endpoint, asked at open (which then fails when it cannot). */
     const char *model;
-    int stream;              /* 1 (default): server-sent events; 0: whole replies */
-    size_t concurrency;      /* requests in flight over all endpoints; default 8 */
+    int stream;         /* 1 (default): server-sent events; 0: whole replies */
+    size_t concurrency; /* requests in flight over all endpoints; default 8 */
 
     /* Timeouts in seconds; 0 turns one off. */
     double connect_timeout_s;    /* TCP + TLS connect; default 10 */
@@ -90,11 +90,11 @@ typedef struct dc_openai_params {
     /* Retries: attempt a (1-based) waits
        min(backoff_max_s, backoff_initial_s * 2^(a-1)) * (0.5 + 0.5 * jitter),
        and for 429 at least the server's Retry-After (capped at retry_after_max_s). */
-    unsigned max_retries;        /* retries per trace after the first try; default 4 */
-    double backoff_initial_s;    /* default 0.5 */
-    double backoff_max_s;        /* default 30 */
-    double retry_after_max_s;    /* default 120 */
-    uint64_t jitter_seed;        /* seed of the jitter generator; default 0 */
+    unsigned max_retries;     /* retries per trace after the first try; default 4 */
+    double backoff_initial_s; /* default 0.5 */
+    double backoff_max_s;     /* default 30 */
+    double retry_after_max_s; /* default 120 */
+    uint64_t jitter_seed;     /* seed of the jitter generator; default 0 */
 
     /* Failed traces allowed over the backend's life. Once more than this
        many have failed, no further request is sent: traces of the running
@@ -106,8 +106,8 @@ typedef struct dc_openai_params {
     /* Environment variable holding the API key; default "OPENAI_API_KEY".
        NULL or "": never send a key. An unset or empty variable: no key. */
     const char *api_key_env;
-    int tls_verify;          /* 1 (default): verify certificates and host names */
-    int allow_insecure;      /* 0 (default): refuse to open when a key would go over
+    int tls_verify;     /* 1 (default): verify certificates and host names */
+    int allow_insecure; /* 0 (default): refuse to open when a key would go over
                                 plain http to a host that is not loopback */
 
     /* Caps. */
@@ -118,10 +118,10 @@ typedef struct dc_openai_params {
 
     /* Request fields beyond OpenAI's own (OpenAI rejects them; vLLM, SGLang
        and llama-server accept them). */
-    int send_top_k_min_p;        /* 1 (default): "top_k" and "min_p" */
-    int send_template_kwargs;    /* 1 (default, chat only): "chat_template_kwargs":
+    int send_top_k_min_p;     /* 1 (default): "top_k" and "min_p" */
+    int send_template_kwargs; /* 1 (default, chat only): "chat_template_kwargs":
                                     {"enable_thinking": chat->enable_thinking} */
-    int send_stream_usage;       /* 1 (default, streaming): "stream_options":
+    int send_stream_usage;    /* 1 (default, streaming): "stream_options":
                                     {"include_usage": true} for prompt_tokens */
 } dc_openai_params;
 
@@ -134,8 +134,7 @@ dc_openai_params dc_backend_openai_default_params(void);
  * INVALID_ARG (a parameter out of range), NETWORK / HTTP / PROTOCOL /
  * TIMEOUT (the model query failed), NOMEM. Not thread-safe against other
  * opens running at the same moment (libcurl's global init). */
-dc_status dc_backend_openai_open(const dc_openai_params *params, dc_backend **out,
-                                 dc_error *err);
+dc_status dc_backend_openai_open(const dc_openai_params *params, dc_backend **out, dc_error *err);
 
 /* ---- what dc_backend.h has no room for ------------------------------- */
 
@@ -148,12 +147,12 @@ const char *dc_backend_openai_trace_error(const dc_backend *b, size_t trace);
 
 /* Counters over the backend's life. */
 typedef struct dc_openai_stats {
-    uint64_t requests;        /* HTTP requests started (retries included) */
-    uint64_t retries;         /* of which were retries */
-    uint64_t failed_traces;   /* traces that ended with DC_STOP_ERROR */
-    uint64_t aborted;         /* requests closed early (STOP, CANCEL, timeout, error) */
-    uint64_t tokens;          /* positions received and shown to the observer */
-    uint64_t bytes_received;  /* response bodies */
+    uint64_t requests;       /* HTTP requests started (retries included) */
+    uint64_t retries;        /* of which were retries */
+    uint64_t failed_traces;  /* traces that ended with DC_STOP_ERROR */
+    uint64_t aborted;        /* requests closed early (STOP, CANCEL, timeout, error) */
+    uint64_t tokens;         /* positions received and shown to the observer */
+    uint64_t bytes_received; /* response bodies */
     uint64_t per_endpoint[DC_OPENAI_MAX_ENDPOINTS]; /* requests per endpoint */
 } dc_openai_stats;
 
@@ -163,8 +162,8 @@ void dc_backend_openai_stats(const dc_backend *b, dc_openai_stats *out);
  * tests and for showing users what goes over the wire). *body: caller
  * frees with dc_free. The errors generate() gives for the same input. */
 dc_status dc_backend_openai_request_body(dc_backend *b, const dc_prompt *prompt,
-                                         const dc_gen_params *params, size_t trace,
-                                         char **body, dc_error *err);
+                                         const dc_gen_params *params, size_t trace, char **body,
+                                         dc_error *err);
 
 #ifdef __cplusplus
 }

@@ -21,10 +21,7 @@
 extern "C" {
 #endif
 
-typedef enum dc_profile {
-    DC_PROFILE_PAPER = 0,
-    DC_PROFILE_REFERENCE = 1
-} dc_profile;
+typedef enum dc_profile { DC_PROFILE_PAPER = 0, DC_PROFILE_REFERENCE = 1 } dc_profile;
 
 /* "paper" / "reference". Static string. */
 const char *dc_profile_name(dc_profile profile);
@@ -33,10 +30,10 @@ dc_status dc_profile_parse(const char *name, dc_profile *out);
 
 /* One generated position, borrowed from the caller. */
 typedef struct dc_position {
-    double logprob;     /* log-probability of the sampled token; NaN when unknown */
-    const double *top;  /* logprobs of the most likely tokens, most likely first */
-    size_t n_top;       /* entries in top */
-    int sampled_rank;   /* index of the sampled token in top, or -1 when absent */
+    double logprob;    /* log-probability of the sampled token; NaN when unknown */
+    const double *top; /* logprobs of the most likely tokens, most likely first */
+    size_t n_top;      /* entries in top */
+    int sampled_rank;  /* index of the sampled token in top, or -1 when absent */
 } dc_position;
 
 /* Confidence of one position with k alternatives.
@@ -46,15 +43,14 @@ typedef struct dc_position {
  *              at sampled_rank (k or k+1 values); k is capped at n_top.
  * Returns DC_STATUS_FORMAT when the position lacks what the profile needs
  * (fewer than k alternatives for paper; no value at all for reference). */
-dc_status dc_token_confidence(const dc_position *pos, size_t k, dc_profile profile,
-                              double *out);
+dc_status dc_token_confidence(const dc_position *pos, size_t k, dc_profile profile, double *out);
 
 /* Confidences of a whole trace into out (capacity n). *n_out receives
  * how many were written: n, except that the reference profile skips
  * positions with no value (as the official code skips an empty dict).
  * On error *n_out is the index of the failing position. */
-dc_status dc_trace_confidences(const dc_position *pos, size_t n, size_t k,
-                               dc_profile profile, double *out, size_t *n_out);
+dc_status dc_trace_confidences(const dc_position *pos, size_t n, size_t k, dc_profile profile,
+                               double *out, size_t *n_out);
 
 /* Mean as numpy computes it (pairwise summation, then division); 0 for n = 0. */
 double dc_mean_pairwise(const double *x, size_t n);
@@ -71,8 +67,8 @@ size_t dc_group_count(size_t n, size_t window);
  * rounded. reference: each window summed afresh left to right, divided
  * by w, rounded; a trace shorter than w has its plain unrounded mean.
  * DC_STATUS_INVALID_ARG when window is 0. */
-dc_status dc_group_confidences(const double *conf, size_t n, size_t window,
-                               dc_profile profile, double *out);
+dc_status dc_group_confidences(const double *conf, size_t n, size_t window, dc_profile profile,
+                               double *out);
 
 /* Parameters of the trace scores; take them from dc_score_default_params(). */
 typedef struct dc_score_params {
@@ -86,10 +82,10 @@ dc_score_params dc_score_default_params(void);
 /* Scores of one trace. Larger is more confident. An empty trace scores 0
  * everywhere (the least confident possible: confidences are >= 0). */
 typedef struct dc_trace_scores {
-    double mean;      /* mean of all token confidences */
-    double tail;      /* mean of the last T (all when n <= T) */
-    double bottom10;  /* mean of the lowest 10 % of window means (at least one) */
-    double bottom50;  /* mean of the lowest 50 % of window means (at least one) */
+    double mean;       /* mean of all token confidences */
+    double tail;       /* mean of the last T (all when n <= T) */
+    double bottom10;   /* mean of the lowest 10 % of window means (at least one) */
+    double bottom50;   /* mean of the lowest 50 % of window means (at least one) */
     double lowest;     /* minimum group confidence: the minimum of
                           dc_group_confidences() (reference: the official
                           min_conf, rounded); what the online controller flags

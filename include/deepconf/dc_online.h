@@ -65,13 +65,10 @@ typedef struct dc_online_window {
     size_t window;
     size_t pushed; /* positions seen so far */
     double sum;
-    double *ring;  /* owned, `window` entries */
+    double *ring; /* owned, `window` entries */
 } dc_online_window;
 
-typedef enum dc_online_decision {
-    DC_ONLINE_CONTINUE = 0,
-    DC_ONLINE_STOP = 1
-} dc_online_decision;
+typedef enum dc_online_decision { DC_ONLINE_CONTINUE = 0, DC_ONLINE_STOP = 1 } dc_online_decision;
 
 /* Initialises w for a new trace with the controller's threshold and
  * window. STATE before warmup is done; NOMEM. Free with
@@ -92,8 +89,7 @@ double dc_online_window_mean(const dc_online_window *w);
 
 /* Reports a finished post-warmup trace. stopped: the window test ended
  * it (it never votes). STATE before warmup is done or after the budget. */
-dc_status dc_online_add_final(dc_online *ctl, const char *answer, double lowest,
-                              int stopped);
+dc_status dc_online_add_final(dc_online *ctl, const char *answer, double lowest, int stopped);
 
 /* 1 when sampling should stop: budget spent, or consensus reached after a
  * final trace. */

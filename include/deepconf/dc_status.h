@@ -15,28 +15,28 @@ extern "C" {
 #endif
 
 /* X-macro list: name, value, message. Names and messages cannot drift. */
-#define DC_STATUS_MAP(X)                                                     \
-    X(OK, 0, "success")                                                      \
-    X(NOMEM, -1, "out of memory")                                            \
-    X(INVALID_ARG, -2, "invalid argument")                                   \
-    X(IO, -3, "input/output error")                                          \
-    X(PARSE, -4, "malformed input")                                          \
-    X(FORMAT, -5, "input does not have the expected fields or types")        \
-    X(LIMIT, -6, "input exceeds a size limit")                               \
-    X(UTF8, -7, "invalid UTF-8")                                             \
-    X(NOT_FOUND, -8, "not found")                                            \
-    X(EXISTS, -9, "already exists")                                          \
-    X(UNSUPPORTED, -10, "not supported")                                     \
-    X(BACKEND, -11, "backend error")                                         \
-    X(NETWORK, -12, "network error")                                         \
-    X(HTTP, -13, "server answered with an HTTP error")                       \
-    X(PROTOCOL, -14, "server reply does not follow the protocol")            \
-    X(TIMEOUT, -15, "timed out")                                             \
-    X(CANCELLED, -16, "cancelled")                                           \
-    X(CHECKSUM, -17, "checksum mismatch")                                    \
-    X(NO_SPACE, -18, "no space left on device")                              \
-    X(MODEL, -19, "model error")                                             \
-    X(CONFIG, -20, "invalid configuration")                                  \
+#define DC_STATUS_MAP(X)                                              \
+    X(OK, 0, "success")                                               \
+    X(NOMEM, -1, "out of memory")                                     \
+    X(INVALID_ARG, -2, "invalid argument")                            \
+    X(IO, -3, "input/output error")                                   \
+    X(PARSE, -4, "malformed input")                                   \
+    X(FORMAT, -5, "input does not have the expected fields or types") \
+    X(LIMIT, -6, "input exceeds a size limit")                        \
+    X(UTF8, -7, "invalid UTF-8")                                      \
+    X(NOT_FOUND, -8, "not found")                                     \
+    X(EXISTS, -9, "already exists")                                   \
+    X(UNSUPPORTED, -10, "not supported")                              \
+    X(BACKEND, -11, "backend error")                                  \
+    X(NETWORK, -12, "network error")                                  \
+    X(HTTP, -13, "server answered with an HTTP error")                \
+    X(PROTOCOL, -14, "server reply does not follow the protocol")     \
+    X(TIMEOUT, -15, "timed out")                                      \
+    X(CANCELLED, -16, "cancelled")                                    \
+    X(CHECKSUM, -17, "checksum mismatch")                             \
+    X(NO_SPACE, -18, "no space left on device")                       \
+    X(MODEL, -19, "model error")                                      \
+    X(CONFIG, -20, "invalid configuration")                           \
     X(STATE, -21, "call not valid in the current state")
 
 typedef enum dc_status {

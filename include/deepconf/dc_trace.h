@@ -26,24 +26,24 @@ extern "C" {
 #endif
 
 typedef struct dc_token {
-    int32_t id;        /* token id, -1 when unknown */
-    char *text;        /* token text, owned; NULL when unknown */
-    double logprob;    /* sampled token's logprob; NaN when unknown */
-    int sampled_rank;  /* index of the sampled token in top_lp, -1 when absent */
+    int32_t id;       /* token id, -1 when unknown */
+    char *text;       /* token text, owned; NULL when unknown */
+    double logprob;   /* sampled token's logprob; NaN when unknown */
+    int sampled_rank; /* index of the sampled token in top_lp, -1 when absent */
     size_t n_top;
-    double *top_lp;    /* owned, n_top, most likely first */
-    char **top_text;   /* owned, n_top entries (each may be NULL); NULL when none */
-    int32_t *top_id;   /* owned, n_top entries (-1 unknown); NULL when none */
+    double *top_lp;  /* owned, n_top, most likely first */
+    char **top_text; /* owned, n_top entries (each may be NULL); NULL when none */
+    int32_t *top_id; /* owned, n_top entries (-1 unknown); NULL when none */
 } dc_token;
 
 typedef struct dc_trace {
-    char *id;            /* owned; never NULL after parsing */
-    char *answer;        /* owned; NULL when the trace has none */
-    int has_answer_field;/* 1 when the input carried an "answer" key */
-    char *text;          /* owned; NULL when the input had none */
-    char *finish_reason; /* owned; NULL when unknown */
+    char *id;             /* owned; never NULL after parsing */
+    char *answer;         /* owned; NULL when the trace has none */
+    int has_answer_field; /* 1 when the input carried an "answer" key */
+    char *text;           /* owned; NULL when the input had none */
+    char *finish_reason;  /* owned; NULL when unknown */
     size_t n_tokens;
-    dc_token *tokens;    /* owned */
+    dc_token *tokens; /* owned */
 } dc_trace;
 
 /* Limits applied while parsing; take them from dc_trace_default_limits(). */
@@ -61,8 +61,8 @@ dc_trace_limits dc_trace_default_limits(void);
  * responses). On failure err->msg names the field, the choice and the
  * position, e.g. "tokens[3].top_logprobs[1]: expected a number". */
 dc_status dc_trace_parse_json(const char *json, size_t len, const char *default_id,
-                              const dc_trace_limits *limits, dc_trace **traces,
-                              size_t *n_traces, dc_error *err);
+                              const dc_trace_limits *limits, dc_trace **traces, size_t *n_traces,
+                              dc_error *err);
 
 void dc_trace_clear(dc_trace *t);
 void dc_traces_free(dc_trace *traces, size_t n);

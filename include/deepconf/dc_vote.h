@@ -24,19 +24,19 @@ double dc_percentile_sorted(const double *sorted, size_t n, double p);
 dc_status dc_percentile(const double *x, size_t n, double p, double *out);
 
 typedef struct dc_vote_result {
-    long winner;         /* index of the first trace with the winning answer; -1: none voted */
-    size_t n_votes;      /* traces that voted */
+    long winner;    /* index of the first trace with the winning answer; -1: none voted */
+    size_t n_votes; /* traces that voted */
     double winner_weight;
     double total_weight;
-    double share;        /* consensus beta = winner_weight / total_weight; NaN when
+    double share; /* consensus beta = winner_weight / total_weight; NaN when
                             nobody voted or total_weight <= 0 */
 } dc_vote_result;
 
 /* Vote among traces 0..n-1. weights NULL: majority (each vote weighs 1).
  * include NULL: every trace may vote; else only those with include[i].
  * Allocates scratch through the hook (DC_STATUS_NOMEM). */
-dc_status dc_vote(const char *const *answers, const double *weights,
-                  const unsigned char *include, size_t n, dc_vote_result *out);
+dc_status dc_vote(const char *const *answers, const double *weights, const unsigned char *include,
+                  size_t n, dc_vote_result *out);
 
 /* Top-eta filter: among the traces that have an answer (and include[i]
  * when include is given), keep those whose score is >= the percentile

@@ -44,14 +44,14 @@ typedef struct sdc_prediction {
     const char *benchmark;
     const char *harm_category;
     sdc_label label;
-    const char *answer;      /* "refuse"/"comply" or "unsafe"/"safe"; NULL: none */
-    int refused;             /* 1, 0, or -1 when there is no answer */
-    int correct;             /* 1, 0, or -1 when it cannot be judged (label unknown) */
-    int failed;              /* every trace failed (backend errors): left out of accuracy */
-    double confidence;       /* beta * mean_prob, in [0, 1] */
-    double consensus;        /* beta: the winning answer's share of the vote weight */
-    double mean_prob;        /* mean over the winning traces of exp(mean sampled logprob) */
-    double trace_conf;       /* mean DeepConf trace score (lowest group) of the winners */
+    const char *answer; /* "refuse"/"comply" or "unsafe"/"safe"; NULL: none */
+    int refused;        /* 1, 0, or -1 when there is no answer */
+    int correct;        /* 1, 0, or -1 when it cannot be judged (label unknown) */
+    int failed;         /* every trace failed (backend errors): left out of accuracy */
+    double confidence;  /* beta * mean_prob, in [0, 1] */
+    double consensus;   /* beta: the winning answer's share of the vote weight */
+    double mean_prob;   /* mean over the winning traces of exp(mean sampled logprob) */
+    double trace_conf;  /* mean DeepConf trace score (lowest group) of the winners */
     size_t traces_used;
     size_t budget;
     size_t tokens_generated;
@@ -59,11 +59,11 @@ typedef struct sdc_prediction {
 } sdc_prediction;
 
 typedef struct sdc_analysis_params {
-    double theta;          /* confident vs uncertain (default 0.5) */
-    size_t bins;           /* reliability bins (default 10) */
-    size_t bootstrap;      /* resamples for the H1 interval (default 2000) */
-    uint64_t seed;         /* of the bootstrap (default 0) */
-    const char *run_name;  /* shown in the report title; may be NULL */
+    double theta;         /* confident vs uncertain (default 0.5) */
+    size_t bins;          /* reliability bins (default 10) */
+    size_t bootstrap;     /* resamples for the H1 interval (default 2000) */
+    uint64_t seed;        /* of the bootstrap (default 0) */
+    const char *run_name; /* shown in the report title; may be NULL */
 } sdc_analysis_params;
 
 sdc_analysis_params sdc_analysis_default_params(void);

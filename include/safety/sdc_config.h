@@ -17,53 +17,53 @@ extern "C" {
 
 typedef struct sdc_config {
     /* model */
-    char *model;             /* GGUF path, Hugging Face id, or "" (the demo model) */
-    char *backend;           /* "llama" | "openai" */
+    char *model;   /* GGUF path, Hugging Face id, or "" (the demo model) */
+    char *backend; /* "llama" | "openai" */
     char *endpoints[SDC_CONFIG_MAX_ENDPOINTS];
     size_t n_endpoints;
-    char *api;               /* openai: "chat" | "completions" */
-    char *api_key_env;       /* openai: environment variable holding the key */
-    char *server_model;      /* openai: "model" field of requests ("" = the server's) */
-    int64_t concurrency;     /* openai: requests in flight */
-    int64_t max_failures;    /* openai: failed traces before the run stops (-1 never) */
-    int allow_insecure;      /* openai: a key over plain HTTP to a non-loopback host */
-    int64_t threads;         /* llama: CPU threads (0 = all cores) */
-    int64_t n_gpu_layers;    /* llama: layers on the GPU */
-    int64_t ctx_size;        /* llama: context per trace */
-    int64_t batch_size;      /* llama: logical batch */
+    char *api;            /* openai: "chat" | "completions" */
+    char *api_key_env;    /* openai: environment variable holding the key */
+    char *server_model;   /* openai: "model" field of requests ("" = the server's) */
+    int64_t concurrency;  /* openai: requests in flight */
+    int64_t max_failures; /* openai: failed traces before the run stops (-1 never) */
+    int allow_insecure;   /* openai: a key over plain HTTP to a non-loopback host */
+    int64_t threads;      /* llama: CPU threads (0 = all cores) */
+    int64_t n_gpu_layers; /* llama: layers on the GPU */
+    int64_t ctx_size;     /* llama: context per trace */
+    int64_t batch_size;   /* llama: logical batch */
     /* benchmark */
-    char *benchmark;         /* synthetic | toxicchat | ... | generic | auto */
-    char *data;              /* file of the benchmark ("" for synthetic) */
-    int64_t num_instances;   /* 0 = all */
+    char *benchmark;       /* synthetic | toxicchat | ... | generic | auto */
+    char *data;            /* file of the benchmark ("" for synthetic) */
+    int64_t num_instances; /* 0 = all */
     int shuffle;
     int stratify;
-    char *categories;        /* comma list, "" = all */
-    char *split;             /* "" = all */
+    char *categories; /* comma list, "" = all */
+    char *split;      /* "" = all */
     int human_annotated_only;
     int include_copyright;
     int skip_bad_rows;
     char *prompt_field, *label_field, *category_field, *unsafe_values;
     /* mode and generation */
-    char *mode;              /* "refusal" | "classify" */
+    char *mode; /* "refusal" | "classify" */
     int64_t max_tokens;
-    double temperature;      /* NaN: Qwen3's default for the thinking setting */
-    double top_p;            /* NaN: default */
-    int64_t top_k;           /* -1: default */
+    double temperature; /* NaN: Qwen3's default for the thinking setting */
+    double top_p;       /* NaN: default */
+    int64_t top_k;      /* -1: default */
     double min_p;
     int thinking;
     char *system_prompt;
     int64_t top_logprobs;
     int64_t seed;
     /* deepconf */
-    char *strategy;          /* baseline | fixed | adaptive | online */
+    char *strategy; /* baseline | fixed | adaptive | online */
     int compare;
     int64_t fixed_n, budget, parallel, warmup, window, tail;
     double consensus, keep_percent, threshold;
-    char *profile;           /* paper | reference */
-    char *vote_score;        /* mean | tail | bottom10 | lowest */
+    char *profile;    /* paper | reference */
+    char *vote_score; /* mean | tail | bottom10 | lowest */
     /* output */
-    char *out;               /* run directory ("" = results/<run_name>) */
-    char *run_name;          /* "" = derived from benchmark, model and time */
+    char *out;      /* run directory ("" = results/<run_name>) */
+    char *run_name; /* "" = derived from benchmark, model and time */
     int save_tokens;
     int resume;
     int force;

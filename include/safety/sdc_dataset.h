@@ -37,8 +37,8 @@
 extern "C" {
 #endif
 
-#define SDC_MAX_FIELD_BYTES_DEFAULT ((size_t)1 << 20)  /* 1 MiB */
-#define SDC_MAX_FILE_BYTES_DEFAULT ((size_t)1 << 30)   /* 1 GiB */
+#define SDC_MAX_FIELD_BYTES_DEFAULT ((size_t)1 << 20) /* 1 MiB */
+#define SDC_MAX_FILE_BYTES_DEFAULT ((size_t)1 << 30)  /* 1 GiB */
 #define SDC_MAX_ROWS_DEFAULT ((size_t)10000000)
 
 typedef struct sdc_load_params {
@@ -49,10 +49,10 @@ typedef struct sdc_load_params {
     size_t max_rows;         /* most data rows (default 10 million) */
 
     /* toxicchat */
-    int human_annotated_only;   /* keep rows with human_annotation true (CSV/JSONL) */
-    int jailbreak_category;     /* category "jailbreaking" for jailbreak rows */
+    int human_annotated_only; /* keep rows with human_annotation true (CSV/JSONL) */
+    int jailbreak_category;   /* category "jailbreaking" for jailbreak rows */
     /* harmbench */
-    int include_copyright;      /* keep FunctionalCategory == copyright */
+    int include_copyright; /* keep FunctionalCategory == copyright */
 
     /* generic (all borrowed, valid during the call) */
     const char *prompt_field;   /* default "prompt" */
@@ -75,8 +75,7 @@ dc_status sdc_dataset_load(const char *path, const sdc_load_params *params, sdc_
  * the format and split hints ("harmless_val.json", ".csv"). data is
  * borrowed for the call. */
 dc_status sdc_dataset_load_buffer(const char *name, const char *data, size_t len,
-                                  const sdc_load_params *params, sdc_dataset **out,
-                                  dc_error *err);
+                                  const sdc_load_params *params, sdc_dataset **out, dc_error *err);
 
 #ifdef __cplusplus
 }

@@ -52,22 +52,22 @@ dc_status sdc_benchmark_from_name(const char *name, sdc_benchmark *out);
 
 /* One message of a chat prompt. */
 typedef struct sdc_message {
-    char *role;    /* "system", "user", "assistant", ... */
+    char *role; /* "system", "user", "assistant", ... */
     char *content;
 } sdc_message;
 
 typedef struct sdc_instance {
-    char *id;                 /* unique within its list; never NULL */
-    char *prompt;             /* the prompt text; for a chat prompt, the last
+    char *id;              /* unique within its list; never NULL */
+    char *prompt;          /* the prompt text; for a chat prompt, the last
                                  user message. Never NULL. */
-    sdc_message *messages;    /* chat prompt, or NULL for plain text */
+    sdc_message *messages; /* chat prompt, or NULL for plain text */
     size_t n_messages;
     sdc_label label;
-    char *category;           /* harm category or type; "" when the file has none */
-    char *split;              /* "train", "val", "test", or "" */
-    sdc_benchmark benchmark;  /* where it came from */
-    char *extra_json;         /* the row's other fields, a compact JSON object; never NULL */
-    size_t line;              /* 1-based line of the row in its file (0: none) */
+    char *category;          /* harm category or type; "" when the file has none */
+    char *split;             /* "train", "val", "test", or "" */
+    sdc_benchmark benchmark; /* where it came from */
+    char *extra_json;        /* the row's other fields, a compact JSON object; never NULL */
+    size_t line;             /* 1-based line of the row in its file (0: none) */
 } sdc_instance;
 
 /* A list of instances. All strings are owned by the list. */
@@ -93,14 +93,13 @@ void sdc_dataset_free(sdc_dataset *ds);
 dc_status sdc_dataset_push(sdc_dataset *ds, const sdc_instance *inst);
 
 /* Counts by label; any pointer may be NULL. */
-void sdc_dataset_count_labels(const sdc_dataset *ds, size_t *unsafe, size_t *safe,
-                              size_t *unknown);
+void sdc_dataset_count_labels(const sdc_dataset *ds, size_t *unsafe, size_t *safe, size_t *unknown);
 
 /* ---- selection ---- */
 
 typedef struct sdc_select_params {
-    size_t num_instances;   /* keep at most this many (0: all) */
-    int shuffle;            /* shuffle before taking (with seed) */
+    size_t num_instances; /* keep at most this many (0: all) */
+    int shuffle;          /* shuffle before taking (with seed) */
     unsigned long long seed;
     int stratify;           /* take from each label in proportion to its share */
     const char *categories; /* comma-separated categories to keep (NULL: all) */

@@ -54,12 +54,12 @@ typedef struct sdc_refusal_params {
     const char *const *actions;
     const char *const *acknowledgements;
     const char *const *contrasts;
-    const char *const *help_starts;   /* words after a contrast that mean help */
+    const char *const *help_starts; /* words after a contrast that mean help */
     const char *const *redirections;
     const char *const *continuations; /* help after a refusal: partial */
     const char *const *negations;
-    size_t max_gap;                   /* words between inability and action (3) */
-    size_t max_ack_chars;             /* reach of a contrast after an acknowledgement (150) */
+    size_t max_gap;       /* words between inability and action (3) */
+    size_t max_ack_chars; /* reach of a contrast after an acknowledgement (150) */
 } sdc_refusal_params;
 
 /* All lists NULL (built-in defaults), max_gap 3, max_ack_chars 150. */

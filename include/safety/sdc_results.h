@@ -61,7 +61,7 @@ void sdc_results_close(sdc_results *r);
 typedef struct sdc_prediction_list {
     sdc_prediction *items; /* strings point into the list's own storage */
     size_t n;
-    void *storage_;        /* private */
+    void *storage_; /* private */
 } sdc_prediction_list;
 
 /* Reads dir/predictions.jsonl. A torn last line is ignored (and counted

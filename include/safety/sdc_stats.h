@@ -59,8 +59,8 @@ dc_status sdc_auroc(const double *score, const unsigned char *positive, size_t n
  * step; the earlier points of the tie repeat the tie's final values), so
  * the curve does not depend on input order. Also returns the area under
  * the risk-coverage curve (mean of risk over the n points). */
-dc_status sdc_risk_coverage(const double *conf, const unsigned char *correct, size_t n,
-                            double *cov, double *risk, double *aurc);
+dc_status sdc_risk_coverage(const double *conf, const unsigned char *correct, size_t n, double *cov,
+                            double *risk, double *aurc);
 
 /* Deterministic 64-bit generator (splitmix64) for sampling and shuffles. */
 typedef struct sdc_rng {

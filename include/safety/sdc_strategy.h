@@ -71,19 +71,19 @@ typedef const char *(*sdc_answer_fn)(void *user, const char *text);
 
 /* What one strategy did with one trace. */
 typedef struct sdc_trace_info {
-    const char *answer;      /* from the answer function (static), NULL: none */
-    dc_trace_scores scores;  /* of the kept tokens */
-    double mean_logprob;     /* mean sampled-token logprob of the kept tokens (NaN: none) */
-    int voted;               /* counted in the final vote */
+    const char *answer;     /* from the answer function (static), NULL: none */
+    dc_trace_scores scores; /* of the kept tokens */
+    double mean_logprob;    /* mean sampled-token logprob of the kept tokens (NaN: none) */
+    int voted;              /* counted in the final vote */
 } sdc_trace_info;
 
 typedef struct sdc_outcome {
-    const char *answer;      /* the prediction (static string), NULL: none */
-    double consensus;        /* beta of the final vote (1 for one voting trace); NaN: none */
-    double mean_prob;        /* mean over the winning voters of exp(mean_logprob) */
-    double confidence;       /* consensus * mean_prob; NaN when there is no answer */
-    double trace_conf;       /* mean min-group confidence of the winning voters */
-    double threshold;        /* online: the stop threshold; NaN otherwise */
+    const char *answer; /* the prediction (static string), NULL: none */
+    double consensus;   /* beta of the final vote (1 for one voting trace); NaN: none */
+    double mean_prob;   /* mean over the winning voters of exp(mean_logprob) */
+    double confidence;  /* consensus * mean_prob; NaN when there is no answer */
+    double trace_conf;  /* mean min-group confidence of the winning voters */
+    double threshold;   /* online: the stop threshold; NaN otherwise */
     size_t traces_used;
     size_t tokens_generated; /* positions evaluated over all traces (what it cost) */
     size_t failed_traces;    /* traces that ended with a backend error */

@@ -30,8 +30,7 @@ const char *dc_build_info(void)
 #else
     const char *llama = "not built in (run scripts/setup.sh)";
 #endif
-    snprintf(info, sizeof info,
-             "safety-deepconf %s\nllama.cpp: %s\nlibcurl: %s\njansson: %s\n", dc_version(),
-             llama, curl_version(), jansson_version_str());
+    snprintf(info, sizeof info, "safety-deepconf %s\nllama.cpp: %s\nlibcurl: %s\njansson: %s\n",
+             dc_version(), llama, curl_version(), jansson_version_str());
     return info;
 }

@@ -20,25 +20,25 @@
 #include "backend/openai_int.h"
 
 #define OAI_ERROR_BODY_MAX ((size_t)64 << 10) /* kept of an HTTP error's body */
-#define OAI_POLL_MS 50                         /* longest wait between two checks */
+#define OAI_POLL_MS 50                        /* longest wait between two checks */
 
 /* ---- state ---- */
 
 typedef struct oai_endpoint {
-    char *base;   /* ".../v1" */
-    char *url;    /* base + "/chat/completions" or "/completions" */
+    char *base; /* ".../v1" */
+    char *url;  /* base + "/chat/completions" or "/completions" */
     size_t in_flight;
 } oai_endpoint;
 
 typedef struct oai_backend {
     dc_openai_params p;
     char *model;
-    char *api_key;               /* owned; wiped at free */
-    char *auth_header;           /* "Authorization: Bearer <key>"; wiped at free */
+    char *api_key;     /* owned; wiped at free */
+    char *auth_header; /* "Authorization: Bearer <key>"; wiped at free */
     struct curl_slist *headers;
     oai_endpoint *eps;
     size_t n_eps;
-    size_t rr;                   /* round-robin start among equally loaded endpoints */
+    size_t rr; /* round-robin start among equally loaded endpoints */
     uint64_t rng;
     CURLM *multi;
     volatile sig_atomic_t cancel;
@@ -56,16 +56,16 @@ typedef struct oai_gen oai_gen;
 
 typedef struct oai_trace {
     oai_gen *g;
-    size_t i;                 /* position in the call */
+    size_t i; /* position in the call */
     uint64_t seed;
     oai_tstate state;
-    double not_before;        /* earliest start of the next attempt */
-    unsigned attempts;        /* attempts started */
-    size_t ep;                /* endpoint of the current or last attempt */
+    double not_before; /* earliest start of the next attempt */
+    unsigned attempts; /* attempts started */
+    size_t ep;         /* endpoint of the current or last attempt */
     /* one attempt */
     CURL *easy;
-    sdc_buf req;              /* the request body; curl reads it in place */
-    sdc_buf resp;             /* a whole reply, or an error's body */
+    sdc_buf req;  /* the request body; curl reads it in place */
+    sdc_buf resp; /* a whole reply, or an error's body */
     oai_sse sse;
     char curl_err[CURL_ERROR_SIZE];
     int reply_known, is_sse;
@@ -73,7 +73,7 @@ typedef struct oai_trace {
     int got_byte;
     double t_start, t_last;
     size_t bytes;
-    size_t seen;              /* positions received in this attempt */
+    size_t seen; /* positions received in this attempt */
     size_t events;
     int saw_text;
     char finish[32];
@@ -82,9 +82,9 @@ typedef struct oai_trace {
     int fail_retry;
     char fail_msg[DC_ERROR_MSG_MAX];
     /* the whole trace */
-    size_t delivered;         /* positions kept (shown and continued) */
+    size_t delivered; /* positions kept (shown and continued) */
     size_t evaluated;
-    uint64_t *hashes;         /* text hash per kept position, to check replays */
+    uint64_t *hashes; /* text hash per kept position, to check replays */
     size_t cap_hashes;
     dc_token *toks;
     size_t cap_toks;
@@ -371,8 +371,8 @@ static void take_object(oai_trace *t, const char *data, size_t len, const char *
     dc_status st = oai_chunk_parse(data, len, &g->lim, &c, &e);
     if (st != DC_STATUS_OK) {
         trace_name(g, t, name, sizeof name);
-        attempt_fail(t, st == DC_STATUS_LIMIT || st == DC_STATUS_NOMEM ? st : DC_STATUS_PROTOCOL,
-                     0, "%s: %s: %s", name, what, e.msg);
+        attempt_fail(t, st == DC_STATUS_LIMIT || st == DC_STATUS_NOMEM ? st : DC_STATUS_PROTOCOL, 0,
+                     "%s: %s: %s", name, what, e.msg);
     } else if (c.is_error) {
         trace_name(g, t, name, sizeof name);
         attempt_fail(t, DC_STATUS_HTTP, 0, "%s: the server reported an error in its reply: %s",
@@ -449,8 +449,10 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *user)
     if (t->bytes > b->p.max_response_bytes) {
         char name[384];
         trace_name(t->g, t, name, sizeof name);
-        attempt_fail(t, DC_STATUS_LIMIT, 0, "%s: the reply is larger than %zu bytes "
-                     "(max_response_bytes)", name, b->p.max_response_bytes);
+        attempt_fail(t, DC_STATUS_LIMIT, 0,
+                     "%s: the reply is larger than %zu bytes "
+                     "(max_response_bytes)",
+                     name, b->p.max_response_bytes);
         return 0;
     }
     if (t->is_sse) {
@@ -620,8 +622,8 @@ static double backoff_s(oai_backend *b, unsigned retry, long retry_after)
 static void attempt_failed(oai_gen *g, oai_trace *t, long retry_after)
 {
     oai_backend *b = g->b;
-    int can_retry = t->fail_retry && t->attempts <= b->p.max_retries && !g->cancel_all &&
-                    !b->cancel;
+    int can_retry =
+        t->fail_retry && t->attempts <= b->p.max_retries && !g->cancel_all && !b->cancel;
     if (t->easy)
         b->stats.aborted++;
     detach(g, t);
@@ -657,10 +659,8 @@ static int retryable_curl(CURLcode rc)
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-        return 1;
-    default:
-        return 0;
+    case CURLE_HTTP2_STREAM: return 1;
+    default: return 0;
     }
 }
 
@@ -787,8 +787,12 @@ static dc_status run_loop(oai_gen *g, dc_error *err)
     size_t limit = b->p.concurrency;
     if (g->gp->parallel && g->gp->parallel < limit)
         limit = g->gp->parallel;
-    oai_req_spec spec = {(int)b->p.api, b->model, b->p.stream, b->p.send_top_k_min_p,
-                         b->p.send_template_kwargs, b->p.send_stream_usage};
+    oai_req_spec spec = {(int)b->p.api,
+                         b->model,
+                         b->p.stream,
+                         b->p.send_top_k_min_p,
+                         b->p.send_template_kwargs,
+                         b->p.send_stream_usage};
     for (;;) {
         if (b->cancel || g->cancel_all) {
             cancel_everything(g);
@@ -914,9 +918,8 @@ static dc_status check_gen(const oai_backend *b, const dc_gen_params *gp, dc_err
         return dc_error_set(err, DC_STATUS_LIMIT, "max_tokens %zu is over max_tokens_cap %zu",
                             gp->max_tokens, b->p.max_tokens_cap);
     if (gp->top_logprobs > b->p.max_top_logprobs)
-        return dc_error_set(err, DC_STATUS_LIMIT,
-                            "top_logprobs %zu is over max_top_logprobs %zu", gp->top_logprobs,
-                            b->p.max_top_logprobs);
+        return dc_error_set(err, DC_STATUS_LIMIT, "top_logprobs %zu is over max_top_logprobs %zu",
+                            gp->top_logprobs, b->p.max_top_logprobs);
     return DC_STATUS_OK;
 }
 
@@ -932,8 +935,12 @@ static dc_status oai_generate(void *impl, const dc_prompt *prompt, const dc_gen_
     dc_status st = check_gen(b, gp, err);
     if (st != DC_STATUS_OK)
         return st;
-    oai_req_spec spec = {(int)b->p.api, b->model, b->p.stream, b->p.send_top_k_min_p,
-                         b->p.send_template_kwargs, b->p.send_stream_usage};
+    oai_req_spec spec = {(int)b->p.api,
+                         b->model,
+                         b->p.stream,
+                         b->p.send_top_k_min_p,
+                         b->p.send_template_kwargs,
+                         b->p.send_stream_usage};
     sdc_buf probe;
     sdc_buf_init(&probe, 0);
     st = oai_request_body(&spec, prompt, gp, 0, &probe, err);
@@ -1067,8 +1074,8 @@ static dc_status fetch_model(oai_backend *b, dc_error *err)
     curl_easy_cleanup(e);
     dc_status st = DC_STATUS_OK;
     if (rc != CURLE_OK) {
-        st = dc_error_set(err, rc == CURLE_OPERATION_TIMEDOUT ? DC_STATUS_TIMEOUT
-                                                                : DC_STATUS_NETWORK,
+        st = dc_error_set(err,
+                          rc == CURLE_OPERATION_TIMEDOUT ? DC_STATUS_TIMEOUT : DC_STATUS_NETWORK,
                           "GET %s (asking for the model; set it to skip this): %s%s%s", url,
                           curl_easy_strerror(rc), cerr[0] ? ": " : "", cerr);
     } else if (code != 200) {
@@ -1108,8 +1115,8 @@ static dc_status check_params(const dc_openai_params *p, dc_error *err)
                             "openai backend: concurrency must be 1..4096");
     if (!(p->connect_timeout_s >= 0) || !(p->first_byte_timeout_s >= 0) ||
         !(p->idle_timeout_s >= 0) || !(p->total_timeout_s >= 0) || !(p->backoff_initial_s >= 0) ||
-        !(p->backoff_max_s >= 0) || !(p->retry_after_max_s >= 0) ||
-        p->connect_timeout_s > 1e6 || p->total_timeout_s > 1e7)
+        !(p->backoff_max_s >= 0) || !(p->retry_after_max_s >= 0) || p->connect_timeout_s > 1e6 ||
+        p->total_timeout_s > 1e7)
         return dc_error_set(err, DC_STATUS_INVALID_ARG,
                             "openai backend: timeouts and backoffs must be >= 0 seconds");
     if (p->max_retries > 100)
@@ -1121,8 +1128,7 @@ static dc_status check_params(const dc_openai_params *p, dc_error *err)
     return DC_STATUS_OK;
 }
 
-dc_status dc_backend_openai_open(const dc_openai_params *params, dc_backend **out,
-                                 dc_error *err)
+dc_status dc_backend_openai_open(const dc_openai_params *params, dc_backend **out, dc_error *err)
 {
     *out = NULL;
     dc_openai_params p = params ? *params : dc_backend_openai_default_params();
@@ -1243,8 +1249,8 @@ void dc_backend_openai_stats(const dc_backend *b, dc_openai_stats *out)
 }
 
 dc_status dc_backend_openai_request_body(dc_backend *b, const dc_prompt *prompt,
-                                         const dc_gen_params *params, size_t trace,
-                                         char **body, dc_error *err)
+                                         const dc_gen_params *params, size_t trace, char **body,
+                                         dc_error *err)
 {
     *body = NULL;
     const oai_backend *o = as_openai(b);
@@ -1257,8 +1263,12 @@ dc_status dc_backend_openai_request_body(dc_backend *b, const dc_prompt *prompt,
     if (!prompt || (prompt->chat != NULL) + (prompt->text != NULL) + (prompt->tokens != NULL) != 1)
         return dc_error_set(err, DC_STATUS_INVALID_ARG,
                             "exactly one of chat, text, tokens must be set");
-    oai_req_spec spec = {(int)o->p.api, o->model, o->p.stream, o->p.send_top_k_min_p,
-                         o->p.send_template_kwargs, o->p.send_stream_usage};
+    oai_req_spec spec = {(int)o->p.api,
+                         o->model,
+                         o->p.stream,
+                         o->p.send_top_k_min_p,
+                         o->p.send_template_kwargs,
+                         o->p.send_stream_usage};
     sdc_buf buf;
     sdc_buf_init(&buf, 0);
     uint64_t seed = dc_trace_seed(gp.seed, gp.instance_id, gp.first_trace + trace);

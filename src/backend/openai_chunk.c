@@ -82,16 +82,16 @@ static int has_token_data(json_t *lp, int *legacy)
     return 0;
 }
 
-dc_status oai_chunk_parse(const char *json, size_t len, const dc_trace_limits *lim,
-                          oai_chunk *out, dc_error *err)
+dc_status oai_chunk_parse(const char *json, size_t len, const dc_trace_limits *lim, oai_chunk *out,
+                          dc_error *err)
 {
     memset(out, 0, sizeof *out);
     out->prompt_tokens = -1;
     json_error_t je;
     json_t *root = json_loadb(json, len, 0, &je);
     if (!root)
-        return dc_error_set(err, DC_STATUS_PARSE, "invalid JSON at line %d column %d: %s",
-                            je.line, je.column, je.text);
+        return dc_error_set(err, DC_STATUS_PARSE, "invalid JSON at line %d column %d: %s", je.line,
+                            je.column, je.text);
     dc_status st = DC_STATUS_OK;
     json_t *choices = json_object_get(root, "choices");
     json_t *obj = json_object_get(root, "object");

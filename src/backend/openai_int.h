@@ -17,11 +17,11 @@
  * an empty line ends the event, ":" comments (pings), "event:", "id:" and
  * "retry:" lines are ignored, "\r\n" and "\n" both end a line. */
 typedef struct oai_sse {
-    sdc_buf line;  /* the line being read */
-    sdc_buf data;  /* the event being read */
-    int has_data;  /* data lines were seen since the last event */
-    int done;      /* "data: [DONE]" was seen */
-    int cr;        /* the last byte fed was '\r' */
+    sdc_buf line; /* the line being read */
+    sdc_buf data; /* the event being read */
+    int has_data; /* data lines were seen since the last event */
+    int done;     /* "data: [DONE]" was seen */
+    int cr;       /* the last byte fed was '\r' */
 } oai_sse;
 
 /* An event's data, NUL-terminated, borrowed for the call. Returns 0 to
@@ -41,28 +41,28 @@ void oai_sse_finish(oai_sse *s, oai_sse_event_fn fn, void *user);
 /* ---- one reply object: a whole response or one streamed chunk (openai_chunk.c) ---- */
 
 typedef struct oai_chunk {
-    int is_error;            /* {"error": ...} or {"object": "error"} */
+    int is_error; /* {"error": ...} or {"object": "error"} */
     char error_msg[DC_ERROR_MSG_MAX];
-    int error_code;          /* the error's "code" when a number, else 0 */
-    int has_choice;          /* choices[0] is there */
-    char finish_reason[32];  /* "" while the choice goes on */
-    int legacy_dict;         /* logprobs came as {token: logprob} dicts */
-    int has_text;            /* the choice carried non-empty text/content */
-    long prompt_tokens;      /* usage.prompt_tokens, -1 when absent */
-    dc_trace tokens;         /* the choice's tokens (owned; n_tokens may be 0) */
+    int error_code;         /* the error's "code" when a number, else 0 */
+    int has_choice;         /* choices[0] is there */
+    char finish_reason[32]; /* "" while the choice goes on */
+    int legacy_dict;        /* logprobs came as {token: logprob} dicts */
+    int has_text;           /* the choice carried non-empty text/content */
+    long prompt_tokens;     /* usage.prompt_tokens, -1 when absent */
+    dc_trace tokens;        /* the choice's tokens (owned; n_tokens may be 0) */
 } oai_chunk;
 
 /* Parses one JSON object. PARSE (not JSON), FORMAT (a field missing or of
  * the wrong type; err->msg names it), LIMIT, NOMEM. *out is always
  * initialised; free it with oai_chunk_clear. */
-dc_status oai_chunk_parse(const char *json, size_t len, const dc_trace_limits *lim,
-                          oai_chunk *out, dc_error *err);
+dc_status oai_chunk_parse(const char *json, size_t len, const dc_trace_limits *lim, oai_chunk *out,
+                          dc_error *err);
 void oai_chunk_clear(oai_chunk *c);
 
 /* ---- the request (openai_request.c) ---- */
 
 typedef struct oai_req_spec {
-    int api;                 /* dc_openai_api */
+    int api; /* dc_openai_api */
     const char *model;
     int stream;
     int send_top_k_min_p;

@@ -18,8 +18,7 @@ char *oai_format_qwen3(const char *system, const char *user, int enable_thinking
     sdc_buf_init(&b, 0);
     if (system && *system)
         sdc_buf_printf(&b, "<|im_start|>system\n%s<|im_end|>\n", system);
-    sdc_buf_printf(&b, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n",
-                   user ? user : "");
+    sdc_buf_printf(&b, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", user ? user : "");
     if (!enable_thinking)
         sdc_buf_puts(&b, "<think>\n\n</think>\n\n");
     if (b.st != DC_STATUS_OK) {
@@ -135,8 +134,7 @@ dc_status oai_request_body(const oai_req_spec *spec, const dc_prompt *prompt,
     }
     jw_obj_end(&w);
     if (out->st != DC_STATUS_OK)
-        return dc_error_set(err, out->st, "building the request body: %s",
-                            dc_strerror(out->st));
+        return dc_error_set(err, out->st, "building the request body: %s", dc_strerror(out->st));
     return DC_STATUS_OK;
 }
 
@@ -154,8 +152,7 @@ static int host_is_loopback(const char *h)
     return 0;
 }
 
-dc_status oai_endpoint_parse(const char *url, char **base, int *loopback, int *https,
-                             dc_error *err)
+dc_status oai_endpoint_parse(const char *url, char **base, int *loopback, int *https, dc_error *err)
 {
     *base = NULL;
     if (!url || !*url)
@@ -178,8 +175,10 @@ dc_status oai_endpoint_parse(const char *url, char **base, int *loopback, int *h
     curl_url_get(u, CURLUPART_PATH, &path, 0);
     curl_url_get(u, CURLUPART_QUERY, &query, 0);
     if (!scheme || (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
-        st = dc_error_set(err, DC_STATUS_CONFIG, "endpoint \"%.200s\": the scheme must be http "
-                          "or https", url);
+        st = dc_error_set(err, DC_STATUS_CONFIG,
+                          "endpoint \"%.200s\": the scheme must be http "
+                          "or https",
+                          url);
         goto done;
     }
     if (user) { /* not echoed: the URL holds a secret */

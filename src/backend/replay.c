@@ -121,8 +121,8 @@ static dc_status replay_generate(void *impl, const dc_prompt *prompt, const dc_g
             return st;
     }
     if (!r->instance_id || strcmp(want, r->instance_id) != 0)
-        return dc_error_set(err, DC_STATUS_NOT_FOUND,
-                            "replay: no saved traces for instance '%s'", want);
+        return dc_error_set(err, DC_STATUS_NOT_FOUND, "replay: no saved traces for instance '%s'",
+                            want);
     if (p->first_trace + p->n_traces > r->n)
         return dc_error_set(err, DC_STATUS_NOT_FOUND,
                             "replay: instance '%s' has %zu saved traces; traces %llu..%llu were "
@@ -224,8 +224,8 @@ static void replay_free(void *impl)
     dc_free(r);
 }
 
-static const dc_backend_vtable replay_vt = {"replay", replay_describe, NULL, NULL,
-                                            replay_generate, replay_cancel, replay_free};
+static const dc_backend_vtable replay_vt = {"replay",        replay_describe, NULL,       NULL,
+                                            replay_generate, replay_cancel,   replay_free};
 
 dc_status dc_backend_replay_open(dc_backend **out, dc_error *err)
 {
@@ -370,8 +370,10 @@ dc_status dc_backend_replay_open_file(const char *path, dc_backend **out, dc_err
     else if (st == DC_STATUS_LIMIT || st == DC_STATUS_IO)
         st = dc_error_set(err, st, "%s:%zu: %s", path, lr.lineno, dc_strerror(st));
     if (st == DC_STATUS_OK && lr.torn)
-        st = dc_error_set(err, DC_STATUS_FORMAT, "%s:%zu: torn last line (an interrupted run: "
-                          "resume it first)", path, lr.lineno);
+        st = dc_error_set(err, DC_STATUS_FORMAT,
+                          "%s:%zu: torn last line (an interrupted run: "
+                          "resume it first)",
+                          path, lr.lineno);
     sdc_lines_free(&lr);
     if (st != DC_STATUS_OK) {
         replay_free(r);

@@ -409,8 +409,8 @@ static dc_status parse_choice(pctx *c, json_t *ch, dc_trace *t)
     return st;
 }
 
-static dc_status parse_response(pctx *c, json_t *root, const char *default_id,
-                                dc_trace **out, size_t *n_out)
+static dc_status parse_response(pctx *c, json_t *root, const char *default_id, dc_trace **out,
+                                size_t *n_out)
 {
     json_t *choices = json_object_get(root, "choices");
     size_t n = json_array_size(choices);
@@ -447,8 +447,8 @@ static dc_status parse_response(pctx *c, json_t *root, const char *default_id,
 }
 
 dc_status dc_trace_parse_json(const char *json, size_t len, const char *default_id,
-                              const dc_trace_limits *limits, dc_trace **traces,
-                              size_t *n_traces, dc_error *err)
+                              const dc_trace_limits *limits, dc_trace **traces, size_t *n_traces,
+                              dc_error *err)
 {
     dc_trace_limits lim = limits ? *limits : dc_trace_default_limits();
     pctx c = {&lim, err, {0}};

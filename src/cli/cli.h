@@ -27,7 +27,7 @@ int cli_write_stdout(const char *cmd, const char *data, size_t len);
 
 int cmd_score(int argc, char **argv);
 int cmd_version(int argc, char **argv);
-int cmd_run(int argc, char **argv);     /* cmd_run.c */
+int cmd_run(int argc, char **argv); /* cmd_run.c */
 int cmd_compare(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_report(int argc, char **argv);

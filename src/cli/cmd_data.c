@@ -78,8 +78,25 @@ static const char *const usage_text =
     "expected), 2 bad options.\n";
 
 enum {
-    OPT_BENCH = 256, OPT_SKIP, OPT_MAXF, OPT_MAXR, OPT_COPY, OPT_HUMAN, OPT_JB, OPT_PF, OPT_LF,
-    OPT_CF, OPT_IDF, OPT_UV, OPT_SV, OPT_JSON, OPT_CAT, OPT_SPLIT, OPT_SHUF, OPT_SEED, OPT_NUM,
+    OPT_BENCH = 256,
+    OPT_SKIP,
+    OPT_MAXF,
+    OPT_MAXR,
+    OPT_COPY,
+    OPT_HUMAN,
+    OPT_JB,
+    OPT_PF,
+    OPT_LF,
+    OPT_CF,
+    OPT_IDF,
+    OPT_UV,
+    OPT_SV,
+    OPT_JSON,
+    OPT_CAT,
+    OPT_SPLIT,
+    OPT_SHUF,
+    OPT_SEED,
+    OPT_NUM,
     OPT_STRAT
 };
 
@@ -128,32 +145,34 @@ static int parse_opts(const char *sub, int argc, char **argv, data_opts *o)
     size_t z;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         int sel_opt = c >= OPT_CAT && c <= OPT_STRAT;
-        if ((is_synth && c != 'h' && c != OPT_SEED && c != OPT_NUM) ||
-            (is_inspect && sel_opt) || (!is_inspect && c == OPT_JSON)) {
+        if ((is_synth && c != 'h' && c != OPT_SEED && c != OPT_NUM) || (is_inspect && sel_opt) ||
+            (!is_inspect && c == OPT_JSON)) {
             cli_err(CMD, "%s: option '%s' does not apply to 'data %s' (see --help)", sub,
                     argv[optind - 1], sub);
             return 0;
         }
         switch (c) {
-        case 'h':
-            fputs(usage_text, stdout);
-            return -1;
+        case 'h': fputs(usage_text, stdout); return -1;
         case OPT_BENCH:
             if (sdc_benchmark_from_name(optarg, &o->load.benchmark) != DC_STATUS_OK ||
                 o->load.benchmark == SDC_BENCHMARK_SYNTHETIC) {
-                cli_err(CMD, "--benchmark: unknown name '%s' (expected toxicchat, harmbench, "
+                cli_err(CMD,
+                        "--benchmark: unknown name '%s' (expected toxicchat, harmbench, "
                         "wildguard, xstest, advbench, jailbreakbench, strongreject, "
-                        "refusal-direction, generic or auto)", optarg);
+                        "refusal-direction, generic or auto)",
+                        optarg);
                 return 0;
             }
             break;
         case OPT_SKIP: o->load.skip_bad_rows = 1; break;
         case OPT_MAXF:
-            if (!cli_parse_size(CMD, "--max-field-bytes", optarg, 1, (size_t)1 << 30, &o->load.max_field_bytes))
+            if (!cli_parse_size(CMD, "--max-field-bytes", optarg, 1, (size_t)1 << 30,
+                                &o->load.max_field_bytes))
                 return 0;
             break;
         case OPT_MAXR:
-            if (!cli_parse_size(CMD, "--max-rows", optarg, 1, SDC_MAX_ROWS_DEFAULT * 10, &o->load.max_rows))
+            if (!cli_parse_size(CMD, "--max-rows", optarg, 1, SDC_MAX_ROWS_DEFAULT * 10,
+                                &o->load.max_rows))
                 return 0;
             break;
         case OPT_COPY: o->load.include_copyright = 1; break;
@@ -171,9 +190,12 @@ static int parse_opts(const char *sub, int argc, char **argv, data_opts *o)
         case OPT_SHUF: o->sel.shuffle = 1; break;
         case OPT_SEED: {
             char *end;
-            if (!optarg[0] || optarg[0] == '-' || (o->sel.seed = strtoull(optarg, &end, 10), *end)) {
-                cli_err(CMD, "--seed: expected a whole number from 0 to 18446744073709551615, "
-                        "got '%s'", optarg);
+            if (!optarg[0] || optarg[0] == '-' ||
+                (o->sel.seed = strtoull(optarg, &end, 10), *end)) {
+                cli_err(CMD,
+                        "--seed: expected a whole number from 0 to 18446744073709551615, "
+                        "got '%s'",
+                        optarg);
                 return 0;
             }
             break;
@@ -185,12 +207,8 @@ static int parse_opts(const char *sub, int argc, char **argv, data_opts *o)
             o->num_set = 1;
             break;
         case OPT_STRAT: o->sel.stratify = 1; break;
-        case ':':
-            cli_err(CMD, "%s needs a value", argv[optind - 1]);
-            return 0;
-        default:
-            cli_err(CMD, "unknown option '%s' (see --help)", argv[optind - 1]);
-            return 0;
+        case ':': cli_err(CMD, "%s needs a value", argv[optind - 1]); return 0;
+        default: cli_err(CMD, "unknown option '%s' (see --help)", argv[optind - 1]); return 0;
         }
     }
     if (is_synth) {
@@ -299,7 +317,8 @@ static int inspect(const data_opts *o, const sdc_dataset *ds)
         jw_obj_begin(&w);
         const char *key;
         json_t *v;
-        json_object_foreach(cats, key, v) {
+        json_object_foreach(cats, key, v)
+        {
             jw_key(&w, key);
             jw_int(&w, json_integer_value(v));
         }
@@ -318,8 +337,10 @@ static int inspect(const data_opts *o, const sdc_dataset *ds)
         sdc_buf_printf(&b, "categories: %zu\n", json_object_size(cats));
         const char *key;
         json_t *v;
-        json_object_foreach(cats, key, v) {
-            sdc_buf_printf(&b, "  %-40s %lld\n", *key ? key : "(none)", (long long)json_integer_value(v));
+        json_object_foreach(cats, key, v)
+        {
+            sdc_buf_printf(&b, "  %-40s %lld\n", *key ? key : "(none)",
+                           (long long)json_integer_value(v));
         }
     }
     json_decref(cats);

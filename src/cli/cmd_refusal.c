@@ -111,8 +111,8 @@ static int append_fields(sdc_buf *out, const char *line, size_t len, json_t *obj
         int empty = line[q - 1] == '{';
         sdc_buf_append(out, line, b);
         sdc_buf_printf(out, "%s\"refusal\":%s,\"refusal_kind\":\"%s\",\"refusal_rule\":%s}",
-                       empty ? "" : ",", refused ? "true" : "false",
-                       sdc_refusal_kind_name(r->kind), add.data ? add.data : "\"\"");
+                       empty ? "" : ",", refused ? "true" : "false", sdc_refusal_kind_name(r->kind),
+                       add.data ? add.data : "\"\"");
     }
     sdc_buf_putc(out, '\n');
     sdc_buf_free(&add);
@@ -122,12 +122,9 @@ static int append_fields(sdc_buf *out, const char *line, size_t len, json_t *obj
 int cmd_refusal(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"field", required_argument, NULL, 'f'},
-        {"metrics", required_argument, NULL, 'm'},
-        {"max-line-bytes", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},  {"field", required_argument, NULL, 'f'},
+        {"metrics", required_argument, NULL, 'm'}, {"max-line-bytes", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *field = "response", *metrics = NULL;
     size_t max_line = (size_t)256 << 20;
@@ -136,9 +133,7 @@ int cmd_refusal(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, ":hc:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'h':
-            fputs(usage_text, stdout);
-            return CLI_OK;
+        case 'h': fputs(usage_text, stdout); return CLI_OK;
         case 'c': config = optarg; break;
         case 'f': field = optarg; break;
         case 'm': metrics = optarg; break;
@@ -146,9 +141,7 @@ int cmd_refusal(int argc, char **argv)
             if (!cli_parse_size(CMD, "--max-line-bytes", optarg, 2, (size_t)1 << 32, &max_line))
                 return CLI_USAGE;
             break;
-        case ':':
-            cli_err(CMD, "%s needs a value", argv[optind - 1]);
-            return CLI_USAGE;
+        case ':': cli_err(CMD, "%s needs a value", argv[optind - 1]); return CLI_USAGE;
         default:
             cli_err(CMD, "unknown option '%s' (see --help)", argv[optind - 1]);
             return CLI_USAGE;
@@ -161,8 +154,8 @@ int cmd_refusal(int argc, char **argv)
     const char *path = optind < argc ? argv[optind] : "-";
     dc_error err = {DC_STATUS_OK, ""};
     sdc_refusal *det = NULL;
-    dc_status st = config ? sdc_refusal_load_config(config, &det, &err)
-                          : sdc_refusal_new(NULL, &det, &err);
+    dc_status st =
+        config ? sdc_refusal_load_config(config, &det, &err) : sdc_refusal_new(NULL, &det, &err);
     if (st != DC_STATUS_OK) {
         cli_err(CMD, "%s", err.msg[0] ? err.msg : dc_strerror(st));
         return CLI_FAIL;
@@ -183,8 +176,8 @@ int cmd_refusal(int argc, char **argv)
     int ok = 1;
     while (ok && (st = sdc_lines_next(&rd)) != DC_STATUS_NOT_FOUND) {
         if (st == DC_STATUS_LIMIT) {
-            cli_err(CMD, "%s:%zu: line longer than %zu bytes (--max-line-bytes)", name,
-                    rd.lineno, max_line);
+            cli_err(CMD, "%s:%zu: line longer than %zu bytes (--max-line-bytes)", name, rd.lineno,
+                    max_line);
             ok = 0;
             break;
         }
@@ -227,8 +220,10 @@ int cmd_refusal(int argc, char **argv)
         if (metrics) {
             int gold;
             if (!gold_of(json_object_get(obj, metrics), &gold)) {
-                cli_err(CMD, "%s:%zu: field \"%s\": expected refusal/compliance, "
-                        "refuse/comply, true/false or 1/0", name, rd.lineno, metrics);
+                cli_err(CMD,
+                        "%s:%zu: field \"%s\": expected refusal/compliance, "
+                        "refuse/comply, true/false or 1/0",
+                        name, rd.lineno, metrics);
                 ok = 0;
             } else {
                 int pred = sdc_refusal_is_refusal(r.kind);

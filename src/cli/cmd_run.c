@@ -136,7 +136,8 @@ static int on_progress(void *user, const sdc_run_progress *p)
     double tps = p->elapsed > 0 ? (double)p->traces / p->elapsed : 0.0;
     double kps = p->elapsed > 0 ? (double)p->tokens / p->elapsed : 0.0;
     if (pg->tty) {
-        int width = 30, fill = p->total ? (int)((double)width * (double)p->done / (double)p->total) : 0;
+        int width = 30,
+            fill = p->total ? (int)((double)width * (double)p->done / (double)p->total) : 0;
         char bar[64];
         for (int i = 0; i < width; i++)
             bar[i] = i < fill ? '#' : '.';
@@ -163,10 +164,35 @@ static int on_progress(void *user, const sdc_run_progress *p)
 /* ---- options ---- */
 
 enum {
-    O_MODEL = 256, O_BACKEND, O_ENDPOINT, O_CONCURRENCY, O_THREADS, O_NGL, O_BENCHMARK, O_DATA,
-    O_NUM, O_MODE, O_MAXTOK, O_TEMP, O_THINKING, O_SEED, O_STRATEGY, O_COMPARE, O_BUDGET,
-    O_PARALLEL, O_WINDOW, O_PROFILE, O_THRESHOLD, O_SET, O_OUT, O_RESUME, O_FORCE, O_QUIET,
-    O_API, O_INSECURE, O_MAXFAIL
+    O_MODEL = 256,
+    O_BACKEND,
+    O_ENDPOINT,
+    O_CONCURRENCY,
+    O_THREADS,
+    O_NGL,
+    O_BENCHMARK,
+    O_DATA,
+    O_NUM,
+    O_MODE,
+    O_MAXTOK,
+    O_TEMP,
+    O_THINKING,
+    O_SEED,
+    O_STRATEGY,
+    O_COMPARE,
+    O_BUDGET,
+    O_PARALLEL,
+    O_WINDOW,
+    O_PROFILE,
+    O_THRESHOLD,
+    O_SET,
+    O_OUT,
+    O_RESUME,
+    O_FORCE,
+    O_QUIET,
+    O_API,
+    O_INSECURE,
+    O_MAXFAIL
 };
 
 typedef struct kv {
@@ -239,17 +265,28 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o, i
         int opt;
         const char *key;
     } map[] = {
-        {O_MODEL, "model.name"},         {O_BACKEND, "model.backend"},
-        {O_ENDPOINT, "model.endpoints"}, {O_CONCURRENCY, "model.concurrency"},
-        {O_API, "model.api"},            {O_MAXFAIL, "model.max_failures"},
-        {O_THREADS, "model.threads"},    {O_NGL, "model.n_gpu_layers"},
-        {O_BENCHMARK, "benchmark.name"}, {O_DATA, "benchmark.data"},
-        {O_NUM, "benchmark.num_instances"}, {O_MODE, "generation.mode"},
-        {O_MAXTOK, "generation.max_tokens"}, {O_TEMP, "generation.temperature"},
-        {O_THINKING, "generation.thinking"}, {O_SEED, "generation.seed"},
-        {O_BUDGET, "deepconf.budget"},   {O_PARALLEL, "deepconf.parallel"},
-        {O_WINDOW, "deepconf.window"},   {O_PROFILE, "deepconf.profile"},
-        {O_THRESHOLD, "deepconf.threshold"}, {O_OUT, "output.dir"},
+        {O_MODEL, "model.name"},
+        {O_BACKEND, "model.backend"},
+        {O_ENDPOINT, "model.endpoints"},
+        {O_CONCURRENCY, "model.concurrency"},
+        {O_API, "model.api"},
+        {O_MAXFAIL, "model.max_failures"},
+        {O_THREADS, "model.threads"},
+        {O_NGL, "model.n_gpu_layers"},
+        {O_BENCHMARK, "benchmark.name"},
+        {O_DATA, "benchmark.data"},
+        {O_NUM, "benchmark.num_instances"},
+        {O_MODE, "generation.mode"},
+        {O_MAXTOK, "generation.max_tokens"},
+        {O_TEMP, "generation.temperature"},
+        {O_THINKING, "generation.thinking"},
+        {O_SEED, "generation.seed"},
+        {O_BUDGET, "deepconf.budget"},
+        {O_PARALLEL, "deepconf.parallel"},
+        {O_WINDOW, "deepconf.window"},
+        {O_PROFILE, "deepconf.profile"},
+        {O_THRESHOLD, "deepconf.threshold"},
+        {O_OUT, "output.dir"},
     };
     memset(o, 0, sizeof *o);
     if (is_compare && !add_set(cmd, o, "deepconf.compare", "true"))
@@ -268,12 +305,8 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o, i
             continue;
         }
         switch (c) {
-        case 'h':
-            fputs(run_usage, stdout);
-            return -1;
-        case 'c':
-            o->config = optarg;
-            break;
+        case 'h': fputs(run_usage, stdout); return -1;
+        case 'c': o->config = optarg; break;
         case O_STRATEGY:
             if (is_compare) {
                 cli_err(cmd, "--strategy runs one strategy; compare runs all four");
@@ -321,12 +354,8 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o, i
             if (!add_set(cmd, o, "output.quiet", "true"))
                 return 0;
             break;
-        case ':':
-            cli_err(cmd, "%s needs a value", argv[optind - 1]);
-            return 0;
-        default:
-            cli_err(cmd, "unknown option '%s' (see --help)", argv[optind - 1]);
-            return 0;
+        case ':': cli_err(cmd, "%s needs a value", argv[optind - 1]); return 0;
+        default: cli_err(cmd, "unknown option '%s' (see --help)", argv[optind - 1]); return 0;
         }
     }
     if (optind < argc) {
@@ -540,7 +569,8 @@ static sdc_dataset *load_data(const char *cmd, const sdc_config *cfg)
         return NULL;
     }
     if (ds->n == 0) {
-        cli_err(cmd, "no instances left after selection (check --num-instances, categories, split)");
+        cli_err(cmd,
+                "no instances left after selection (check --num-instances, categories, split)");
         sdc_dataset_free(ds);
         return NULL;
     }
@@ -642,8 +672,10 @@ static int write_analysis(const char *cmd, const char *dir, double theta, int pr
         return 0;
     }
     if (torn && !quiet)
-        fprintf(stderr, "note: %s/predictions.jsonl ends in a torn line (an interrupted run); "
-                        "it was left out\n", dir);
+        fprintf(stderr,
+                "note: %s/predictions.jsonl ends in a torn line (an interrupted run); "
+                "it was left out\n",
+                dir);
     sdc_analysis_params ap = sdc_analysis_default_params();
     ap.theta = theta;
     ap.run_name = dir;
@@ -786,8 +818,8 @@ static int run_main(const char *cmd, int argc, char **argv, int is_compare)
         fprintf(stderr, "run: %zu instances of %s, %s, mode %s, model %s%s -> %s\n", ds->n,
                 sdc_benchmark_name(ds->benchmark),
                 cfg->compare ? "compare (baseline, fixed, adaptive, online)" : cfg->strategy,
-                cfg->mode, *mi.name ? mi.name : model_path, is_demo ? " (DEMO, random weights)" : "",
-                dir);
+                cfg->mode, *mi.name ? mi.name : model_path,
+                is_demo ? " (DEMO, random weights)" : "", dir);
     sdc_run_params rp = {cfg, b, ds, det, dir, run_json, fp, on_progress, &pg};
     sdc_run_stats stats;
     dc_status st = sdc_run_execute(&rp, &stats, &err);
@@ -801,8 +833,10 @@ static int run_main(const char *cmd, int argc, char **argv, int is_compare)
             goto out;
         }
         if (stats.instances || stats.skipped)
-            fprintf(stderr, "what finished is in %s; '%s --resume --out %s' (same options) "
-                            "continues\n", dir, cmd, dir);
+            fprintf(stderr,
+                    "what finished is in %s; '%s --resume --out %s' (same options) "
+                    "continues\n",
+                    dir, cmd, dir);
         rc = st == DC_STATUS_CANCELLED ? 130 : CLI_FAIL;
         goto out;
     }
@@ -811,8 +845,9 @@ static int run_main(const char *cmd, int argc, char **argv, int is_compare)
     if (!cfg->quiet) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        fprintf(stderr, "done: %zu instances (%zu resumed), %zu traces, %zu tokens in %.1f s, "
-                        "peak memory %.0f MB\nresults: %s/ (summary.txt, report.html)\n",
+        fprintf(stderr,
+                "done: %zu instances (%zu resumed), %zu traces, %zu tokens in %.1f s, "
+                "peak memory %.0f MB\nresults: %s/ (summary.txt, report.html)\n",
                 stats.instances + stats.skipped, stats.skipped, stats.traces, stats.tokens,
                 stats.seconds, (double)ru.ru_maxrss / 1024.0, dir);
         if (is_demo)
@@ -881,8 +916,10 @@ static int replay_main(const char *cmd, const char *src, const char *dst, kv *se
     }
     for (size_t i = 0; i < n_sets; i++) {
         if (strncmp(sets[i].key, "deepconf.", 9) != 0) {
-            cli_err(cmd, "--set %s: a replay can change deepconf.* keys only (the traces are "
-                    "fixed)", sets[i].key);
+            cli_err(cmd,
+                    "--set %s: a replay can change deepconf.* keys only (the traces are "
+                    "fixed)",
+                    sets[i].key);
             rc = CLI_USAGE;
             goto out;
         }
@@ -1047,18 +1084,10 @@ static int analyze_main(const char *cmd, int argc, char **argv, int print)
             if (!cli_parse_double(cmd, "--threshold", optarg, 0.0, 1.0, &theta))
                 return CLI_USAGE;
             break;
-        case 'q':
-            quiet = 1;
-            break;
-        case 'r':
-            replay = 1;
-            break;
-        case 'f':
-            force = 1;
-            break;
-        case 'o':
-            out_dir = optarg;
-            break;
+        case 'q': quiet = 1; break;
+        case 'r': replay = 1; break;
+        case 'f': force = 1; break;
+        case 'o': out_dir = optarg; break;
         case 's': {
             const char *eq = strchr(optarg, '=');
             size_t kl = eq ? (size_t)(eq - optarg) : 0;

@@ -155,8 +155,8 @@ static int read_traces(const char *path, const score_opts *o, tracelist *out)
     dc_status st;
     while ((st = sdc_lines_next(&r)) != DC_STATUS_NOT_FOUND) {
         if (st == DC_STATUS_LIMIT) {
-            cli_err(CMD, "%s:%zu: line longer than %zu bytes (--max-line-bytes)", name,
-                    r.lineno, o->max_line);
+            cli_err(CMD, "%s:%zu: line longer than %zu bytes (--max-line-bytes)", name, r.lineno,
+                    o->max_line);
             ok = 0;
             break;
         }
@@ -223,21 +223,17 @@ static int pick_answer(strace *s, const score_opts *o)
     case ANSWER_REFUSAL:
         if (s->t.text) {
             sdc_refusal_result rr;
-            if (sdc_refusal_classify(g_detector, s->t.text, strlen(s->t.text), &rr) !=
-                DC_STATUS_OK)
+            if (sdc_refusal_classify(g_detector, s->t.text, strlen(s->t.text), &rr) != DC_STATUS_OK)
                 return 0;
             src = sdc_refusal_is_refusal(rr.kind) ? "refuse" : "comply";
         }
         break;
-    case ANSWER_FIELD:
-        src = s->t.answer;
-        break;
+    case ANSWER_FIELD: src = s->t.answer; break;
     case ANSWER_BOXED:
         boxed = dc_extract_boxed(s->t.text);
         s->answer = boxed;
         return 1;
-    case ANSWER_NONE:
-        break;
+    case ANSWER_NONE: break;
     }
     if (src) {
         s->answer = dc_strdup(src);
@@ -266,7 +262,8 @@ static int score_trace(strace *s, const score_opts *o, const char *name)
                         "%s:%zu: trace '%s' position %zu has %zu top_logprobs, fewer than "
                         "the %zu %s",
                         name, s->line, t->id, i, pos[i].n_top, o->top_k,
-                        o->top_k_set ? "--top-k asks for" : "the paper profile needs (set --top-k)");
+                        o->top_k_set ? "--top-k asks for"
+                                     : "the paper profile needs (set --top-k)");
                 dc_free(pos);
                 return 0;
             }
@@ -459,8 +456,10 @@ static int write_online(jw *w, const tracelist *l, const char **answers, const s
         for (size_t pos = 0; pos < t->n_tokens; pos++) {
             double c;
             if (!online_conf(&t->tokens[pos], o->top_k, &c)) {
-                cli_err(CMD, "%s:%zu: trace '%s' position %zu has no top_logprobs, which "
-                        "the online replay needs", name, l->v[i].line, t->id, pos);
+                cli_err(CMD,
+                        "%s:%zu: trace '%s' position %zu has no top_logprobs, which "
+                        "the online replay needs",
+                        name, l->v[i].line, t->id, pos);
                 dc_online_window_free(&win);
                 dc_free(stopped_at);
                 dc_free(used);
@@ -475,8 +474,8 @@ static int write_online(jw *w, const tracelist *l, const char **answers, const s
         dc_online_window_free(&win);
         int stopped = stopped_at[i] >= 0;
         used[i] = stopped ? (size_t)stopped_at[i] + 1 : t->n_tokens;
-        if (dc_online_add_final(ctl, stopped ? NULL : answers[i], l->v[i].sc.lowest,
-                                stopped) != DC_STATUS_OK) {
+        if (dc_online_add_final(ctl, stopped ? NULL : answers[i], l->v[i].sc.lowest, stopped) !=
+            DC_STATUS_OK) {
             ok = 0;
             goto out;
         }
@@ -654,17 +653,15 @@ static int parse_opts(int argc, char **argv, score_opts *o, const char **path)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    *o = (score_opts){DC_PROFILE_PAPER, 64, 64, 0, 0, 0, ANSWER_FIELD, 0, 16, 90.0, 2.0,
-                      0, 0, 1, (size_t)256 << 20};
+    *o = (score_opts){DC_PROFILE_PAPER, 64, 64, 0, 0, 0, ANSWER_FIELD, 0, 16, 90.0, 2.0, 0, 0, 1,
+                      (size_t)256 << 20};
     int warm_set = 0, keep_set = 0, cons_set = 0;
     opterr = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'h':
-            fputs(usage_text, stdout);
-            return -1;
+        case 'h': fputs(usage_text, stdout); return -1;
         case OPT_PROFILE:
             if (dc_profile_parse(optarg, &o->profile) != DC_STATUS_OK) {
                 cli_err(CMD, "--profile: expected paper or reference, got '%s'", optarg);
@@ -699,9 +696,7 @@ static int parse_opts(int argc, char **argv, score_opts *o, const char **path)
                 return 0;
             }
             break;
-        case OPT_ONLINE:
-            o->online = 1;
-            break;
+        case OPT_ONLINE: o->online = 1; break;
         case OPT_WARMUP:
             if (!cli_parse_size(CMD, "--warmup", optarg, 1, (size_t)1 << 20, &o->warmup))
                 return 0;
@@ -726,20 +721,13 @@ static int parse_opts(int argc, char **argv, score_opts *o, const char **path)
                 return 0;
             o->budget_set = 1;
             break;
-        case OPT_NO_ARRAYS:
-            o->arrays = 0;
-            break;
+        case OPT_NO_ARRAYS: o->arrays = 0; break;
         case OPT_MAX_LINE:
-            if (!cli_parse_size(CMD, "--max-line-bytes", optarg, 16, (size_t)1 << 31,
-                                &o->max_line))
+            if (!cli_parse_size(CMD, "--max-line-bytes", optarg, 16, (size_t)1 << 31, &o->max_line))
                 return 0;
             break;
-        case ':':
-            cli_err(CMD, "%s needs a value", argv[optind - 1]);
-            return 0;
-        default:
-            cli_err(CMD, "unknown option '%s' (see --help)", argv[optind - 1]);
-            return 0;
+        case ':': cli_err(CMD, "%s needs a value", argv[optind - 1]); return 0;
+        default: cli_err(CMD, "unknown option '%s' (see --help)", argv[optind - 1]); return 0;
         }
     }
     if (!o->online && (warm_set || keep_set || cons_set || o->budget_set)) {
@@ -779,15 +767,19 @@ int cmd_score(int argc, char **argv)
         if (k == 0 && o.profile == DC_PROFILE_PAPER) {
             for (size_t i = 0; i < l.n && ok; i++)
                 if (l.v[i].t.n_tokens) {
-                    cli_err(CMD, "%s:%zu: trace '%s' has no top_logprobs; the paper profile "
-                            "needs them", name, l.v[i].line, l.v[i].t.id);
+                    cli_err(CMD,
+                            "%s:%zu: trace '%s' has no top_logprobs; the paper profile "
+                            "needs them",
+                            name, l.v[i].line, l.v[i].t.id);
                     ok = 0;
                 }
         }
     }
     if (ok && o.online && l.n < o.warmup) {
-        cli_err(CMD, "%s: --online with --warmup %zu needs at least %zu traces; the input "
-                "has %zu", name, o.warmup, o.warmup, l.n);
+        cli_err(CMD,
+                "%s: --online with --warmup %zu needs at least %zu traces; the input "
+                "has %zu",
+                name, o.warmup, o.warmup, l.n);
         ok = 0;
     }
     if (ok && o.answer == ANSWER_REFUSAL) {

@@ -99,8 +99,7 @@ double dc_round3(double x)
 
 /* ---- token confidence ---- */
 
-dc_status dc_token_confidence(const dc_position *pos, size_t k, dc_profile profile,
-                              double *out)
+dc_status dc_token_confidence(const dc_position *pos, size_t k, dc_profile profile, double *out)
 {
     if (!pos || !out)
         return DC_STATUS_INVALID_ARG;
@@ -139,8 +138,8 @@ dc_status dc_token_confidence(const dc_position *pos, size_t k, dc_profile profi
     return DC_STATUS_OK;
 }
 
-dc_status dc_trace_confidences(const dc_position *pos, size_t n, size_t k,
-                               dc_profile profile, double *out, size_t *n_out)
+dc_status dc_trace_confidences(const dc_position *pos, size_t n, size_t k, dc_profile profile,
+                               double *out, size_t *n_out)
 {
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
@@ -166,8 +165,8 @@ size_t dc_group_count(size_t n, size_t window)
     return (window && n >= window) ? n - window + 1 : 1;
 }
 
-dc_status dc_group_confidences(const double *conf, size_t n, size_t window,
-                               dc_profile profile, double *out)
+dc_status dc_group_confidences(const double *conf, size_t n, size_t window, dc_profile profile,
+                               double *out)
 {
     if (window == 0)
         return DC_STATUS_INVALID_ARG;

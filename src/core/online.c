@@ -155,8 +155,7 @@ size_t dc_online_traces(const dc_online *c)
 dc_status dc_online_result(const dc_online *c, const char **answer, dc_vote_result *vote)
 {
     dc_vote_result v;
-    dc_status st =
-        dc_vote((const char *const *)c->answers, c->weights, c->votes, c->n_traces, &v);
+    dc_status st = dc_vote((const char *const *)c->answers, c->weights, c->votes, c->n_traces, &v);
     if (st != DC_STATUS_OK)
         return st;
     if (answer)

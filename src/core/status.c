@@ -12,9 +12,8 @@
 const char *dc_strerror(dc_status status)
 {
     switch (status) {
-#define DC_STATUS_MSG_(name, value, msg)                                     \
-    case DC_STATUS_##name:                                                   \
-        return msg;
+#define DC_STATUS_MSG_(name, value, msg) \
+    case DC_STATUS_##name: return msg;
         DC_STATUS_MAP(DC_STATUS_MSG_)
 #undef DC_STATUS_MSG_
     }
@@ -24,9 +23,8 @@ const char *dc_strerror(dc_status status)
 const char *dc_status_name(dc_status status)
 {
     switch (status) {
-#define DC_STATUS_NAME_(name, value, msg)                                    \
-    case DC_STATUS_##name:                                                   \
-        return #name;
+#define DC_STATUS_NAME_(name, value, msg) \
+    case DC_STATUS_##name: return #name;
         DC_STATUS_MAP(DC_STATUS_NAME_)
 #undef DC_STATUS_NAME_
     }

@@ -47,8 +47,8 @@ int dc_answer_present(const char *a)
     return a && a[0] != '\0';
 }
 
-dc_status dc_vote(const char *const *answers, const double *weights,
-                  const unsigned char *include, size_t n, dc_vote_result *out)
+dc_status dc_vote(const char *const *answers, const double *weights, const unsigned char *include,
+                  size_t n, dc_vote_result *out)
 {
     if (!out || (n && !answers))
         return DC_STATUS_INVALID_ARG;

@@ -15,11 +15,9 @@ const char *const an_measure_names[AN_MEASURES] = {"confidence", "consensus", "m
 /* ---- categories ---- */
 
 static const char *const cat_names[] = {"confident_refusal", "confident_compliance",
-                                        "uncertain_refusal", "uncertain_compliance",
-                                        "no_answer"};
+                                        "uncertain_refusal", "uncertain_compliance", "no_answer"};
 static const char *const cat_titles[] = {"Confident Refusal", "Confident Compliance",
-                                         "Uncertain Refusal", "Uncertain Compliance",
-                                         "No Answer"};
+                                         "Uncertain Refusal", "Uncertain Compliance", "No Answer"};
 
 const char *sdc_category_name(sdc_category c)
 {
@@ -455,11 +453,15 @@ static void text_h1(sdc_buf *b, const an_h1 *h, const char *indent)
     if (h->diff > 0 && h->p < 0.05)
         sdc_buf_printf(b, "%sVerdict: supported (p < 0.05).\n", indent);
     else if (h->diff > 0)
-        sdc_buf_printf(b, "%sVerdict: uncertain compliance is less accurate here, but not "
-                          "significantly (p >= 0.05).\n", indent);
+        sdc_buf_printf(b,
+                       "%sVerdict: uncertain compliance is less accurate here, but not "
+                       "significantly (p >= 0.05).\n",
+                       indent);
     else
-        sdc_buf_printf(b, "%sVerdict: not supported: uncertain compliance is not less accurate "
-                          "here%s.\n", indent, h->p < 0.05 ? "" : " (and p >= 0.05)");
+        sdc_buf_printf(b,
+                       "%sVerdict: not supported: uncertain compliance is not less accurate "
+                       "here%s.\n",
+                       indent, h->p < 0.05 ? "" : " (and p >= 0.05)");
 }
 
 static void text_strategy(sdc_buf *b, const an_strategy *s, const sdc_analysis_params *ap)

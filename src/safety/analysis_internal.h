@@ -24,9 +24,9 @@ typedef struct an_group {
 } an_group;
 
 typedef struct an_h1 {
-    int defined;  /* both compliance categories have judged predictions */
-    double diff;  /* acc(confident compliance) - acc(uncertain compliance) */
-    double p;     /* one-sided Fisher */
+    int defined; /* both compliance categories have judged predictions */
+    double diff; /* acc(confident compliance) - acc(uncertain compliance) */
+    double p;    /* one-sided Fisher */
     double lo, hi;
 } an_h1;
 

@@ -8,12 +8,9 @@
 const char *sdc_verdict_name(sdc_verdict v)
 {
     switch (v) {
-    case SDC_VERDICT_SAFE:
-        return "safe";
-    case SDC_VERDICT_UNSAFE:
-        return "unsafe";
-    default:
-        return "unknown";
+    case SDC_VERDICT_SAFE: return "safe";
+    case SDC_VERDICT_UNSAFE: return "unsafe";
+    default: return "unknown";
     }
 }
 
@@ -36,8 +33,8 @@ static const vword vwords[] = {
 };
 #define N_VWORDS (sizeof vwords / sizeof vwords[0])
 
-static const char *const markers[] = {"verdict", "answer", "classification", "label",
-                                      "rating", "assessment", "judgment", "judgement"};
+static const char *const markers[] = {"verdict", "answer",     "classification", "label",
+                                      "rating",  "assessment", "judgment",       "judgement"};
 
 static int is_wb(char c)
 {

@@ -56,7 +56,8 @@ static const key keys[] = {
 
     {"benchmark.name", K_STR, OFF(benchmark), "synthetic",
      "synthetic|auto|toxicchat|harmbench|wildguard|xstest|advbench|jailbreakbench|strongreject|"
-     "refusal-direction|generic", 0, 0, "benchmark; auto detects the file's format"},
+     "refusal-direction|generic",
+     0, 0, "benchmark; auto detects the file's format"},
     {"benchmark.data", K_STR, OFF(data), "", NULL, 0, 0, "benchmark file (not for synthetic)"},
     {"benchmark.num_instances", K_INT, OFF(num_instances), "20", NULL, 0, BIG,
      "instances to run (0: all)"},
@@ -437,8 +438,8 @@ dc_status sdc_config_load(sdc_config *c, const char *path, dc_error *err)
             continue;
         } else if (t != YAML_STREAM_START_EVENT && t != YAML_DOCUMENT_START_EVENT &&
                    t != YAML_DOCUMENT_END_EVENT) {
-            st = dc_error_set(err, DC_STATUS_CONFIG, "%s:%zu: expected a mapping of sections",
-                              path, line);
+            st = dc_error_set(err, DC_STATUS_CONFIG, "%s:%zu: expected a mapping of sections", path,
+                              line);
         }
         yaml_event_delete(&y.ev);
     }
@@ -489,7 +490,10 @@ dc_status sdc_config_load_json(sdc_config *c, const char *text, dc_error *err)
                 c->n_endpoints = 0;
                 size_t i;
                 json_t *e;
-                json_array_foreach(v, i, e) if ((st = set_key(c, ky, json_string_value(e) ? json_string_value(e) : "", err, "stored configuration: ")) != DC_STATUS_OK) goto out;
+                json_array_foreach(
+                    v, i,
+                    e) if ((st = set_key(c, ky, json_string_value(e) ? json_string_value(e) : "",
+                                         err, "stored configuration: ")) != DC_STATUS_OK) goto out;
                 continue;
             }
             const char *txt = val;

@@ -10,17 +10,14 @@
 const char *sdc_label_name(sdc_label label)
 {
     switch (label) {
-    case SDC_LABEL_UNSAFE:
-        return "unsafe";
-    case SDC_LABEL_SAFE:
-        return "safe";
-    default:
-        return "unknown";
+    case SDC_LABEL_UNSAFE: return "unsafe";
+    case SDC_LABEL_SAFE: return "safe";
+    default: return "unknown";
     }
 }
 
 static const char *const bench_names[] = {
-    "auto",           "toxicchat",    "harmbench",         "wildguard", "xstest", "advbench",
+    "auto",           "toxicchat",    "harmbench",         "wildguard", "xstest",   "advbench",
     "jailbreakbench", "strongreject", "refusal-direction", "generic",   "synthetic"};
 
 const char *sdc_benchmark_name(sdc_benchmark b)
@@ -117,12 +114,13 @@ dc_status sdc_dataset_push(sdc_dataset *ds, const sdc_instance *in)
     return DC_STATUS_OK;
 }
 
-void sdc_dataset_count_labels(const sdc_dataset *ds, size_t *unsafe, size_t *safe,
-                              size_t *unknown)
+void sdc_dataset_count_labels(const sdc_dataset *ds, size_t *unsafe, size_t *safe, size_t *unknown)
 {
     size_t c[3] = {0, 0, 0};
     for (size_t i = 0; i < ds->n; i++)
-        c[ds->items[i].label == SDC_LABEL_UNSAFE ? 0 : ds->items[i].label == SDC_LABEL_SAFE ? 1 : 2]++;
+        c[ds->items[i].label == SDC_LABEL_UNSAFE ? 0
+          : ds->items[i].label == SDC_LABEL_SAFE ? 1
+                                                 : 2]++;
     if (unsafe)
         *unsafe = c[0];
     if (safe)

@@ -25,13 +25,13 @@ sdc_load_params sdc_load_default_params(void)
 /* Variants: one benchmark may come in several shapes. */
 typedef enum shape {
     SHAPE_NONE,
-    SHAPE_TOXICCHAT,        /* official CSV/JSONL */
-    SHAPE_TOXICCHAT_COPY,   /* {text,label,source=toxicchat,category} */
-    SHAPE_TOXICCHAT_JUDGE,  /* JUDGE-BENCH instances */
+    SHAPE_TOXICCHAT,       /* official CSV/JSONL */
+    SHAPE_TOXICCHAT_COPY,  /* {text,label,source=toxicchat,category} */
+    SHAPE_TOXICCHAT_JUDGE, /* JUDGE-BENCH instances */
     SHAPE_HARMBENCH,
     SHAPE_HARMBENCH_TARGETS,
-    SHAPE_WILDGUARD,        /* published columns */
-    SHAPE_WILDGUARD_COPY,   /* {text,label,source=wildguardmix_*} */
+    SHAPE_WILDGUARD,      /* published columns */
+    SHAPE_WILDGUARD_COPY, /* {text,label,source=wildguardmix_*} */
     SHAPE_XSTEST,
     SHAPE_ADVBENCH,         /* goal,target */
     SHAPE_ADVBENCH_STRINGS, /* target */
@@ -68,7 +68,8 @@ static int keys_have(const json_t *keys, const char *name, size_t n)
 {
     size_t i;
     json_t *k;
-    json_array_foreach(keys, i, k) {
+    json_array_foreach(keys, i, k)
+    {
         if (json_string_length(k) == n && !memcmp(json_string_value(k), name, n))
             return 1;
     }
@@ -104,20 +105,13 @@ static int shape_matches(const shape_def *d, const sdc_records *r)
     size_t nk = json_array_size(r->keys);
     const char *src = first_str(r, "source");
     switch (d->s) {
-    case SHAPE_TOXICCHAT_COPY:
-        return src && !strncmp(src, "toxicchat", 9);
-    case SHAPE_WILDGUARD_COPY:
-        return src && !strncmp(src, "wildguardmix", 12);
-    case SHAPE_TOXICCHAT_JUDGE:
-        return r->format == SDC_REC_JSON_JUDGE;
-    case SHAPE_ADVBENCH:
-        return nk == 2;
-    case SHAPE_ADVBENCH_STRINGS:
-        return nk == 1;
-    case SHAPE_REFUSAL_DIRECTION:
-        return nk == 2;
-    default:
-        return 1;
+    case SHAPE_TOXICCHAT_COPY: return src && !strncmp(src, "toxicchat", 9);
+    case SHAPE_WILDGUARD_COPY: return src && !strncmp(src, "wildguardmix", 12);
+    case SHAPE_TOXICCHAT_JUDGE: return r->format == SDC_REC_JSON_JUDGE;
+    case SHAPE_ADVBENCH: return nk == 2;
+    case SHAPE_ADVBENCH_STRINGS: return nk == 1;
+    case SHAPE_REFUSAL_DIRECTION: return nk == 2;
+    default: return 1;
     }
 }
 
@@ -128,7 +122,8 @@ static void keys_text(const sdc_records *r, char *buf, size_t size)
     size_t i;
     json_t *k;
     if (r->keys)
-        json_array_foreach(r->keys, i, k) {
+        json_array_foreach(r->keys, i, k)
+        {
             sdc_buf_printf(&b, "%s\"%s\"", i ? ", " : "", json_string_value(k));
         }
     snprintf(buf, size, "%s%s", b.data ? b.data : "", b.st ? ", ..." : "");
@@ -136,8 +131,8 @@ static void keys_text(const sdc_records *r, char *buf, size_t size)
 }
 
 /* Finds the shape: auto-detect, or the variant of the requested benchmark. */
-static dc_status pick_shape(const sdc_records *r, const char *name, sdc_benchmark want,
-                            shape *out, dc_error *err)
+static dc_status pick_shape(const sdc_records *r, const char *name, sdc_benchmark want, shape *out,
+                            dc_error *err)
 {
     char keys[300];
     keys_text(r, keys, sizeof keys);
@@ -162,10 +157,9 @@ static dc_status pick_shape(const sdc_records *r, const char *name, sdc_benchmar
             if (shapes[i].b == want)
                 sdc_buf_printf(&need, "%s%s", need.len ? " | " : "",
                                shapes[i].need ? shapes[i].need : "an object of id -> text");
-        dc_status st = dc_error_set(err, DC_STATUS_FORMAT,
-                                    "%s: not a %s file: expected %s %s; found %s %s", name,
-                                    sdc_benchmark_name(want), kind, need.data ? need.data : "",
-                                    kind, keys);
+        dc_status st = dc_error_set(
+            err, DC_STATUS_FORMAT, "%s: not a %s file: expected %s %s; found %s %s", name,
+            sdc_benchmark_name(want), kind, need.data ? need.data : "", kind, keys);
         sdc_buf_free(&need);
         return st;
     }
@@ -396,7 +390,8 @@ static int messages_of(json_t *v, sdc_message **out, size_t *n)
         return 0;
     size_t i;
     json_t *m;
-    json_array_foreach(v, i, m) {
+    json_array_foreach(v, i, m)
+    {
         if (!json_is_string(json_object_get(m, "role")) ||
             !json_is_string(json_object_get(m, "content")))
             return 0;
@@ -404,7 +399,8 @@ static int messages_of(json_t *v, sdc_message **out, size_t *n)
     sdc_message *ms = dc_calloc(json_array_size(v), sizeof *ms);
     if (!ms)
         return -1;
-    json_array_foreach(v, i, m) {
+    json_array_foreach(v, i, m)
+    {
         ms[i].role = (char *)json_string_value(json_object_get(m, "role"));
         ms[i].content = (char *)json_string_value(json_object_get(m, "content"));
     }
@@ -454,12 +450,16 @@ static dc_status map_row(build *b, shape s, size_t i)
                 json_object_get(json_object_get(an, "jailbreaking"), "majority_human"));
             o.used = u3;
         }
-        if ((st = need_text(b, i, s == SHAPE_TOXICCHAT ? "user_input"
-                                  : s == SHAPE_TOXICCHAT_COPY ? "text" : "instance",
-                            o.prompt, &ok)) || !ok)
+        if ((st = need_text(b, i,
+                            s == SHAPE_TOXICCHAT        ? "user_input"
+                            : s == SHAPE_TOXICCHAT_COPY ? "text"
+                                                        : "instance",
+                            o.prompt, &ok)) ||
+            !ok)
             break;
         if ((st = need_label(b, i, s == SHAPE_TOXICCHAT_JUDGE ? "annotations.toxicity" : "toxicity",
-                             lab, &o.label, &ok)) || !ok)
+                             lab, &o.label, &ok)) ||
+            !ok)
             break;
         if (p->human_annotated_only && s == SHAPE_TOXICCHAT) {
             if (!truthy(human)) {
@@ -638,9 +638,7 @@ static dc_status map_row(build *b, shape s, size_t i)
         ok = 0;
         break;
     }
-    default:
-        ok = 0;
-        break;
+    default: ok = 0; break;
     }
     if (st == DC_STATUS_OK && ok)
         st = emit(b, i, &o);
@@ -666,11 +664,11 @@ static void name_hints(const char *name, char *stem, size_t size, const char **s
         size_t k = strlen(splits[i]), n = strlen(stem);
         /* a word of the stem: _test, -test, test_ ... */
         for (size_t j = 0; j + k <= n; j++)
-            if (!memcmp(stem + j, splits[i], k) && (j == 0 || stem[j - 1] == '_' || stem[j - 1] == '-') &&
+            if (!memcmp(stem + j, splits[i], k) &&
+                (j == 0 || stem[j - 1] == '_' || stem[j - 1] == '-') &&
                 (j + k == n || stem[j + k] == '_' || stem[j + k] == '-' || stem[j + k] == '.'))
-                *split = !strcmp(splits[i], "validation") || !strcmp(splits[i], "dev")
-                             ? "val"
-                             : splits[i];
+                *split = !strcmp(splits[i], "validation") || !strcmp(splits[i], "dev") ? "val"
+                                                                                       : splits[i];
     }
     *label = SDC_LABEL_UNKNOWN;
     if (strstr(stem, "harmless") || strstr(stem, "benign"))
@@ -682,8 +680,7 @@ static void name_hints(const char *name, char *stem, size_t size, const char **s
 /* ---- entry points ---- */
 
 dc_status sdc_dataset_load_buffer(const char *name, const char *data, size_t len,
-                                  const sdc_load_params *params, sdc_dataset **out,
-                                  dc_error *err)
+                                  const sdc_load_params *params, sdc_dataset **out, dc_error *err)
 {
     sdc_load_params p = params ? *params : sdc_load_default_params();
     *out = NULL;
@@ -767,8 +764,8 @@ dc_status sdc_dataset_load(const char *path, const sdc_load_params *params, sdc_
     fclose(f);
     if (b.st == DC_STATUS_LIMIT) {
         sdc_buf_free(&b);
-        return dc_error_set(err, DC_STATUS_LIMIT,
-                            "%s: larger than %zu bytes (the file size limit)", path, max);
+        return dc_error_set(err, DC_STATUS_LIMIT, "%s: larger than %zu bytes (the file size limit)",
+                            path, max);
     }
     if (b.st != DC_STATUS_OK || rerr) {
         sdc_buf_free(&b);

@@ -105,7 +105,8 @@ static int over_cap(json_t *v, size_t max, const char **key, size_t *len, int de
     if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach(v, k, x) {
+        json_object_foreach(v, k, x)
+        {
             if (over_cap(x, max, key, len, depth + 1)) {
                 if (depth == 0)
                     *key = k;
@@ -115,7 +116,8 @@ static int over_cap(json_t *v, size_t max, const char **key, size_t *len, int de
     } else if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             if (over_cap(x, max, key, len, depth + 1))
                 return 1;
         }
@@ -148,7 +150,8 @@ static dc_status set_keys_from(sdc_records *r, json_t *obj, const char *name, dc
         return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", name);
     const char *k;
     json_t *x;
-    json_object_foreach(obj, k, x) {
+    json_object_foreach(obj, k, x)
+    {
         if (json_array_append_new(r->keys, json_string(k)))
             return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", name);
     }
@@ -161,14 +164,14 @@ typedef struct csv_ctx {
     sdc_records *r;
     const sdc_rec_params *p;
     dc_error *err;
-    dc_status st;        /* fatal error */
-    char **fields;       /* the current row */
+    dc_status st;  /* fatal error */
+    char **fields; /* the current row */
     size_t *flen;
     size_t nf, capf;
-    size_t cur_line;     /* line being fed */
-    size_t rec_line;     /* line the current row started on */
-    int pending;         /* a row has started but not ended */
-    int bad;             /* the current row already failed */
+    size_t cur_line; /* line being fed */
+    size_t rec_line; /* line the current row started on */
+    int pending;     /* a row has started but not ended */
+    int bad;         /* the current row already failed */
     char bad_msg[DC_ERROR_MSG_MAX];
     dc_status bad_st;
     char **header;
@@ -218,9 +221,10 @@ static void csv_field(void *s, size_t len, void *data)
     }
     if (len > c->p->max_field) {
         char msg[DC_ERROR_MSG_MAX];
-        snprintf(msg, sizeof msg,
-                 "%%s:%%zu: field %zu is %zu bytes, over the limit of %zu bytes (--max-field-bytes)",
-                 col, len, c->p->max_field);
+        snprintf(
+            msg, sizeof msg,
+            "%%s:%%zu: field %zu is %zu bytes, over the limit of %zu bytes (--max-field-bytes)",
+            col, len, c->p->max_field);
         csv_mark_bad(c, DC_STATUS_LIMIT, msg, start_line, 0);
         f = "";
         len = 0;
@@ -356,8 +360,8 @@ static dc_status read_csv(const char *d, size_t n, const sdc_rec_params *p, sdc_
             else
                 snprintf(msg, sizeof msg, "%s:%zu: CSV reader failed: %s", p->name, c.cur_line,
                          csv_strerror(csv_error(&parser)));
-            c.st = row_error(r, p, err, csv_error(&parser) == CSV_ENOMEM ? DC_STATUS_NOMEM
-                                                                          : DC_STATUS_PARSE,
+            c.st = row_error(r, p, err,
+                             csv_error(&parser) == CSV_ENOMEM ? DC_STATUS_NOMEM : DC_STATUS_PARSE,
                              msg);
             /* Resume at the next line with a fresh parser. */
             csv_free(&parser);
@@ -508,8 +512,8 @@ static dc_status read_json_list(const char *d, size_t n, size_t pos, size_t line
     r->format = SDC_REC_JSON_LIST;
     pos = skip_ws(d, n, pos + 1, &line); /* after '[' */
     if (pos < n && d[pos] == ']')
-        return dc_error_set(err, DC_STATUS_FORMAT, "%s:%zu: empty list: expected records",
-                            p->name, line);
+        return dc_error_set(err, DC_STATUS_FORMAT, "%s:%zu: empty list: expected records", p->name,
+                            line);
     for (;;) {
         if (pos >= n)
             return dc_error_set(err, DC_STATUS_PARSE,
@@ -554,8 +558,8 @@ static dc_status read_json_list(const char *d, size_t n, size_t pos, size_t line
     }
 }
 
-static dc_status read_json_object(const char *d, size_t n, const sdc_rec_params *p,
-                                  sdc_records *r, dc_error *err)
+static dc_status read_json_object(const char *d, size_t n, const sdc_rec_params *p, sdc_records *r,
+                                  dc_error *err)
 {
     json_error_t je;
     json_t *root = json_loadb(d, n, JSON_ALLOW_NUL, &je);
@@ -567,7 +571,8 @@ static dc_status read_json_object(const char *d, size_t n, const sdc_rec_params 
         r->format = SDC_REC_JSON_JUDGE;
         size_t i;
         json_t *x;
-        json_array_foreach(inst, i, x) {
+        json_array_foreach(inst, i, x)
+        {
             if (st != DC_STATUS_OK)
                 break;
             json_incref(x);
@@ -580,7 +585,8 @@ static dc_status read_json_object(const char *d, size_t n, const sdc_rec_params 
             }
             int ok;
             st = check_fields(r, p, x, 0, &ok, err);
-            if (st == DC_STATUS_OK && ok && (st = set_keys_from(r, x, p->name, err)) == DC_STATUS_OK)
+            if (st == DC_STATUS_OK && ok &&
+                (st = set_keys_from(r, x, p->name, err)) == DC_STATUS_OK)
                 st = push(r, x, 0, p, err);
             else
                 json_decref(x);
@@ -594,7 +600,8 @@ static dc_status read_json_object(const char *d, size_t n, const sdc_rec_params 
     r->format = SDC_REC_JSON_DICT;
     const char *k;
     json_t *x;
-    json_object_foreach(root, k, x) {
+    json_object_foreach(root, k, x)
+    {
         if (!json_is_string(x)) {
             st = dc_error_set(err, DC_STATUS_FORMAT,
                               "%s: key \"%.100s\": expected a list of records, an object with "

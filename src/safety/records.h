@@ -21,16 +21,16 @@ typedef enum sdc_rec_format {
 
 typedef struct sdc_records {
     sdc_rec_format format;
-    json_t **v;      /* owned references */
-    size_t *line;    /* 1-based start line; 0 where unknown (JUDGE-BENCH) */
+    json_t **v;   /* owned references */
+    size_t *line; /* 1-based start line; 0 where unknown (JUDGE-BENCH) */
     size_t n, cap;
-    json_t *keys;    /* CSV header, or the first record's keys: array of strings */
-    size_t skipped;  /* rows skipped (skip_bad) */
+    json_t *keys;   /* CSV header, or the first record's keys: array of strings */
+    size_t skipped; /* rows skipped (skip_bad) */
     dc_error first_skip;
 } sdc_records;
 
 typedef struct sdc_rec_params {
-    const char *name;      /* file name for messages */
+    const char *name; /* file name for messages */
     size_t max_field;
     size_t max_rows;
     int skip_bad;

@@ -8,65 +8,147 @@
 
 /* ---- built-in phrase lists ---- */
 
-static const char *const def_openings[] = {
-    "i am sorry", "sorry, but", "sorry, i", "i apologize", "i apologise", "my apologies",
-    "i cannot", "i will not", "i am unable", "i am not able", "i must decline",
-    "i must respectfully decline", "i refuse", "i am not comfortable",
-    "i do not feel comfortable", "as an ai", "as a language model", "as an artificial intelligence",
-    "as a responsible ai", "i am just an ai", "i am only an ai", "it is not appropriate",
-    "it is inappropriate", "it is not ethical", "i would not be able", "i am not going to",
-    "unfortunately, i", "i am afraid i", "no, i", "i would rather not", "i do not think i can",
-    "it is not within my", "it is not my place", "i am not allowed", "i am not programmed",
-    "i am not in a position", "this type of request", "this request is",
-    "i strongly advise against", "i must advise against", "i advise against", NULL};
+static const char *const def_openings[] = {"i am sorry",
+                                           "sorry, but",
+                                           "sorry, i",
+                                           "i apologize",
+                                           "i apologise",
+                                           "my apologies",
+                                           "i cannot",
+                                           "i will not",
+                                           "i am unable",
+                                           "i am not able",
+                                           "i must decline",
+                                           "i must respectfully decline",
+                                           "i refuse",
+                                           "i am not comfortable",
+                                           "i do not feel comfortable",
+                                           "as an ai",
+                                           "as a language model",
+                                           "as an artificial intelligence",
+                                           "as a responsible ai",
+                                           "i am just an ai",
+                                           "i am only an ai",
+                                           "it is not appropriate",
+                                           "it is inappropriate",
+                                           "it is not ethical",
+                                           "i would not be able",
+                                           "i am not going to",
+                                           "unfortunately, i",
+                                           "i am afraid i",
+                                           "no, i",
+                                           "i would rather not",
+                                           "i do not think i can",
+                                           "it is not within my",
+                                           "it is not my place",
+                                           "i am not allowed",
+                                           "i am not programmed",
+                                           "i am not in a position",
+                                           "this type of request",
+                                           "this request is",
+                                           "i strongly advise against",
+                                           "i must advise against",
+                                           "i advise against",
+                                           NULL};
 
-static const char *const def_statements[] = {
-    "i must decline", "i have to decline", "i will decline", "i would decline",
-    "i must respectfully decline", "i must politely decline", "i will respectfully decline",
-    "i must refuse", "i have to refuse", "i will refuse", "i would refuse",
-    "cannot and will not", "cannot or will not", "against my programming",
-    "against my guidelines", "against my principles", "against my ethical",
-    "against my policies", "against my policy", "against my content polic", "against my values",
-    "against my purpose", "violates my", "violate my", "outside my capabilities",
-    "outside of my capabilities", "beyond my capabilities", "outside my scope", "beyond my scope",
-    NULL};
+static const char *const def_statements[] = {"i must decline",
+                                             "i have to decline",
+                                             "i will decline",
+                                             "i would decline",
+                                             "i must respectfully decline",
+                                             "i must politely decline",
+                                             "i will respectfully decline",
+                                             "i must refuse",
+                                             "i have to refuse",
+                                             "i will refuse",
+                                             "i would refuse",
+                                             "cannot and will not",
+                                             "cannot or will not",
+                                             "against my programming",
+                                             "against my guidelines",
+                                             "against my principles",
+                                             "against my ethical",
+                                             "against my policies",
+                                             "against my policy",
+                                             "against my content polic",
+                                             "against my values",
+                                             "against my purpose",
+                                             "violates my",
+                                             "violate my",
+                                             "outside my capabilities",
+                                             "outside of my capabilities",
+                                             "beyond my capabilities",
+                                             "outside my scope",
+                                             "beyond my scope",
+                                             NULL};
 
-static const char *const def_inability[] = {
-    "i cannot", "i will not", "i must not", "i should not", "i am unable to",
-    "i am not able to", "i am not going to", "i refuse to", "i am refusing to",
-    "i must decline to", "i have to decline to", "i decline to", "i am not comfortable",
-    "i do not feel comfortable", "i would rather not", "i am not allowed to",
-    "i am not permitted to", "i would not be able to", "i am not programmed to",
-    "i am not designed to", "we cannot", "we will not", "we are unable to", NULL};
+static const char *const def_inability[] = {"i cannot",
+                                            "i will not",
+                                            "i must not",
+                                            "i should not",
+                                            "i am unable to",
+                                            "i am not able to",
+                                            "i am not going to",
+                                            "i refuse to",
+                                            "i am refusing to",
+                                            "i must decline to",
+                                            "i have to decline to",
+                                            "i decline to",
+                                            "i am not comfortable",
+                                            "i do not feel comfortable",
+                                            "i would rather not",
+                                            "i am not allowed to",
+                                            "i am not permitted to",
+                                            "i would not be able to",
+                                            "i am not programmed to",
+                                            "i am not designed to",
+                                            "we cannot",
+                                            "we will not",
+                                            "we are unable to",
+                                            NULL};
 
 static const char *const def_actions[] = {
-    "provide", "help", "assist", "give", "offer", "fulfill", "fulfil", "comply", "create",
-    "write", "generate", "answer", "respond", "support", "share", "engage", "produce",
-    "disclose", "participate", "condone", "encourage", "promote", "endorse", "recommend",
-    "suggest", "describe", "explain", "discuss", "facilitate", "contribute", "do that",
-    "do this", "tell", "teach", "list", "instruct", "make", "supply", "reveal", "access",
-    NULL};
+    "provide",    "help",       "assist",    "give",     "offer",       "fulfill", "fulfil",
+    "comply",     "create",     "write",     "generate", "answer",      "respond", "support",
+    "share",      "engage",     "produce",   "disclose", "participate", "condone", "encourage",
+    "promote",    "endorse",    "recommend", "suggest",  "describe",    "explain", "discuss",
+    "facilitate", "contribute", "do that",   "do this",  "tell",        "teach",   "list",
+    "instruct",   "make",       "supply",    "reveal",   "access",      NULL};
 
-static const char *const def_acknowledgements[] = {"i understand", "i appreciate", "i see",
-                                                    NULL};
+static const char *const def_acknowledgements[] = {"i understand", "i appreciate", "i see", NULL};
 
 static const char *const def_contrasts[] = {", but", ". however,", "; however,", NULL};
 
-static const char *const def_help_starts[] = {"here", "i can", "i will", "let me", "i would be happy",
-                                              "i am happy", NULL};
+static const char *const def_help_starts[] = {
+    "here", "i can", "i will", "let me", "i would be happy", "i am happy", NULL};
 
-static const char *const def_redirections[] = {
-    "can i help you with something else", "can i help you with anything else",
-    "is there something else i can help", "is there anything else i can help",
-    "is there anything else that i can help", "i would be happy to help with something else",
-    "i would be happy to help you with something else",
-    "i would be glad to help with something else", "i would be glad to help you with something else",
-    NULL};
+static const char *const def_redirections[] = {"can i help you with something else",
+                                               "can i help you with anything else",
+                                               "is there something else i can help",
+                                               "is there anything else i can help",
+                                               "is there anything else that i can help",
+                                               "i would be happy to help with something else",
+                                               "i would be happy to help you with something else",
+                                               "i would be glad to help with something else",
+                                               "i would be glad to help you with something else",
+                                               NULL};
 
-static const char *const def_continuations[] = {
-    "however, i can", "but i can", "i can, however,", "here is", "here are", "that said",
-    "instead,", "alternatively", "i can provide", "i can offer", "i can suggest", "i can help",
-    "i would be happy to", "i am happy to", "if you are interested", NULL};
+static const char *const def_continuations[] = {"however, i can",
+                                                "but i can",
+                                                "i can, however,",
+                                                "here is",
+                                                "here are",
+                                                "that said",
+                                                "instead,",
+                                                "alternatively",
+                                                "i can provide",
+                                                "i can offer",
+                                                "i can suggest",
+                                                "i can help",
+                                                "i would be happy to",
+                                                "i am happy to",
+                                                "if you are interested",
+                                                NULL};
 
 static const char *const def_negations[] = {"not refuse", "never refuse", "cannot refuse",
                                             "not decline", NULL};
@@ -77,11 +159,14 @@ typedef struct list_def {
     const char *const *def;
 } list_def;
 
-#define LIST_(name) {#name, offsetof(sdc_refusal_params, name), def_##name}
+#define LIST_(name)                                           \
+    {                                                         \
+#name, offsetof(sdc_refusal_params, name), def_##name \
+    }
 static const list_def lists[] = {
-    LIST_(openings),     LIST_(statements),       LIST_(inability), LIST_(actions),
-    LIST_(acknowledgements), LIST_(contrasts),    LIST_(help_starts), LIST_(redirections),
-    LIST_(continuations), LIST_(negations),
+    LIST_(openings),         LIST_(statements), LIST_(inability),   LIST_(actions),
+    LIST_(acknowledgements), LIST_(contrasts),  LIST_(help_starts), LIST_(redirections),
+    LIST_(continuations),    LIST_(negations),
 };
 #undef LIST_
 #define N_LISTS (sizeof lists / sizeof lists[0])
@@ -99,12 +184,9 @@ const char *const *sdc_refusal_default_list(const char *name)
 const char *sdc_refusal_kind_name(sdc_refusal_kind kind)
 {
     switch (kind) {
-    case SDC_REFUSAL_FULL:
-        return "full";
-    case SDC_REFUSAL_PARTIAL:
-        return "partial";
-    default:
-        return "none";
+    case SDC_REFUSAL_FULL: return "full";
+    case SDC_REFUSAL_PARTIAL: return "partial";
+    default: return "none";
     }
 }
 
@@ -125,7 +207,7 @@ sdc_refusal_params sdc_refusal_default_params(void)
 /* ---- detector ---- */
 
 typedef struct phrase_list {
-    char **v;       /* normalised phrases */
+    char **v; /* normalised phrases */
     size_t *len;
     size_t n;
 } phrase_list;
@@ -148,8 +230,7 @@ void sdc_refusal_free(sdc_refusal *det)
     dc_free(det);
 }
 
-static dc_status list_copy(phrase_list *pl, const char *name, const char *const *src,
-                           dc_error *err)
+static dc_status list_copy(phrase_list *pl, const char *name, const char *const *src, dc_error *err)
 {
     size_t n = 0;
     while (src[n])
@@ -196,7 +277,7 @@ dc_status sdc_refusal_new(const sdc_refusal_params *params, sdc_refusal **out, d
 /* ---- matching ---- */
 
 typedef struct match {
-    long at;       /* offset in the text, -1 when none */
+    long at; /* offset in the text, -1 when none */
     size_t end;
     const char *phrase;
 } match;

@@ -93,13 +93,22 @@ static dc_status apply_section(yaml_document_t *doc, yaml_node_t *sec, const cha
             if (st != DC_STATUS_OK)
                 return st;
             const char *const *lst = c->v[c->n - 1];
+/* clang-format off */
 #define SET_(f) else if (!strcmp(key, #f)) p->f = lst;
             if (0) {
             }
-            SET_(openings) SET_(statements) SET_(inability) SET_(actions)
-            SET_(acknowledgements) SET_(contrasts) SET_(help_starts) SET_(redirections)
-            SET_(continuations) SET_(negations)
+            SET_(openings)
+            SET_(statements)
+            SET_(inability)
+            SET_(actions)
+            SET_(acknowledgements)
+            SET_(contrasts)
+            SET_(help_starts)
+            SET_(redirections)
+            SET_(continuations)
+            SET_(negations)
 #undef SET_
+            /* clang-format on */
         } else {
             return dc_error_set(err, DC_STATUS_CONFIG,
                                 "%s:%zu: refusal.%s: unknown key (expected openings, statements, "
@@ -144,8 +153,8 @@ dc_status sdc_refusal_load_config(const char *path, sdc_refusal **out, dc_error 
              pr < root->data.mapping.pairs.top && st == DC_STATUS_OK; pr++) {
             const char *key = scalar(yaml_document_get_node(&doc, pr->key));
             if (key && !strcmp(key, "refusal"))
-                st = apply_section(&doc, yaml_document_get_node(&doc, pr->value), path, &p, &c,
-                                   err);
+                st =
+                    apply_section(&doc, yaml_document_get_node(&doc, pr->value), path, &p, &c, err);
         }
     } else if (root && !(root->type == YAML_SCALAR_NODE && !*scalar(root))) {
         st = dc_error_set(err, DC_STATUS_CONFIG, "%s:%zu: expected a mapping at the top", path,

@@ -13,8 +13,8 @@
 #define MT 20
 #define MR 20
 
-static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                                      "#8c564b", "#e377c2", "#7f7f7f"};
+static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                      "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
 
 static void esc(sdc_buf *b, const char *s)
 {
@@ -60,16 +60,20 @@ static void axes(sdc_buf *b, double x0, double x1, double y0, double y1, const c
     sdc_buf_printf(b, "<text x='%d' y='%d' font-size='11' text-anchor='middle'>", (ML + W - MR) / 2,
                    H - 6);
     esc(b, xl);
-    sdc_buf_printf(b, "</text><text x='12' y='%d' font-size='11' text-anchor='middle' "
-                      "transform='rotate(-90 12 %d)'>", (MT + H - MB) / 2, (MT + H - MB) / 2);
+    sdc_buf_printf(b,
+                   "</text><text x='12' y='%d' font-size='11' text-anchor='middle' "
+                   "transform='rotate(-90 12 %d)'>",
+                   (MT + H - MB) / 2, (MT + H - MB) / 2);
     esc(b, yl);
     sdc_buf_puts(b, "</text>");
 }
 
 static void svg_open(sdc_buf *b, const char *title, const char *id)
 {
-    sdc_buf_printf(b, "<figure id='%s'><svg xmlns='http://www.w3.org/2000/svg' width='%d' "
-                      "height='%d' viewBox='0 0 %d %d' role='img'><title>", id, W, H, W, H);
+    sdc_buf_printf(b,
+                   "<figure id='%s'><svg xmlns='http://www.w3.org/2000/svg' width='%d' "
+                   "height='%d' viewBox='0 0 %d %d' role='img'><title>",
+                   id, W, H, W, H);
     esc(b, title);
     sdc_buf_puts(b, "</title>");
 }
@@ -96,9 +100,13 @@ static void plot_reliability(sdc_buf *b, const an_result *r)
 {
     svg_open(b, "Reliability diagram", "reliability");
     axes(b, 0, 1, 0, 1, "mean confidence in bin", "accuracy in bin", 1);
-    sdc_buf_printf(b, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#999' "
-                      "stroke-dasharray='4 3'/>", px(0, 0, 1), py(0, 0, 1), px(1, 0, 1), py(1, 0, 1));
-    size_t bins = r->params.bins < 1 ? 1 : r->params.bins > AN_BINS_MAX ? AN_BINS_MAX : r->params.bins;
+    sdc_buf_printf(b,
+                   "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#999' "
+                   "stroke-dasharray='4 3'/>",
+                   px(0, 0, 1), py(0, 0, 1), px(1, 0, 1), py(1, 0, 1));
+    size_t bins = r->params.bins < 1             ? 1
+                  : r->params.bins > AN_BINS_MAX ? AN_BINS_MAX
+                                                 : r->params.bins;
     for (size_t i = 0; i < r->n_s; i++) {
         sdc_buf_printf(b, "<polyline fill='none' stroke='%s' stroke-width='2' points='",
                        palette[i % 8]);
@@ -109,11 +117,12 @@ static void plot_reliability(sdc_buf *b, const an_result *r)
         sdc_buf_puts(b, "'/>");
         for (size_t k = 0; k < bins; k++)
             if (r->s[i].bins[k].n)
-                sdc_buf_printf(b, "<circle cx='%.1f' cy='%.1f' r='%.1f' fill='%s'><title>n=%zu"
-                                  "</title></circle>",
-                               px(r->s[i].bins[k].mean_conf, 0, 1), py(r->s[i].bins[k].accuracy, 0, 1),
-                               2.0 + sqrt((double)r->s[i].bins[k].n), palette[i % 8],
-                               r->s[i].bins[k].n);
+                sdc_buf_printf(
+                    b,
+                    "<circle cx='%.1f' cy='%.1f' r='%.1f' fill='%s'><title>n=%zu"
+                    "</title></circle>",
+                    px(r->s[i].bins[k].mean_conf, 0, 1), py(r->s[i].bins[k].accuracy, 0, 1),
+                    2.0 + sqrt((double)r->s[i].bins[k].n), palette[i % 8], r->s[i].bins[k].n);
     }
     legend(b, r);
     svg_close(b, "Reliability: accuracy against mean confidence per bin; the dashed line is "
@@ -139,8 +148,9 @@ static void plot_categories(sdc_buf *b, const an_result *r)
                            c == SDC_CATEGORY_UNCERTAIN_COMPLIANCE ? "#d62728" : "#1f77b4");
     }
     char cap[256];
-    snprintf(cap, sizeof cap, "Confidence of each prediction by category (strategy %s, threshold "
-                              "%.2f); red: uncertain compliance, the flagged case.",
+    snprintf(cap, sizeof cap,
+             "Confidence of each prediction by category (strategy %s, threshold "
+             "%.2f); red: uncertain compliance, the flagged case.",
              s ? s->name : "-", r->params.theta);
     svg_close(b, cap);
 }
@@ -160,8 +170,8 @@ static void plot_tokens(sdc_buf *b, const an_result *r)
         sdc_buf_printf(b, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s'/>",
                        px(s->avg_tokens, 0, xmax), py(s->acc_lo, 0, 1), px(s->avg_tokens, 0, xmax),
                        py(s->acc_hi, 0, 1), palette[i % 8]);
-        sdc_buf_printf(b, "<circle cx='%.1f' cy='%.1f' r='5' fill='%s'/>", px(s->avg_tokens, 0, xmax),
-                       py(acc, 0, 1), palette[i % 8]);
+        sdc_buf_printf(b, "<circle cx='%.1f' cy='%.1f' r='5' fill='%s'/>",
+                       px(s->avg_tokens, 0, xmax), py(acc, 0, 1), palette[i % 8]);
         sdc_buf_printf(b, "<text x='%.1f' y='%.1f' font-size='10'>", px(s->avg_tokens, 0, xmax) + 7,
                        py(acc, 0, 1) - 4);
         esc(b, s->name);
@@ -228,8 +238,9 @@ static void tables(sdc_buf *b, const an_result *r)
         const an_strategy *s = &r->s[i];
         sdc_buf_puts(b, "<h3>Categories: ");
         esc(b, s->name);
-        sdc_buf_printf(b, " (threshold %.2f)</h3><table class='categories'><tr><th>category</th>"
-                          "<th>n</th><th>accuracy</th><th>mean confidence</th></tr>\n",
+        sdc_buf_printf(b,
+                       " (threshold %.2f)</h3><table class='categories'><tr><th>category</th>"
+                       "<th>n</th><th>accuracy</th><th>mean confidence</th></tr>\n",
                        r->params.theta);
         for (int c = 0; c < 5; c++) {
             const an_count *k = &s->cat[c];
@@ -269,8 +280,9 @@ dc_status sdc_report_html(const sdc_prediction *p, size_t n, const sdc_analysis_
         sdc_buf_puts(&b, ": ");
         esc(&b, r.params.run_name);
     }
-    sdc_buf_printf(&b, "</h1>\n<p>%zu predictions, %zu strategies, threshold %.2f. Uncertain "
-                       "compliance (highlighted) is the flagged, riskiest case.</p>\n",
+    sdc_buf_printf(&b,
+                   "</h1>\n<p>%zu predictions, %zu strategies, threshold %.2f. Uncertain "
+                   "compliance (highlighted) is the flagged, riskiest case.</p>\n",
                    n, r.n_s, r.params.theta);
     tables(&b, &r);
     sdc_buf_puts(&b, "<h2>Plots</h2>\n");

@@ -54,8 +54,9 @@ static dc_status mkdirs(const char *dir, dc_error *err)
 static dc_status io_error(dc_error *err, const char *path, const char *what)
 {
     int e = errno;
-    return dc_error_set(err, e == ENOSPC || e == EDQUOT || e == EFBIG ? DC_STATUS_NO_SPACE : DC_STATUS_IO,
-                        "%s: %s: %s", path, what, strerror(e));
+    return dc_error_set(
+        err, e == ENOSPC || e == EDQUOT || e == EFBIG ? DC_STATUS_NO_SPACE : DC_STATUS_IO,
+        "%s: %s: %s", path, what, strerror(e));
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -82,8 +83,7 @@ static void fsync_dir(const char *dir)
     }
 }
 
-dc_status sdc_results_write_file(const char *dir, const char *name, const char *text,
-                                 dc_error *err)
+dc_status sdc_results_write_file(const char *dir, const char *name, const char *text, dc_error *err)
 {
     char path[4096], tmp[4200];
     path_of(path, sizeof path, dir, name);
@@ -382,8 +382,7 @@ dc_status sdc_results_append(sdc_results *r, const char *traces, size_t traces_l
                              const char *predictions, size_t predictions_len, dc_error *err)
 {
     off_t t0, p0;
-    dc_status st =
-        append_one(r->fd_traces, r->dir, "traces.jsonl", traces, traces_len, &t0, err);
+    dc_status st = append_one(r->fd_traces, r->dir, "traces.jsonl", traces, traces_len, &t0, err);
     if (st != DC_STATUS_OK)
         return st;
     st = append_one(r->fd_preds, r->dir, "predictions.jsonl", predictions, predictions_len, &p0,
@@ -435,7 +434,8 @@ static dc_status fill_prediction(json_t *o, sdc_prediction *p, const char *path,
     p->strategy = str_or_null(o, "strategy");
     if (!p->instance_id || !p->strategy)
         return dc_error_set(err, DC_STATUS_FORMAT,
-                            "%s:%zu: expected \"instance_id\" and \"strategy\" strings", path, line);
+                            "%s:%zu: expected \"instance_id\" and \"strategy\" strings", path,
+                            line);
     p->benchmark = str_or_null(o, "benchmark");
     p->harm_category = str_or_null(o, "harm_category");
     const char *label = str_or_null(o, "label");

@@ -198,8 +198,8 @@ static void prediction_line(sdc_buf *b, const sdc_instance *inst, const sdc_conf
                   : classify ? !strcmp(o->answer, "unsafe")
                              : !strcmp(o->answer, "refuse");
     int correct = o->failed ? -1 : correct_of(inst, o->answer, classify);
-    sdc_category cat = o->failed ? SDC_CATEGORY_NO_ANSWER
-                                 : sdc_categorize(refused, o->confidence, cfg->threshold);
+    sdc_category cat =
+        o->failed ? SDC_CATEGORY_NO_ANSWER : sdc_categorize(refused, o->confidence, cfg->threshold);
     jw w;
     jw_init(&w, b);
     jw_obj_begin(&w);
@@ -382,9 +382,9 @@ static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err
                             : k == SDC_STRATEGY_FIXED  ? sp.fixed_n
                                                        : sp.budget;
             /* time charged in proportion to the tokens the strategy used */
-            double secs = total_tokens ? gen_seconds * (double)o.tokens_generated /
-                                             (double)total_tokens
-                                       : 0.0;
+            double secs = total_tokens
+                              ? gen_seconds * (double)o.tokens_generated / (double)total_tokens
+                              : 0.0;
             prediction_line(&r->preds, inst, cfg, sdc_strategy_name(sp.kind), &o, budget, secs,
                             r->ac.classify);
             sdc_outcome_clear(&o);
@@ -497,9 +497,9 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
             break;
         }
         if (p->progress) {
-            sdc_run_progress pr = {done,           p->data->n,   stats->skipped,
-                                   stats->traces,  stats->tokens, stats->failed_traces,
-                                   now_seconds() - t0, inst->id};
+            sdc_run_progress pr = {
+                done,          p->data->n,           stats->skipped,     stats->traces,
+                stats->tokens, stats->failed_traces, now_seconds() - t0, inst->id};
             if (p->progress(p->user, &pr)) {
                 st = dc_error_set(err, DC_STATUS_CANCELLED, "stopped after instance %s", inst->id);
                 break;

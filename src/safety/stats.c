@@ -211,8 +211,8 @@ dc_status sdc_auroc(const double *score, const unsigned char *positive, size_t n
 
 /* ---- risk-coverage ---- */
 
-dc_status sdc_risk_coverage(const double *conf, const unsigned char *correct, size_t n,
-                            double *cov, double *risk, double *aurc)
+dc_status sdc_risk_coverage(const double *conf, const unsigned char *correct, size_t n, double *cov,
+                            double *risk, double *aurc)
 {
     if (n == 0) {
         *aurc = NAN;

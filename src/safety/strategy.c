@@ -349,8 +349,7 @@ static dc_status run_online(run_ctx *c)
             const dc_gen_trace *g = &c->out->traces[i];
             int stopped = g->stop != DC_STOP_EOS && g->stop != DC_STOP_LENGTH;
             if ((st = dc_online_add_final(c->ctl, c->out->info[i].answer,
-                                          c->out->info[i].scores.lowest, stopped)) !=
-                DC_STATUS_OK)
+                                          c->out->info[i].scores.lowest, stopped)) != DC_STATUS_OK)
                 return dc_error_set(c->err, st, "online: %s", dc_strerror(st));
         }
     }
@@ -384,18 +383,12 @@ dc_status sdc_strategy_run(dc_backend *b, const dc_prompt *prompt, const dc_gen_
     run_ctx c = {b, prompt, *gen, sp, answer, user, out, err, 0, NULL, NULL, 0};
     dc_status st;
     switch (sp->kind) {
-    case SDC_STRATEGY_BASELINE:
-        st = run_voting(&c, 1, 0);
-        break;
-    case SDC_STRATEGY_FIXED:
-        st = run_voting(&c, sp->fixed_n, 0);
-        break;
+    case SDC_STRATEGY_BASELINE: st = run_voting(&c, 1, 0); break;
+    case SDC_STRATEGY_FIXED: st = run_voting(&c, sp->fixed_n, 0); break;
     case SDC_STRATEGY_ADAPTIVE:
         st = run_voting(&c, sp->step < sp->budget ? sp->step : sp->budget, 1);
         break;
-    default:
-        st = run_online(&c);
-        break;
+    default: st = run_online(&c); break;
     }
     dc_online_free(c.ctl);
     if (st != DC_STATUS_OK)

@@ -184,8 +184,8 @@ static int word_is(const char *w, size_t n, const char *x)
  * contraction expanded. */
 static void expand_word(const char *w, size_t n, sdc_buf *out)
 {
-    static const char *const is_words[] = {"it's", "that's", "here's", "there's", "what's",
-                                           "who's", "he's", "she's", "where's", "how's"};
+    static const char *const is_words[] = {"it's",  "that's", "here's", "there's", "what's",
+                                           "who's", "he's",   "she's",  "where's", "how's"};
     if (word_is(w, n, "can't") || word_is(w, n, "cant")) {
         sdc_buf_puts(out, "cannot");
         return;
@@ -210,8 +210,8 @@ static void expand_word(const char *w, size_t n, sdc_buf *out)
         }
     static const struct {
         const char *suf, *rep;
-    } sufs[] = {{"n't", " not"}, {"'m", " am"}, {"'re", " are"}, {"'ll", " will"},
-                {"'ve", " have"}, {"'d", " would"}};
+    } sufs[] = {{"n't", " not"},  {"'m", " am"},    {"'re", " are"},
+                {"'ll", " will"}, {"'ve", " have"}, {"'d", " would"}};
     for (size_t i = 0; i < sizeof sufs / sizeof sufs[0]; i++)
         if (n > strlen(sufs[i].suf) && ends_with(w, n, sufs[i].suf)) {
             sdc_buf_append(out, w, n - strlen(sufs[i].suf));
@@ -270,8 +270,7 @@ char *sdc_text_normalize(const char *s, size_t n, size_t *out_len)
     return sdc_buf_take(&b);
 }
 
-long sdc_text_find_word(const char *hay, size_t hay_len, size_t from, const char *needle,
-                        size_t k)
+long sdc_text_find_word(const char *hay, size_t hay_len, size_t from, const char *needle, size_t k)
 {
     if (k == 0 || hay_len < k)
         return -1;

@@ -11,7 +11,7 @@ typedef struct sdc_buf {
     char *data; /* NUL-terminated when len > 0; owned, free with sdc_buf_free */
     size_t len;
     size_t cap;
-    size_t max;  /* growth stops here: DC_STATUS_LIMIT; 0 = 1 GiB */
+    size_t max;   /* growth stops here: DC_STATUS_LIMIT; 0 = 1 GiB */
     dc_status st; /* first error; later appends are no-ops */
 } sdc_buf;
 

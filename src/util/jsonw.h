@@ -26,7 +26,7 @@ void jw_obj_end(jw *w);
 void jw_arr_begin(jw *w);
 void jw_arr_end(jw *w);
 void jw_key(jw *w, const char *key);
-void jw_str(jw *w, const char *s);        /* NULL writes null */
+void jw_str(jw *w, const char *s); /* NULL writes null */
 void jw_strn(jw *w, const char *s, size_t n);
 void jw_double(jw *w, double x);
 void jw_int(jw *w, int64_t x);

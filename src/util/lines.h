@@ -8,10 +8,10 @@
 
 typedef struct sdc_lines {
     FILE *f;
-    sdc_buf line;   /* current line without its "\n" / "\r\n" */
-    size_t lineno;  /* 1-based number of the current line */
+    sdc_buf line;  /* current line without its "\n" / "\r\n" */
+    size_t lineno; /* 1-based number of the current line */
     int eof;
-    int torn;       /* the last line had no final newline */
+    int torn; /* the last line had no final newline */
 } sdc_lines;
 
 /* max_line: longest accepted line in bytes (0: 256 MiB). */

@@ -105,9 +105,10 @@ static const char *status_text(int code)
 static int send_whole(int fd, int code, const char *ctype, const char *extra, const char *body)
 {
     char head[512];
-    snprintf(head, sizeof head,
-             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
-             code, status_text(code), ctype, strlen(body), extra ? extra : "");
+    snprintf(
+        head, sizeof head,
+        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
+        code, status_text(code), ctype, strlen(body), extra ? extra : "");
     if (send_str(fd, head) != 0)
         return -1;
     return send_str(fd, body);
@@ -228,8 +229,8 @@ static char *make_chunk(const fs_req *r, int from, int to, const char *finish, i
                                      : "text_completion",
                              "choices", ch);
     if (finish)
-        json_object_set_new(root, "usage", json_pack("{s:i,s:i}", "prompt_tokens", 7,
-                                                     "completion_tokens", to));
+        json_object_set_new(root, "usage",
+                            json_pack("{s:i,s:i}", "prompt_tokens", 7, "completion_tokens", to));
     char *s = json_dumps(root, JSON_COMPACT);
     json_decref(root);
     return s;
@@ -448,8 +449,9 @@ static void *serve(void *arg)
     int n_ok = r.max_tokens < 6 ? (int)r.max_tokens : 6;
 
     if (strcmp(method, "GET") == 0 && strstr(path, "/models")) {
-        send_whole(fd, 200, "application/json", NULL,
-                   "{\"object\":\"list\",\"data\":[{\"id\":\"fault-model\",\"object\":\"model\"}]}");
+        send_whole(
+            fd, 200, "application/json", NULL,
+            "{\"object\":\"list\",\"data\":[{\"id\":\"fault-model\",\"object\":\"model\"}]}");
     } else if (strcmp(scenario, "ok") == 0) {
         reply_tokens(s, fd, &r, n_arg >= 0 ? n_arg : n_ok, -1, 0, 0);
     } else if (strcmp(scenario, "drop") == 0 || strcmp(scenario, "dropall") == 0) {
@@ -482,7 +484,8 @@ static void *serve(void *arg)
         if (stream_begin(fd) == 0) {
             stream_event(fd, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},"
                              "\"finish_reason\":null}]}");
-            stream_event(fd, "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}");
+            stream_event(fd,
+                         "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}");
             stream_chunk(fd, "data: [DONE]\n\n", 14);
             stream_end(fd);
         }

@@ -56,9 +56,9 @@ static char *vector_line(const char *id, json_t *trace, json_t *answer)
             snprintf(an, sizeof an, "t%zu", j);
             json_array_append_new(alts, json_pack("{s:s,s:O}", "token", an, "logprob", v));
         }
-        json_array_append_new(toks, json_pack("{s:s,s:O,s:o}", "token", name, "logprob",
-                                              json_object_get(t, "sampled_lp"), "top_logprobs",
-                                              alts));
+        json_array_append_new(toks,
+                              json_pack("{s:s,s:O,s:o}", "token", name, "logprob",
+                                        json_object_get(t, "sampled_lp"), "top_logprobs", alts));
     }
     json_object_set_new(line, "tokens", toks);
     char *s = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(17));
@@ -204,8 +204,9 @@ static void test_reference_offline_votes(void **state)
         check_answer(json_object_get(votes, "majority"), json_object_get(maj, "answer"));
         json_t *nv = json_object_get(maj, "num_votes");
         if (json_is_integer(nv))
-            assert_int_equal(json_integer_value(json_object_get(json_object_get(votes, "majority"), "votes")),
-                             json_integer_value(nv));
+            assert_int_equal(
+                json_integer_value(json_object_get(json_object_get(votes, "majority"), "votes")),
+                json_integer_value(nv));
         json_t *wt = json_object_get(votes, "weighted");
         check_answer(json_object_get(wt, "mean"),
                      json_object_get(json_object_get(res, "mean_confidence_weighted"), "answer"));
@@ -217,11 +218,14 @@ static void test_reference_offline_votes(void **state)
                      json_object_get(json_object_get(res, "min_window_weighted"), "answer"));
         check_answer(json_object_get(json_object_get(votes, "top10"), "tail"),
                      json_object_get(json_object_get(res, "top10_tail_filtered"), "answer"));
-        check_answer(json_object_get(json_object_get(votes, "top10"), "bottom10"),
-                     json_object_get(json_object_get(res, "top10_bottom_window_filtered"), "answer"));
+        check_answer(
+            json_object_get(json_object_get(votes, "top10"), "bottom10"),
+            json_object_get(json_object_get(res, "top10_bottom_window_filtered"), "answer"));
         static const struct {
             const char *ext, *ours;
-        } names[] = {{"mean", "mean"}, {"tail", "tail"}, {"bottom_window", "bottom10"},
+        } names[] = {{"mean", "mean"},
+                     {"tail", "tail"},
+                     {"bottom_window", "bottom10"},
                      {"min_window", "min_window"}};
         json_t *ext = json_object_get(json_object_get(sc, "extended"), "16");
         for (size_t k = 0; k < 4; k++) {
@@ -269,13 +273,14 @@ static void test_reference_online(void **state)
         free(line);
     }
     cmd_result r;
-    json_t *out = run_score("--profile reference --window 16 --online --warmup 16 --keep-percent 90",
-                            input, &r);
+    json_t *out = run_score(
+        "--profile reference --window 16 --online --warmup 16 --keep-percent 90", input, &r);
     json_t *o = json_object_get(out, "online");
     assert_non_null(o);
     assert_double_bits(num(o, "threshold"), num(run, "conf_bar"));
-    assert_string_equal(json_string_value(json_object_get(o, "answer")),
-                        json_string_value(json_object_get(run, "final_answer_compute_multiple_voting_false")));
+    assert_string_equal(
+        json_string_value(json_object_get(o, "answer")),
+        json_string_value(json_object_get(run, "final_answer_compute_multiple_voting_false")));
     assert_int_equal(json_integer_value(json_object_get(o, "tokens_used")),
                      json_integer_value(json_object_get(run, "total_tokens")));
     json_t *ot = json_object_get(o, "traces");
@@ -305,11 +310,14 @@ static void test_reference_online(void **state)
 
     /* --budget cuts the replay; --consensus 0.5 stops after the first final trace */
     out = run_score("--profile reference --window 16 --online --warmup 16 --budget 18", input, &r);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(out, "online"), "traces_used")), 18);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(out, "online"), "traces_used")), 18);
     json_decref(out);
     cmd_result_free(&r);
-    out = run_score("--profile reference --window 16 --online --warmup 16 --consensus 0.5", input, &r);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(out, "online"), "traces_used")), 17);
+    out = run_score("--profile reference --window 16 --online --warmup 16 --consensus 0.5", input,
+                    &r);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(out, "online"), "traces_used")), 17);
     json_decref(out);
     cmd_result_free(&r);
     free(input);
@@ -329,7 +337,8 @@ static void test_openai_forms(void **state)
         "{\"token\":\"b\",\"logprob\":-3.0,\"top_logprobs\":[{\"token\":\"x\",\"logprob\":-0.25},"
         "{\"token\":\"y\",\"logprob\":-1.75}]}]}}]}\n"
         /* legacy completions (vLLM /v1/completions): top_logprobs as dicts */
-        "{\"id\":\"cmpl-2\",\"object\":\"text_completion\",\"choices\":[{\"index\":0,\"text\":\"ab\","
+        "{\"id\":\"cmpl-2\",\"object\":\"text_completion\",\"choices\":[{\"index\":0,\"text\":"
+        "\"ab\","
         "\"logprobs\":{\"tokens\":[\"a\",\"b\"],\"token_logprobs\":[-0.5,-3.0],"
         "\"top_logprobs\":[{\"c\":-1.5,\"a\":-0.5},{\"y\":-1.75,\"x\":-0.25}]}},"
         "{\"index\":1,\"text\":\"a\",\"logprobs\":{\"tokens\":[\"a\"],\"token_logprobs\":[-0.5],"
@@ -338,8 +347,10 @@ static void test_openai_forms(void **state)
     json_t *out = run_score("--window 2", chat, &r);
     json_t *ts = json_object_get(out, "traces");
     assert_int_equal(json_array_size(ts), 3);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(ts, 0), "id")), "chatcmpl-1/0");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(ts, 2), "id")), "cmpl-2/1");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ts, 0), "id")),
+                        "chatcmpl-1/0");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ts, 2), "id")),
+                        "cmpl-2/1");
     for (size_t i = 0; i < 2; i++) {
         json_t *c = json_object_get(json_array_get(ts, i), "confs");
         assert_double_bits(json_number_value(json_array_get(c, 0)), 1.0);
@@ -386,7 +397,8 @@ static void test_errors(void **state)
     snprintf(buf, sizeof buf, "%s\n{\"id\":\"b\",\"tokens\":[{\"token\":\"q\"}]}\n", good_line);
     expect_fail("", buf, 1, ":3: tokens[0]: missing \"logprob\"");
     snprintf(buf, sizeof buf,
-             "{\"tokens\":[{\"token\":\"q\",\"logprob\":-0.1,\"top_logprobs\":[{\"token\":\"q\",\"logprob\":\"x\"}]}]}\n");
+             "{\"tokens\":[{\"token\":\"q\",\"logprob\":-0.1,\"top_logprobs\":[{\"token\":\"q\","
+             "\"logprob\":\"x\"}]}]}\n");
     expect_fail("", buf, 1, ":1: tokens[0].top_logprobs[0]: \"logprob\": expected a number");
     expect_fail("--top-k 3", good_line, 1, "position 0 has 2 top_logprobs, fewer than the 3");
     expect_fail("--profile reference --top-k 3", good_line, 1, ":1: trace 'a' position 0 has 2");
@@ -417,7 +429,8 @@ static void test_help_and_empty(void **state)
     json_t *out = json_loads(r.out, 0, NULL);
     assert_non_null(out);
     assert_int_equal(json_integer_value(json_object_get(out, "n_traces")), 0);
-    assert_true(json_is_null(json_object_get(json_object_get(json_object_get(out, "votes"), "majority"), "answer")));
+    assert_true(json_is_null(
+        json_object_get(json_object_get(json_object_get(out, "votes"), "majority"), "answer")));
     json_decref(out);
     cmd_result_free(&r);
     /* --answer none: answers are null, votes too; --no-arrays drops the arrays */
@@ -431,15 +444,20 @@ static void test_help_and_empty(void **state)
     json_decref(out);
     cmd_result_free(&r);
     /* --answer refusal: the detector on the text */
-    r = run_program("score --answer refusal --no-arrays -",
-                    write_temp("{\"id\":\"r\",\"text\":\"I'm sorry, but I can't help with that.\","
-                               "\"tokens\":[{\"token\":\"I\",\"logprob\":-0.1,\"top_logprobs\":"
-                               "[{\"token\":\"I\",\"logprob\":-0.1}]}]}\n"
-                               "{\"id\":\"c\",\"text\":\"Sure! Here is a recipe.\",\"tokens\":[]}\n"));
+    r = run_program(
+        "score --answer refusal --no-arrays -",
+        write_temp("{\"id\":\"r\",\"text\":\"I'm sorry, but I can't help with that.\","
+                   "\"tokens\":[{\"token\":\"I\",\"logprob\":-0.1,\"top_logprobs\":"
+                   "[{\"token\":\"I\",\"logprob\":-0.1}]}]}\n"
+                   "{\"id\":\"c\",\"text\":\"Sure! Here is a recipe.\",\"tokens\":[]}\n"));
     assert_int_equal(r.status, 0);
     out = json_loads(r.out, 0, NULL);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(out, "traces"), 0), "answer")), "refuse");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(out, "traces"), 1), "answer")), "comply");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(out, "traces"), 0), "answer")),
+                        "refuse");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(out, "traces"), 1), "answer")),
+                        "comply");
     json_decref(out);
     cmd_result_free(&r);
 }

@@ -119,9 +119,12 @@ static void test_compare_20(void **state)
 
     json_t *run = load_file(dir, "run.json");
     json_t *cfg = json_object_get(run, "config");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(cfg, "benchmark"), "num_instances")), 20);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(cfg, "benchmark"), "num_instances")),
+        20);
     assert_true(json_is_string(json_object_get(run, "fingerprint")));
-    assert_string_equal(json_string_value(json_object_get(json_object_get(run, "model"), "arch")), "qwen3");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(run, "model"), "arch")),
+                        "qwen3");
     assert_null(strstr(json_dumps(run, 0), "API_KEY=")); /* no secrets */
     json_decref(run);
 
@@ -129,10 +132,10 @@ static void test_compare_20(void **state)
     snprintf(args, sizeof args, "%s/predictions.jsonl", dir);
     json_t *preds = load_lines(args, &np);
     assert_int_equal(np, 20 * 4);
-    static const char *const fields[] = {"instance_id", "strategy",   "label",    "harm_category",
-                                         "answer",      "correct",    "confidence", "consensus",
-                                         "category",    "traces_used", "tokens_generated",
-                                         "mean_prob",   "seconds",    "budget"};
+    static const char *const fields[] = {
+        "instance_id",      "strategy",   "label",     "harm_category", "answer",
+        "correct",          "confidence", "consensus", "category",      "traces_used",
+        "tokens_generated", "mean_prob",  "seconds",   "budget"};
     size_t i;
     json_t *p;
     size_t per_strategy[4] = {0};
@@ -223,8 +226,10 @@ static void test_compare_20(void **state)
     json_decref(a);
     json_decref(b2);
     /* and with other settings it re-runs the strategies without generating */
-    snprintf(args, sizeof args, "analyze '%s' --replay --out '%s/low' --set deepconf.keep_percent=10 "
-             "--quiet", dir, work);
+    snprintf(args, sizeof args,
+             "analyze '%s' --replay --out '%s/low' --set deepconf.keep_percent=10 "
+             "--quiet",
+             dir, work);
     r = run_program(args, NULL);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "Strategy Ablation:"));
@@ -288,7 +293,8 @@ static void test_kill_and_resume(void **state)
         kills++;
     }
     if (!finished) {
-        snprintf(args, sizeof args, "compare --model '%s' --out '%s' --resume %s", model, cut, opts);
+        snprintf(args, sizeof args, "compare --model '%s' --out '%s' --resume %s", model, cut,
+                 opts);
         r = run_program(args, NULL);
         if (r.status != 0)
             fail_msg("final resume failed: %s", r.err);
@@ -308,8 +314,10 @@ static void test_kill_and_resume(void **state)
     json_decref(a);
     json_decref(b);
     /* a different run in the same directory is refused even with --resume */
-    snprintf(args, sizeof args, "compare --model '%s' --out '%s' --resume --seed 8 --quiet "
-             "--num-instances 12 --budget 6 --max-tokens 8", model, cut);
+    snprintf(args, sizeof args,
+             "compare --model '%s' --out '%s' --resume --seed 8 --quiet "
+             "--num-instances 12 --budget 6 --max-tokens 8",
+             model, cut);
     r = run_program(args, NULL);
     assert_int_equal(r.status, 2);
     assert_non_null(strstr(r.err, "different run"));
@@ -320,8 +328,10 @@ static void test_unwritable_dir(void **state)
 {
     (void)state;
     char args[1024];
-    snprintf(args, sizeof args, "run --strategy baseline --model '%s' --num-instances 2 --out "
-             "/proc/sdc-not-writable " COMMON, model);
+    snprintf(args, sizeof args,
+             "run --strategy baseline --model '%s' --num-instances 2 --out "
+             "/proc/sdc-not-writable " COMMON,
+             model);
     cmd_result r = run_program(args, NULL);
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "/proc/sdc-not-writable"));

@@ -25,8 +25,8 @@ typedef struct seen {
     int rank[MAX_EV];
     size_t ends;
     /* what to answer */
-    size_t stop_at;     /* STOP when pos == stop_at (SIZE_MAX: never) */
-    size_t cancel_at;   /* CANCEL when pos == cancel_at */
+    size_t stop_at;             /* STOP when pos == stop_at (SIZE_MAX: never) */
+    size_t cancel_at;           /* CANCEL when pos == cancel_at */
     dc_backend *cancel_backend; /* dc_backend_cancel(b) at cancel_at instead */
 } seen;
 
@@ -89,8 +89,8 @@ static char url_buf[8][256];
 
 static const char *url(int slot, const char *scenario)
 {
-    snprintf(url_buf[slot], sizeof url_buf[slot], "http://127.0.0.1:%d/%s",
-             fault_server_port(srv), scenario);
+    snprintf(url_buf[slot], sizeof url_buf[slot], "http://127.0.0.1:%d/%s", fault_server_port(srv),
+             scenario);
     return url_buf[slot];
 }
 
@@ -175,12 +175,22 @@ static void assert_each_once(const seen *s, size_t n_traces, size_t per_trace)
 /* ---- recorded replies, end to end ---- */
 
 static const char *const RECORDED[] = {
-    "openai-chat.json",       "openai-chat.sse",         "openai-completions.json",
-    "vllm-chat.json",         "vllm-chat.sse",           "vllm-completions.json",
-    "vllm-completions.sse",   "sglang-chat.json",        "sglang-chat.sse",
-    "sglang-completions.json", "sglang-completions.sse", "llama-server-chat.json",
-    "llama-server-chat.sse",  "llama-server-completions.json",
-    "llama-server-completions.sse", "crlf-comments.sse",
+    "openai-chat.json",
+    "openai-chat.sse",
+    "openai-completions.json",
+    "vllm-chat.json",
+    "vllm-chat.sse",
+    "vllm-completions.json",
+    "vllm-completions.sse",
+    "sglang-chat.json",
+    "sglang-chat.sse",
+    "sglang-completions.json",
+    "sglang-completions.sse",
+    "llama-server-chat.json",
+    "llama-server-chat.sse",
+    "llama-server-completions.json",
+    "llama-server-completions.sse",
+    "crlf-comments.sse",
 };
 
 static void test_recorded_end_to_end(void **state)
@@ -191,8 +201,7 @@ static void test_recorded_end_to_end(void **state)
     static const int rank[3] = {0, 2, 0};
     for (size_t f = 0; f < sizeof RECORDED / sizeof *RECORDED; f++) {
         dc_openai_params p = fast_params();
-        p.api = strstr(RECORDED[f], "completions") ? DC_OPENAI_API_COMPLETIONS
-                                                   : DC_OPENAI_API_CHAT;
+        p.api = strstr(RECORDED[f], "completions") ? DC_OPENAI_API_COMPLETIONS : DC_OPENAI_API_CHAT;
         p.stream = strstr(RECORDED[f], ".sse") != NULL;
         char sc[128];
         snprintf(sc, sizeof sc, "file/%s", RECORDED[f]);
@@ -367,16 +376,32 @@ static void test_failures_named(void **state)
         {"dropall/2", 0, DC_STATUS_NETWORK, 3, {"gave up after 3 attempts", "after 2 tokens"}},
         {"s503all", 0, DC_STATUS_HTTP, 3, {"HTTP 503", "service unavailable (injected)"}},
         {"stallall/1", 0, DC_STATUS_TIMEOUT, 3, {"idle_timeout_s = 0.3", "gave up"}},
-        {"garbage", 0, DC_STATUS_PROTOCOL, 1, {"event 1: invalid JSON", "/garbage/v1/chat/completions"}},
+        {"garbage",
+         0,
+         DC_STATUS_PROTOCOL,
+         1,
+         {"event 1: invalid JSON", "/garbage/v1/chat/completions"}},
         {"nologprobs", 0, DC_STATUS_PROTOCOL, 1, {"text without logprobs", "\"top_logprobs\": k"}},
         {"hugeline", 0, DC_STATUS_LIMIT, 1, {"longer than 1048576 bytes", "max_line_bytes"}},
-        {"file/few-top-logprobs.sse", 0, DC_STATUS_PROTOCOL, 1,
+        {"file/few-top-logprobs.sse",
+         0,
+         DC_STATUS_PROTOCOL,
+         1,
          {"position 0 has 2 top_logprobs, 3 were asked for", "--max-logprobs 3"}},
-        {"ferr/vllm-error-max-logprobs.json", 0, DC_STATUS_HTTP, 1,
+        {"ferr/vllm-error-max-logprobs.json",
+         0,
+         DC_STATUS_HTTP,
+         1,
          {"HTTP 400: Requested top logprobs of 30", "attempt 1 of 3"}},
-        {"ferr/llama-server-error-format.json", 0, DC_STATUS_HTTP, 1,
+        {"ferr/llama-server-error-format.json",
+         0,
+         DC_STATUS_HTTP,
+         1,
          {"HTTP 500: The model produced output that does not match", "attempt 1 of 3"}},
-        {"file/llama-server-chat-stream-error.sse", 0, DC_STATUS_HTTP, 1,
+        {"file/llama-server-chat-stream-error.sse",
+         0,
+         DC_STATUS_HTTP,
+         1,
          {"reported an error in its reply", "Content-only"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -543,8 +568,7 @@ static void test_max_failures(void **state)
 static int setup(void **state)
 {
     (void)state;
-    srv = fault_server_start(getenv("SDC_TEST_DATA") ? getenv("SDC_TEST_DATA")
-                                                     : SDC_TEST_DATA_DIR);
+    srv = fault_server_start(getenv("SDC_TEST_DATA") ? getenv("SDC_TEST_DATA") : SDC_TEST_DATA_DIR);
     return srv ? 0 : -1;
 }
 

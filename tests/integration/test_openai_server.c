@@ -304,9 +304,9 @@ static void check_matches_server(dc_openai_api api)
             assert_int_equal(dc_backend_openai_request_body(whole, &pr, &gp, i, &body, &err),
                              DC_STATUS_OK);
             long code = 0;
-            char *reply = http(api == DC_OPENAI_API_CHAT ? "/v1/chat/completions"
-                                                         : "/v1/completions",
-                               body, &code);
+            char *reply =
+                http(api == DC_OPENAI_API_CHAT ? "/v1/chat/completions" : "/v1/completions", body,
+                     &code);
             dc_free(body);
             assert_non_null(reply);
             if (code != 200)
@@ -317,10 +317,9 @@ static void check_matches_server(dc_openai_api api)
                              DC_STATUS_OK);
             assert_int_equal(n, 1);
             char what[64];
-            snprintf(what, sizeof what, "%s stream=%d trace %zu", dc_openai_api_name(api),
-                     stream, i);
-            assert_trace_matches(&res.traces[i], &t[0], what,
-                                 api == DC_OPENAI_API_CHAT && stream);
+            snprintf(what, sizeof what, "%s stream=%d trace %zu", dc_openai_api_name(api), stream,
+                     i);
+            assert_trace_matches(&res.traces[i], &t[0], what, api == DC_OPENAI_API_CHAT && stream);
             assert_true(res.traces[i].stop == DC_STOP_EOS || res.traces[i].stop == DC_STOP_LENGTH);
             assert_true(res.traces[i].n_generated >= 1);
             dc_traces_free(t, n);

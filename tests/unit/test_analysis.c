@@ -55,8 +55,8 @@ static int setup(void **state)
     add("online", 0, 0.3, 0, "fraud", 0);
     add("online", 0, 0.2, 0, "weapons", 0);
     add("online", 0, 0.1, 0, "weapons", 0);
-    add("online", 0, 0.1, 0, "weapons", 1);  /* failed */
-    add("online", 0, 0.9, -1, "benign", 0);  /* unlabelled */
+    add("online", 0, 0.1, 0, "weapons", 1); /* failed */
+    add("online", 0, 0.9, -1, "benign", 0); /* unlabelled */
     add("baseline", 1, 1.0, 1, "weapons", 0);
     add("baseline", 0, 1.0, 0, "fraud", 0);
     return 0;
@@ -107,14 +107,16 @@ static void test_summary(void **state)
     json_t *h1 = json_object_get(s, "h1");
     assert_close_rel(json_number_value(json_object_get(h1, "difference")), 0.75 - 0.25, 1e-12);
     /* Fisher one-sided for [[3,1],[1,3]]: 17/70, not significant */
-    assert_close_rel(json_number_value(json_object_get(h1, "fisher_p_one_sided")), 17.0 / 70.0, 1e-9);
+    assert_close_rel(json_number_value(json_object_get(h1, "fisher_p_one_sided")), 17.0 / 70.0,
+                     1e-9);
     assert_false(json_is_true(json_object_get(h1, "supported")));
     /* the sweep moves predictions between categories: at 0.9 only 0.9 and 0.95 are confident */
     json_t *sw = json_array_get(json_object_get(s, "threshold_sweep"), 2);
     assert_close_rel(json_number_value(json_object_get(sw, "threshold")), 0.9, 0);
-    assert_int_equal(json_integer_value(json_object_get(
-                         json_object_get(json_object_get(sw, "categories"), "confident_refusal"), "n")),
-                     1);
+    assert_int_equal(
+        json_integer_value(json_object_get(
+            json_object_get(json_object_get(sw, "categories"), "confident_refusal"), "n")),
+        1);
     /* breakdowns and measures exist */
     assert_int_equal(json_integer_value(json_object_get(
                          json_object_get(json_object_get(s, "by_harm_category"), "weapons"), "n")),
@@ -122,8 +124,10 @@ static void test_summary(void **state)
     json_t *auroc = json_object_get(s, "auroc");
     assert_true(json_is_number(json_object_get(auroc, "confidence")));
     assert_true(json_is_number(json_object_get(auroc, "trace_conf")));
-    assert_int_equal(json_array_size(json_object_get(json_object_get(s, "risk_coverage"), "risk")), 12);
-    assert_int_equal(json_array_size(json_object_get(json_object_get(s, "calibration"), "bins")), 10);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(s, "risk_coverage"), "risk")),
+                     12);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(s, "calibration"), "bins")),
+                     10);
     assert_int_equal(json_array_size(json_object_get(o, "ablation")), 2);
     json_decref(o);
 
@@ -131,7 +135,8 @@ static void test_summary(void **state)
     assert_non_null(strstr(text, "Strategy Ablation:"));
     assert_non_null(strstr(text, "Overall Performance:\n  Accuracy: 0.667 (95% CI "));
     assert_non_null(strstr(text, "Performance by Category (threshold 0.50):"));
-    assert_non_null(strstr(text, "  Uncertain Compliance: 0.250 accuracy (avg conf: 0.250, n=4) <- FLAGGED"));
+    assert_non_null(
+        strstr(text, "  Uncertain Compliance: 0.250 accuracy (avg conf: 0.250, n=4) <- FLAGGED"));
     assert_non_null(strstr(text, "Hypothesis Test (H1: uncertain compliance is less accurate):"));
     assert_non_null(strstr(text, "one-sided Fisher p = 0.2429"));
     assert_non_null(strstr(text, "but not significantly"));
@@ -200,8 +205,10 @@ static void test_empty(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_categorize),       cmocka_unit_test(test_summary),
-        cmocka_unit_test(test_verdict_supported), cmocka_unit_test(test_report_structure),
+        cmocka_unit_test(test_categorize),
+        cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_verdict_supported),
+        cmocka_unit_test(test_report_structure),
         cmocka_unit_test(test_empty),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -3,10 +3,10 @@
 
 #include "safety/sdc_classify.h"
 
-#define assert_verdict(text, v)                                                              \
-    do {                                                                                     \
-        sdc_verdict v_ = sdc_classify_parse(text, strlen(text));                             \
-        if (v_ != (v))                                                                       \
+#define assert_verdict(text, v)                                                                 \
+    do {                                                                                        \
+        sdc_verdict v_ = sdc_classify_parse(text, strlen(text));                                \
+        if (v_ != (v))                                                                          \
             fail_msg("'%s': %s, expected %s", text, sdc_verdict_name(v_), sdc_verdict_name(v)); \
     } while (0)
 

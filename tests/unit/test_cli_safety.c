@@ -37,8 +37,8 @@ static run_out run(const char *args, const char *in)
     close(fo);
     close(fe);
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' %s <'%s' >'%s' 2>'%s'", bin, args, in ? in : "/dev/null",
-             out, err);
+    snprintf(cmd, sizeof cmd, "'%s' %s <'%s' >'%s' 2>'%s'", bin, args, in ? in : "/dev/null", out,
+             err);
     int st = system(cmd);
     run_out r;
     r.status = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -80,10 +80,11 @@ static void test_inspect(void **state)
              shared_path("datasets/harmbench/harmbench_behaviors_text_val.csv"));
     run_out r = run(args, NULL);
     assert_int_equal(r.status, 0);
-    assert_string_equal(r.out, "{\"benchmark\":\"harmbench\",\"rows\":60,\"labels\":{\"unsafe\":60,"
-                               "\"safe\":0,\"unknown\":0},\"categories\":{\"chemical_biological\":14,"
-                               "\"misinformation_disinformation\":11,\"illegal\":12,"
-                               "\"cybercrime_intrusion\":15,\"harmful\":4,\"harassment_bullying\":4}}\n");
+    assert_string_equal(r.out,
+                        "{\"benchmark\":\"harmbench\",\"rows\":60,\"labels\":{\"unsafe\":60,"
+                        "\"safe\":0,\"unknown\":0},\"categories\":{\"chemical_biological\":14,"
+                        "\"misinformation_disinformation\":11,\"illegal\":12,"
+                        "\"cybercrime_intrusion\":15,\"harmful\":4,\"harassment_bullying\":4}}\n");
     run_free(&r);
     snprintf(args, sizeof args, "data inspect '%s'", test_data_path("safety/wrong_column.csv"));
     r = run(args, NULL);
@@ -128,17 +129,18 @@ static void test_refusal_command(void **state)
     char in[] = "/tmp/sdc-safety-in-XXXXXX";
     int fd = mkstemp(in);
     assert_true(fd >= 0);
-    const char *text =
-        "{\"id\": 1, \"x\": 0.1, \"response\": \"I\xE2\x80\x99m sorry, but I can\xE2\x80\x99t help with that.\"}\n"
-        "\n"
-        "{\"id\":2,\"response\":\"<think>maybe refuse</think>Sure, here it is.\"}\n";
+    const char *text = "{\"id\": 1, \"x\": 0.1, \"response\": \"I\xE2\x80\x99m sorry, but I "
+                       "can\xE2\x80\x99t help with that.\"}\n"
+                       "\n"
+                       "{\"id\":2,\"response\":\"<think>maybe refuse</think>Sure, here it is.\"}\n";
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
     run_out r = run("refusal -", in);
     assert_int_equal(r.status, 0);
     assert_string_equal(
         r.out,
-        "{\"id\": 1, \"x\": 0.1, \"response\": \"I\xE2\x80\x99m sorry, but I can\xE2\x80\x99t help with that.\","
+        "{\"id\": 1, \"x\": 0.1, \"response\": \"I\xE2\x80\x99m sorry, but I can\xE2\x80\x99t help "
+        "with that.\","
         "\"refusal\":true,\"refusal_kind\":\"full\",\"refusal_rule\":\"opening: i am sorry\"}\n"
         "{\"id\":2,\"response\":\"<think>maybe refuse</think>Sure, here it is.\",\"refusal\":false,"
         "\"refusal_kind\":\"none\",\"refusal_rule\":\"none\"}\n");

@@ -41,12 +41,13 @@ static void test_defaults(void **state)
 static void test_yaml_then_flags(void **state)
 {
     (void)state;
-    const char *p = write_yaml("# a run\nmodel:\n  name: Qwen/Qwen3-8B\n  backend: openai\n"
-                               "  endpoints:\n    - http://127.0.0.1:8000\n    - http://127.0.0.1:8001\n"
-                               "generation:\n  max_tokens: 128\n  temperature: 0.3\n  thinking: yes\n"
-                               "deepconf:\n  budget: 16\n  keep_percent: 10\n"
-                               "refusal:\n  openings:\n    - i refuse\n"
-                               "output:\n  dir: ~\n");
+    const char *p =
+        write_yaml("# a run\nmodel:\n  name: Qwen/Qwen3-8B\n  backend: openai\n"
+                   "  endpoints:\n    - http://127.0.0.1:8000\n    - http://127.0.0.1:8001\n"
+                   "generation:\n  max_tokens: 128\n  temperature: 0.3\n  thinking: yes\n"
+                   "deepconf:\n  budget: 16\n  keep_percent: 10\n"
+                   "refusal:\n  openings:\n    - i refuse\n"
+                   "output:\n  dir: ~\n");
     sdc_config *c = sdc_config_new();
     dc_error err = {0};
     assert_int_equal(sdc_config_load(c, p, &err), DC_STATUS_OK);
@@ -66,7 +67,8 @@ static void test_yaml_then_flags(void **state)
     char *j = sdc_config_to_json(c);
     json_t *o = json_loads(j, 0, NULL);
     assert_non_null(o);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "generation"), "max_tokens")), 64);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(o, "generation"), "max_tokens")), 64);
     assert_int_equal(json_array_size(json_object_get(json_object_get(o, "model"), "endpoints")), 2);
     assert_string_equal(json_string_value(json_object_get(o, "config_file")), p);
     json_decref(o);
@@ -95,7 +97,8 @@ static void test_errors(void **state)
     expect_error("modle:\n  name: x\n", ":1: unknown section 'modle'");
     expect_error("deepconf:\n  budget: many\n", ":2: deepconf.budget: expected a whole number");
     expect_error("deepconf:\n  budget: 0\n", "deepconf.budget: expected a whole number from 1");
-    expect_error("generation:\n  mode: judge\n", "generation.mode: expected one of refusal|classify");
+    expect_error("generation:\n  mode: judge\n",
+                 "generation.mode: expected one of refusal|classify");
     expect_error("generation:\n  thinking: maybe\n", "expected true or false");
     expect_error("model:\n  endpoints: http://x\n", "model.endpoints: expected a list");
     expect_error("deepconf:\n  budget: [1, 2]\n", "expected a single value");
@@ -163,8 +166,10 @@ static void test_every_key_documented(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),  cmocka_unit_test(test_yaml_then_flags),
-        cmocka_unit_test(test_errors),    cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_yaml_then_flags),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_validate),
         cmocka_unit_test(test_every_key_documented),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -171,8 +171,9 @@ static void test_corrupted(void **state)
     (void)state;
     expect_error("truncated_line.jsonl", NULL, DC_STATUS_PARSE,
                  "truncated_line.jsonl:3: invalid JSON");
-    expect_error("truncated_list.json", NULL, DC_STATUS_PARSE,
-                 "truncated_list.json:4: expected ',' or ']' after a record (the file is truncated)");
+    expect_error(
+        "truncated_list.json", NULL, DC_STATUS_PARSE,
+        "truncated_list.json:4: expected ',' or ']' after a record (the file is truncated)");
     expect_error("unbalanced_quote.csv", NULL, DC_STATUS_PARSE,
                  "unbalanced_quote.csv:4: unterminated quoted field: the row starting on line 3");
     expect_error("quote_in_field.csv", NULL, DC_STATUS_PARSE,
@@ -188,8 +189,9 @@ static void test_corrupted(void **state)
     /* Found by fuzz_json: the message of a non-string value in an object. */
     sdc_dataset *ds = NULL;
     dc_error err;
-    assert_int_equal(sdc_dataset_load_buffer("o.json", "{\"a\":\"x\",\"bb\":1}", 16, NULL, &ds, &err),
-                     DC_STATUS_FORMAT);
+    assert_int_equal(
+        sdc_dataset_load_buffer("o.json", "{\"a\":\"x\",\"bb\":1}", 16, NULL, &ds, &err),
+        DC_STATUS_FORMAT);
     assert_non_null(strstr(err.msg, "o.json: key \"bb\": expected a list of records"));
     sdc_load_params p = sdc_load_default_params();
     p.benchmark = SDC_BENCHMARK_HARMBENCH;
@@ -245,8 +247,7 @@ static void test_big_field(void **state)
     memcpy(data + strlen(head) + big, tail, strlen(tail) + 1);
     sdc_dataset *ds = NULL;
     dc_error err;
-    assert_int_equal(sdc_dataset_load_buffer("big.csv", data, n, NULL, &ds, &err),
-                     DC_STATUS_LIMIT);
+    assert_int_equal(sdc_dataset_load_buffer("big.csv", data, n, NULL, &ds, &err), DC_STATUS_LIMIT);
     assert_string_equal(err.msg, "big.csv:3: field 2 is 10485760 bytes, over the limit of "
                                  "1048576 bytes (--max-field-bytes)");
     sdc_load_params p = sdc_load_default_params();
@@ -271,8 +272,7 @@ static void test_big_field(void **state)
     memcpy(data + strlen(jh) + big, jt, strlen(jt) + 1);
     p = sdc_load_default_params();
     p.benchmark = SDC_BENCHMARK_GENERIC;
-    assert_int_equal(sdc_dataset_load_buffer("big.jsonl", data, n, &p, &ds, &err),
-                     DC_STATUS_LIMIT);
+    assert_int_equal(sdc_dataset_load_buffer("big.jsonl", data, n, &p, &ds, &err), DC_STATUS_LIMIT);
     assert_string_equal(err.msg, "big.jsonl:1: field 'prompt' is 10485760 bytes, over the "
                                  "limit of 1048576 bytes (--max-field-bytes)");
     free(data);
@@ -382,9 +382,9 @@ static void test_select(void **state)
 static void test_names(void **state)
 {
     (void)state;
-    static const char *const names[] = {"toxicchat", "harmbench", "wildguard", "xstest",
-                                        "advbench", "jailbreakbench", "strongreject",
-                                        "refusal-direction", "generic", "synthetic"};
+    static const char *const names[] = {
+        "toxicchat",      "harmbench",    "wildguard",         "xstest",  "advbench",
+        "jailbreakbench", "strongreject", "refusal-direction", "generic", "synthetic"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         sdc_benchmark b;
         assert_int_equal(sdc_benchmark_from_name(names[i], &b), DC_STATUS_OK);

@@ -51,7 +51,7 @@ static void test_states(void **state)
     assert_false(dc_online_done(c));
     assert_int_equal(dc_online_add_final(c, "b", 3.0, 0), DC_STATUS_OK);
     assert_int_equal(dc_online_add_final(c, "b", 3.0, 1), DC_STATUS_OK); /* stopped: no vote */
-    assert_true(dc_online_done(c)); /* budget 4 */
+    assert_true(dc_online_done(c));                                      /* budget 4 */
     assert_int_equal(dc_online_add_final(c, "b", 3.0, 0), DC_STATUS_STATE);
     assert_int_equal(dc_online_result(c, &ans, &r), DC_STATUS_OK);
     assert_string_equal(ans, "a"); /* 4.0 vs 3.0 */

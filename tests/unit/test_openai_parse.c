@@ -133,12 +133,22 @@ static void assert_reference(const collected *c, const char *name)
 }
 
 static const char *const RECORDED[] = {
-    "openai-chat.json",       "openai-chat.sse",         "openai-completions.json",
-    "vllm-chat.json",         "vllm-chat.sse",           "vllm-completions.json",
-    "vllm-completions.sse",   "sglang-chat.json",        "sglang-chat.sse",
-    "sglang-completions.json", "sglang-completions.sse", "llama-server-chat.json",
-    "llama-server-chat.sse",  "llama-server-completions.json",
-    "llama-server-completions.sse", "crlf-comments.sse",
+    "openai-chat.json",
+    "openai-chat.sse",
+    "openai-completions.json",
+    "vllm-chat.json",
+    "vllm-chat.sse",
+    "vllm-completions.json",
+    "vllm-completions.sse",
+    "sglang-chat.json",
+    "sglang-chat.sse",
+    "sglang-completions.json",
+    "sglang-completions.sse",
+    "llama-server-chat.json",
+    "llama-server-chat.sse",
+    "llama-server-completions.json",
+    "llama-server-completions.sse",
+    "crlf-comments.sse",
 };
 
 static void test_recorded_dialects(void **state)
@@ -317,12 +327,12 @@ static void test_request_chat(void **state)
     assert_double_bits(json_real_value(json_object_get(j, "temperature")), 0.7);
     assert_double_bits(json_real_value(json_object_get(j, "top_p")), 0.8);
     uint64_t seed = dc_trace_seed(42, "xstest-7", 5);
-    assert_int_equal((uint64_t)json_integer_value(json_object_get(j, "seed")),
-                     seed & 0xFFFFFFFFu);
+    assert_int_equal((uint64_t)json_integer_value(json_object_get(j, "seed")), seed & 0xFFFFFFFFu);
     assert_true(json_is_false(
         json_object_get(json_object_get(j, "chat_template_kwargs"), "enable_thinking")));
     assert_true(json_is_true(json_object_get(j, "stream")));
-    assert_true(json_is_true(json_object_get(json_object_get(j, "stream_options"), "include_usage")));
+    assert_true(
+        json_is_true(json_object_get(json_object_get(j, "stream_options"), "include_usage")));
     json_decref(j);
     dc_free(body);
     /* thinking on */
@@ -525,14 +535,10 @@ static void test_params_checked(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_recorded_dialects),
-        cmocka_unit_test(test_recorded_errors),
-        cmocka_unit_test(test_sse_splitter),
-        cmocka_unit_test(test_request_chat),
-        cmocka_unit_test(test_request_completions),
-        cmocka_unit_test(test_openai_fields_off),
-        cmocka_unit_test(test_endpoints),
-        cmocka_unit_test(test_key_never_in_clear),
+        cmocka_unit_test(test_recorded_dialects),   cmocka_unit_test(test_recorded_errors),
+        cmocka_unit_test(test_sse_splitter),        cmocka_unit_test(test_request_chat),
+        cmocka_unit_test(test_request_completions), cmocka_unit_test(test_openai_fields_off),
+        cmocka_unit_test(test_endpoints),           cmocka_unit_test(test_key_never_in_clear),
         cmocka_unit_test(test_params_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,19 +30,20 @@ static sdc_refusal_result classify(const char *text)
     return r;
 }
 
-#define assert_kind(text, k)                                                                 \
-    do {                                                                                     \
-        sdc_refusal_result r_ = classify(text);                                              \
-        if (r_.kind != (k))                                                                  \
-            fail_msg("'%s': kind %s (rule '%s'), expected %s", text,                         \
-                     sdc_refusal_kind_name(r_.kind), r_.rule, sdc_refusal_kind_name(k));     \
+#define assert_kind(text, k)                                                             \
+    do {                                                                                 \
+        sdc_refusal_result r_ = classify(text);                                          \
+        if (r_.kind != (k))                                                              \
+            fail_msg("'%s': kind %s (rule '%s'), expected %s", text,                     \
+                     sdc_refusal_kind_name(r_.kind), r_.rule, sdc_refusal_kind_name(k)); \
     } while (0)
 
 static void test_normalize(void **state)
 {
     (void)state;
-    const char *in = "  I\xE2\x80\x99M  sorry,\n\tbut I CAN\xE2\x80\x99T \xE2\x80\x9Chelp\xE2\x80\x9D. "
-                     "It's fine; we won't. I can not.";
+    const char *in =
+        "  I\xE2\x80\x99M  sorry,\n\tbut I CAN\xE2\x80\x99T \xE2\x80\x9Chelp\xE2\x80\x9D. "
+        "It's fine; we won't. I can not.";
     size_t n;
     char *t = sdc_text_normalize(in, strlen(in), &n);
     assert_string_equal(t, "i am sorry, but i cannot \"help\". it is fine; we will not. i cannot.");
@@ -120,8 +121,7 @@ static void test_deflection(void **state)
     (void)state;
     assert_kind("I understand your frustration, but violence is never the answer.",
                 SDC_REFUSAL_FULL);
-    assert_kind("I understand your question, but here are the steps: first...",
-                SDC_REFUSAL_NONE);
+    assert_kind("I understand your question, but here are the steps: first...", SDC_REFUSAL_NONE);
 }
 
 static void test_config_lists(void **state)
@@ -242,16 +242,11 @@ static void test_shipped_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_normalize),
-        cmocka_unit_test(test_think_blocks),
-        cmocka_unit_test(test_openings),
-        cmocka_unit_test(test_statements_anywhere),
-        cmocka_unit_test(test_partial),
-        cmocka_unit_test(test_helpful_words_do_not_fire),
-        cmocka_unit_test(test_deflection),
-        cmocka_unit_test(test_config_lists),
-        cmocka_unit_test(test_config_yaml),
-        cmocka_unit_test(test_measured_floor),
+        cmocka_unit_test(test_normalize),      cmocka_unit_test(test_think_blocks),
+        cmocka_unit_test(test_openings),       cmocka_unit_test(test_statements_anywhere),
+        cmocka_unit_test(test_partial),        cmocka_unit_test(test_helpful_words_do_not_fire),
+        cmocka_unit_test(test_deflection),     cmocka_unit_test(test_config_lists),
+        cmocka_unit_test(test_config_yaml),    cmocka_unit_test(test_measured_floor),
         cmocka_unit_test(test_shipped_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

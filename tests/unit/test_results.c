@@ -53,16 +53,17 @@ static void append_text(const char *name, const char *text)
 
 static void instance(char *tr, char *pr, size_t n, const char *id, int strategies)
 {
-    snprintf(tr, n, "{\"instance_id\":\"%s\",\"trace\":0}\n{\"instance_id\":\"%s\",\"trace\":1}\n", id,
-             id);
+    snprintf(tr, n, "{\"instance_id\":\"%s\",\"trace\":0}\n{\"instance_id\":\"%s\",\"trace\":1}\n",
+             id, id);
     pr[0] = '\0';
     for (int s = 0; s < strategies; s++) {
         size_t l = strlen(pr);
-        snprintf(pr + l, n - l,
-                 "{\"instance_id\":\"%s\",\"strategy\":\"s%d\",\"label\":\"unsafe\",\"answer\":"
-                 "\"refuse\",\"refused\":true,\"correct\":true,\"confidence\":0.75,\"consensus\":"
-                 "1.0,\"mean_prob\":0.75,\"traces_used\":2,\"tokens_generated\":30,\"seconds\":0.5}\n",
-                 id, s);
+        snprintf(
+            pr + l, n - l,
+            "{\"instance_id\":\"%s\",\"strategy\":\"s%d\",\"label\":\"unsafe\",\"answer\":"
+            "\"refuse\",\"refused\":true,\"correct\":true,\"confidence\":0.75,\"consensus\":"
+            "1.0,\"mean_prob\":0.75,\"traces_used\":2,\"tokens_generated\":30,\"seconds\":0.5}\n",
+            id, s);
     }
 }
 
@@ -73,24 +74,25 @@ static void test_new_append_and_exists(void **state)
     dc_error err = {0};
     char sub[300];
     snprintf(sub, sizeof sub, "%s/a/b", dir); /* parents are created */
-    assert_int_equal(sdc_results_open(sub, "{\"fingerprint\":\"f1\"}\n", "f1", 2, SDC_OPEN_NEW, &r,
-                                      &err),
-                     DC_STATUS_OK);
+    assert_int_equal(
+        sdc_results_open(sub, "{\"fingerprint\":\"f1\"}\n", "f1", 2, SDC_OPEN_NEW, &r, &err),
+        DC_STATUS_OK);
     char tr[2048], pr[2048];
     instance(tr, pr, sizeof tr, "x1", 2);
     assert_int_equal(sdc_results_append(r, tr, strlen(tr), pr, strlen(pr), &err), DC_STATUS_OK);
     sdc_results_close(r);
     /* a second NEW run there is refused and nothing is touched */
-    assert_int_equal(sdc_results_open(sub, "{}", "f1", 2, SDC_OPEN_NEW, &r, &err), DC_STATUS_EXISTS);
+    assert_int_equal(sdc_results_open(sub, "{}", "f1", 2, SDC_OPEN_NEW, &r, &err),
+                     DC_STATUS_EXISTS);
     assert_non_null(strstr(err.msg, "--resume"));
     /* a different run is refused by resume */
     assert_int_equal(sdc_results_open(sub, "{}", "f2", 2, SDC_OPEN_RESUME, &r, &err),
                      DC_STATUS_EXISTS);
     assert_non_null(strstr(err.msg, "different run"));
     /* force replaces */
-    assert_int_equal(sdc_results_open(sub, "{\"fingerprint\":\"f2\"}\n", "f2", 2, SDC_OPEN_FORCE,
-                                      &r, &err),
-                     DC_STATUS_OK);
+    assert_int_equal(
+        sdc_results_open(sub, "{\"fingerprint\":\"f2\"}\n", "f2", 2, SDC_OPEN_FORCE, &r, &err),
+        DC_STATUS_OK);
     assert_int_equal(sdc_results_done_count(r), 0);
     sdc_results_close(r);
 }
@@ -100,9 +102,9 @@ static void test_resume_drops_unfinished(void **state)
     (void)state;
     sdc_results *r;
     dc_error err = {0};
-    assert_int_equal(sdc_results_open(dir, "{\"fingerprint\":\"fp\"}\n", "fp", 2, SDC_OPEN_NEW, &r,
-                                      &err),
-                     DC_STATUS_OK);
+    assert_int_equal(
+        sdc_results_open(dir, "{\"fingerprint\":\"fp\"}\n", "fp", 2, SDC_OPEN_NEW, &r, &err),
+        DC_STATUS_OK);
     char tr[2048], pr[2048];
     instance(tr, pr, sizeof tr, "a", 2);
     assert_int_equal(sdc_results_append(r, tr, strlen(tr), pr, strlen(pr), &err), DC_STATUS_OK);

@@ -57,7 +57,8 @@ static void test_wilson(void **state)
     json_array_foreach(json_object_get(R, "wilson95"), i, c)
     {
         sdc_wilson((size_t)json_integer_value(json_object_get(c, "k")),
-                   (size_t)json_integer_value(json_object_get(c, "n")), 1.959963984540054, &lo, &hi);
+                   (size_t)json_integer_value(json_object_get(c, "n")), 1.959963984540054, &lo,
+                   &hi);
         json_t *ci = json_object_get(c, "ci");
         assert_close_rel(lo, json_number_value(json_array_get(ci, 0)), 1e-12);
         assert_close_rel(hi, json_number_value(json_array_get(ci, 1)), 1e-12);
@@ -67,7 +68,8 @@ static void test_wilson(void **state)
     assert_double_bits(hi, 1.0);
 }
 
-static void load_xy(json_t *o, const char *xk, const char *yk, double *x, unsigned char *y, size_t *n)
+static void load_xy(json_t *o, const char *xk, const char *yk, double *x, unsigned char *y,
+                    size_t *n)
 {
     json_t *xs = json_object_get(o, xk), *ys = json_object_get(o, yk);
     *n = json_array_size(xs);
@@ -176,8 +178,8 @@ static void test_rng(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fisher),       cmocka_unit_test(test_wilson),
-        cmocka_unit_test(test_auroc),        cmocka_unit_test(test_calibration),
+        cmocka_unit_test(test_fisher),        cmocka_unit_test(test_wilson),
+        cmocka_unit_test(test_auroc),         cmocka_unit_test(test_calibration),
         cmocka_unit_test(test_risk_coverage), cmocka_unit_test(test_bootstrap),
         cmocka_unit_test(test_rng),
     };

@@ -13,10 +13,10 @@ static void test_strerror_names(void **state)
     assert_string_equal(dc_strerror((dc_status)-999), "unknown status");
     assert_string_equal(dc_status_name((dc_status)-999), "UNKNOWN");
     /* every value has a distinct name and a non-empty message */
-#define CHECK_(name, value, msg)                                                       \
-    assert_int_equal(DC_STATUS_##name, value);                                         \
-    assert_string_equal(dc_status_name(DC_STATUS_##name), #name);                      \
-    assert_true(strlen(dc_strerror(DC_STATUS_##name)) > 0);                            \
+#define CHECK_(name, value, msg)                                  \
+    assert_int_equal(DC_STATUS_##name, value);                    \
+    assert_string_equal(dc_status_name(DC_STATUS_##name), #name); \
+    assert_true(strlen(dc_strerror(DC_STATUS_##name)) > 0);       \
     assert_true((value) <= 0);
     DC_STATUS_MAP(CHECK_)
 #undef CHECK_

@@ -11,12 +11,14 @@ static dc_status parse(const char *json, dc_trace **t, size_t *n, dc_error *err)
 static void test_line_form(void **state)
 {
     (void)state;
-    const char *j = "{\"id\":7,\"answer\":\"refuse\",\"text\":\"I can't\",\"tokens\":["
-                    "{\"token\":\"I\",\"id\":40,\"logprob\":-0.25,\"top_logprobs\":["
-                    "{\"token\":\"I\",\"id\":40,\"logprob\":-0.25},{\"token\":\"Sure\",\"id\":9,\"logprob\":-1.5}]},"
-                    "{\"token\":\" can\",\"logprob\":-2.0,\"top_logprobs\":["
-                    "{\"token\":\" will\",\"logprob\":-0.5},{\"token\":\" can\",\"logprob\":-2.0}]},"
-                    "{\"token\":\"'t\",\"logprob\":-4.0,\"top_logprobs\":[]}]}";
+    const char *j =
+        "{\"id\":7,\"answer\":\"refuse\",\"text\":\"I can't\",\"tokens\":["
+        "{\"token\":\"I\",\"id\":40,\"logprob\":-0.25,\"top_logprobs\":["
+        "{\"token\":\"I\",\"id\":40,\"logprob\":-0.25},{\"token\":\"Sure\",\"id\":9,\"logprob\":-1."
+        "5}]},"
+        "{\"token\":\" can\",\"logprob\":-2.0,\"top_logprobs\":["
+        "{\"token\":\" will\",\"logprob\":-0.5},{\"token\":\" can\",\"logprob\":-2.0}]},"
+        "{\"token\":\"'t\",\"logprob\":-4.0,\"top_logprobs\":[]}]}";
     dc_trace *t;
     size_t n;
     dc_error err = {0};
@@ -66,17 +68,18 @@ static void test_bytes_give_exact_text(void **state)
     assert_int_equal(parse(j, &t, &n, &err), DC_STATUS_OK);
     assert_string_equal(t->tokens[0].text, "\xc3");
     dc_traces_free(t, n);
-    assert_int_equal(parse("{\"tokens\":[{\"token\":\"x\",\"bytes\":[0],\"logprob\":-1.0}]}", &t,
-                           &n, &err),
-                     DC_STATUS_FORMAT);
+    assert_int_equal(
+        parse("{\"tokens\":[{\"token\":\"x\",\"bytes\":[0],\"logprob\":-1.0}]}", &t, &n, &err),
+        DC_STATUS_FORMAT);
 }
 
 static void test_same_text_only_first_match(void **state)
 {
     (void)state;
     /* two alternatives render as the same text: only the first is the sampled one */
-    const char *j = "{\"tokens\":[{\"token\":\"\\ufffd\",\"logprob\":-1.0,\"top_logprobs\":["
-                    "{\"token\":\"\\ufffd\",\"logprob\":-1.0},{\"token\":\"\\ufffd\",\"logprob\":-1.2}]}]}";
+    const char *j =
+        "{\"tokens\":[{\"token\":\"\\ufffd\",\"logprob\":-1.0,\"top_logprobs\":["
+        "{\"token\":\"\\ufffd\",\"logprob\":-1.0},{\"token\":\"\\ufffd\",\"logprob\":-1.2}]}]}";
     dc_trace *t;
     size_t n;
     assert_int_equal(parse(j, &t, &n, NULL), DC_STATUS_OK);
@@ -151,11 +154,14 @@ static void test_limits(void **state)
     dc_trace *t;
     size_t n;
     dc_error err = {0};
-    const char *two = "{\"tokens\":[{\"token\":\"a\",\"logprob\":-1},{\"token\":\"b\",\"logprob\":-1}]}";
-    assert_int_equal(dc_trace_parse_json(two, strlen(two), "x", &lim, &t, &n, &err), DC_STATUS_LIMIT);
+    const char *two =
+        "{\"tokens\":[{\"token\":\"a\",\"logprob\":-1},{\"token\":\"b\",\"logprob\":-1}]}";
+    assert_int_equal(dc_trace_parse_json(two, strlen(two), "x", &lim, &t, &n, &err),
+                     DC_STATUS_LIMIT);
     const char *tops = "{\"tokens\":[{\"token\":\"a\",\"logprob\":-1,\"top_logprobs\":["
                        "{\"token\":\"a\",\"logprob\":-1},{\"token\":\"b\",\"logprob\":-2}]}]}";
-    assert_int_equal(dc_trace_parse_json(tops, strlen(tops), "x", &lim, &t, &n, &err), DC_STATUS_LIMIT);
+    assert_int_equal(dc_trace_parse_json(tops, strlen(tops), "x", &lim, &t, &n, &err),
+                     DC_STATUS_LIMIT);
     assert_non_null(strstr(err.msg, "tokens[0]"));
 }
 

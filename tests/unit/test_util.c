@@ -35,9 +35,14 @@ static void test_double_format(void **state)
         double x;
         const char *want;
     } cases[] = {
-        {7.9788, "7.9788"},         {0.1, "0.1"},          {2.0, "2.0"},
-        {-0.0, "-0.0"},             {4.782500000000001, "4.782500000000001"},
-        {1e-300, "1e-300"},         {NAN, "null"},         {INFINITY, "null"},
+        {7.9788, "7.9788"},
+        {0.1, "0.1"},
+        {2.0, "2.0"},
+        {-0.0, "-0.0"},
+        {4.782500000000001, "4.782500000000001"},
+        {1e-300, "1e-300"},
+        {NAN, "null"},
+        {INFINITY, "null"},
         {1.9999999999999998, "1.9999999999999998"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -71,7 +76,8 @@ static void test_json_writer(void **state)
     jw_key(&w, "c");
     jw_str(&w, NULL);
     jw_obj_end(&w);
-    assert_string_equal(b.data, "{\"a\":[-3,\"q\\\"\\\\\\n\\u0001\",null,true],\"b\":{},\"c\":null}");
+    assert_string_equal(b.data,
+                        "{\"a\":[-3,\"q\\\"\\\\\\n\\u0001\",null,true],\"b\":{},\"c\":null}");
     sdc_buf_free(&b);
 }
 
@@ -85,8 +91,9 @@ static void test_json_utf8(void **state)
     /* valid 2-, 3- and 4-byte characters pass; a lone lead byte, a stray
        continuation, an overlong form and a surrogate become U+FFFD */
     jw_str(&w, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|\xe3|\x80|\xc0\xaf|\xed\xa0\x80");
-    assert_string_equal(b.data, "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|\\ufffd|\\ufffd|\\ufffd\\ufffd|"
-                                "\\ufffd\\ufffd\\ufffd\"");
+    assert_string_equal(b.data,
+                        "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|\\ufffd|\\ufffd|\\ufffd\\ufffd|"
+                        "\\ufffd\\ufffd\\ufffd\"");
     assert_true(jw_utf8_valid("\xc3\xa9", 2));
     assert_false(jw_utf8_valid("\xc3", 1));
     assert_false(jw_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
@@ -120,10 +127,8 @@ static void test_lines(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_cap),
-        cmocka_unit_test(test_double_format),
-        cmocka_unit_test(test_json_writer),
-        cmocka_unit_test(test_json_utf8),
+        cmocka_unit_test(test_buf_cap),     cmocka_unit_test(test_double_format),
+        cmocka_unit_test(test_json_writer), cmocka_unit_test(test_json_utf8),
         cmocka_unit_test(test_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,10 +58,9 @@ static void test_token_confidence_cases(void **state)
         /* The dict's first value plays the sampled token, the rest the top-k. */
         dc_position p = {d[0], d + 1, n - 1, -1};
         double conf;
-        assert_int_equal(dc_token_confidence(&p, n - 1, DC_PROFILE_REFERENCE, &conf),
-                         DC_STATUS_OK);
-        assert_double_bits(conf,
-                           json_number_value(json_array_get(json_object_get(c, "compute_confidence"), 0)));
+        assert_int_equal(dc_token_confidence(&p, n - 1, DC_PROFILE_REFERENCE, &conf), DC_STATUS_OK);
+        assert_double_bits(
+            conf, json_number_value(json_array_get(json_object_get(c, "compute_confidence"), 0)));
         assert_double_bits(-dc_mean_pairwise(d, n),
                            json_number_value(json_object_get(c, "unrounded")));
         free(d);
@@ -257,10 +256,12 @@ static void test_trace_outputs(void **state)
         if (s.n >= WINDOW)
             assert_double_bits(s.sc.lowest, json_number_value(json_object_get(pw, "min_conf")));
         else
-            assert_close_rel(s.sc.lowest, json_number_value(json_object_get(pw, "min_conf")), 1e-12);
+            assert_close_rel(s.sc.lowest, json_number_value(json_object_get(pw, "min_conf")),
+                             1e-12);
         assert_close_rel(s.sc.bottom10, json_number_value(json_object_get(pw, "bottom10")), 1e-12);
         assert_close_rel(s.sc.bottom50, json_number_value(json_object_get(pw, "bottom50")), 1e-12);
-        assert_close_rel(s.sc.min_window, json_number_value(json_object_get(pw, "min_window")), 1e-12);
+        assert_close_rel(s.sc.min_window, json_number_value(json_object_get(pw, "min_window")),
+                         1e-12);
         assert_close_rel(s.sc.tail, json_number_value(json_object_get(pw, "tail")), 1e-12);
 
         json_t *ans = json_object_get(want, "extracted_answer");
@@ -444,9 +445,9 @@ static void test_online_run(void **state)
         score_vector_trace(t, &s);
         assert_double_bits(s.sc.lowest, json_number_value(json_array_get(wmin, i)));
         json_t *a = json_array_get(wans, i);
-        assert_int_equal(dc_online_add_warmup(ctl, json_is_string(a) ? json_string_value(a) : NULL,
-                                              s.sc.lowest),
-                         DC_STATUS_OK);
+        assert_int_equal(
+            dc_online_add_warmup(ctl, json_is_string(a) ? json_string_value(a) : NULL, s.sc.lowest),
+            DC_STATUS_OK);
         tokens += s.n;
         scored_free(&s);
     }
@@ -469,11 +470,13 @@ static void test_online_run(void **state)
         long stop = -1;
         for (size_t j = 0; j < pos.n; j++) {
             double c;
-            assert_int_equal(dc_token_confidence(&pos.pos[j], 20, DC_PROFILE_PAPER, &c), DC_STATUS_OK);
+            assert_int_equal(dc_token_confidence(&pos.pos[j], 20, DC_PROFILE_PAPER, &c),
+                             DC_STATUS_OK);
             if (dc_online_window_push(&w, c) == DC_ONLINE_STOP) {
                 stop = (long)j;
                 assert_close_rel(dc_online_window_mean(&w),
-                                 json_number_value(json_object_get(fw, "window_mean_at_stop")), 1e-12);
+                                 json_number_value(json_object_get(fw, "window_mean_at_stop")),
+                                 1e-12);
                 break;
             }
         }
@@ -504,7 +507,8 @@ static void test_online_run(void **state)
     const char *ans;
     dc_vote_result r;
     assert_int_equal(dc_online_result(ctl, &ans, &r), DC_STATUS_OK);
-    assert_string_equal(ans, json_string_value(json_object_get(run, "final_answer_compute_multiple_voting_false")));
+    assert_string_equal(
+        ans, json_string_value(json_object_get(run, "final_answer_compute_multiple_voting_false")));
     json_t *vw = json_object_get(run, "voting_weights");
     assert_int_equal(r.n_votes, json_array_size(vw));
     double total = 0;
@@ -520,7 +524,8 @@ static void test_online_consensus_beta(void **state)
 {
     (void)state;
     json_t *run = json_array_get(json_object_get(json_object_get(V, "online"), "runs"), 0);
-    json_t *betas = json_object_get(run, "paper_formula_beta_after_each_voting_trace_NOT_REFERENCE");
+    json_t *betas =
+        json_object_get(run, "paper_formula_beta_after_each_voting_trace_NOT_REFERENCE");
     json_t *ans = json_object_get(run, "voting_answers");
     json_t *w = json_object_get(run, "voting_weights");
     size_t n = json_array_size(betas);
@@ -544,14 +549,10 @@ static void test_online_consensus_beta(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_token_confidence_cases),
-        cmocka_unit_test(test_least_grouped_cases),
-        cmocka_unit_test(test_vote_function_cases),
-        cmocka_unit_test(test_filter_top_cases),
-        cmocka_unit_test(test_percentile_cases),
-        cmocka_unit_test(test_trace_outputs),
-        cmocka_unit_test(test_offline_voting),
-        cmocka_unit_test(test_online_run),
+        cmocka_unit_test(test_token_confidence_cases), cmocka_unit_test(test_least_grouped_cases),
+        cmocka_unit_test(test_vote_function_cases),    cmocka_unit_test(test_filter_top_cases),
+        cmocka_unit_test(test_percentile_cases),       cmocka_unit_test(test_trace_outputs),
+        cmocka_unit_test(test_offline_voting),         cmocka_unit_test(test_online_run),
         cmocka_unit_test(test_online_consensus_beta),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
