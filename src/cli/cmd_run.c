@@ -792,9 +792,9 @@ static int run_main(const char *cmd, int argc, char **argv, int is_compare)
         base = base ? base + 1 : *model_path ? model_path : mi.name;
         char name[512];
         if (*cfg->run_name)
-            snprintf(name, sizeof name, "%s", cfg->run_name);
+            snprintf(name, sizeof name, "%.400s", cfg->run_name);
         else
-            snprintf(name, sizeof name, "%s-%s-%s-%s", cfg->benchmark, base, cfg->mode,
+            snprintf(name, sizeof name, "%.64s-%.256s-%.32s-%.32s", cfg->benchmark, base, cfg->mode,
                      cfg->compare ? "compare" : cfg->strategy);
         for (char *p = name; *p; p++)
             if (*p == '/' || *p == ' ' || *p == ':')
