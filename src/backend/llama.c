@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backend/llama_util.h"
+#include "util/clock.h"
 
 dc_llama_params dc_llama_default_params(void)
 {
@@ -133,13 +133,6 @@ static int cpu_has_amx_int8(void)
         found = !strncmp(line, "flags", 5) && strstr(line, " amx_int8");
     fclose(f);
     return found;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* ---- describe, format, tokenize ---- */
@@ -659,10 +652,10 @@ static dc_status impl_generate(void *impl, const dc_prompt *prompt, const dc_gen
 
     struct llama_memory_i *mem = llama_get_memory(L->ctx);
     llama_memory_clear(mem, true);
-    double t0 = now_s();
+    double t0 = sdc_now_seconds();
     st = decode_prompt(&g, toks, n_prompt, err);
     dc_free(toks);
-    double t1 = now_s();
+    double t1 = sdc_now_seconds();
     if (st != DC_STATUS_OK) {
         gen_free(&g);
         return st;
@@ -727,7 +720,7 @@ static dc_status impl_generate(void *impl, const dc_prompt *prompt, const dc_gen
             fill_slot(&g, s);
     }
     dc_free(batch_slot);
-    double t2 = now_s();
+    double t2 = sdc_now_seconds();
 
     st = collect(&g, out);
     out->prompt_tokens = n_prompt;

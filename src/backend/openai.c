@@ -15,9 +15,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend/openai_int.h"
+#include "util/clock.h"
 
 #define OAI_ERROR_BODY_MAX ((size_t)64 << 10) /* kept of an HTTP error's body */
 #define OAI_POLL_MS 50                        /* longest wait between two checks */
@@ -109,13 +109,6 @@ struct oai_gen {
 static const dc_backend_vtable oai_vtable;
 
 /* ---- small helpers ---- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -412,7 +405,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *user)
     oai_trace *t = user;
     (void)p;
     t->got_byte = 1;
-    t->t_last = now_s();
+    t->t_last = sdc_now_seconds();
     return size * n;
 }
 
@@ -434,7 +427,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *user)
     oai_backend *b = t->g->b;
     size_t n = size * nmemb;
     t->got_byte = 1;
-    t->t_last = now_s();
+    t->t_last = sdc_now_seconds();
     if (t->abort != OAI_GO_ON)
         return 0;
     if (!t->reply_known)
@@ -539,7 +532,7 @@ static dc_status start_attempt(oai_gen *g, oai_trace *t, dc_error *err)
     }
     t->easy = e;
     t->state = OAI_RUNNING;
-    t->t_start = t->t_last = now_s();
+    t->t_start = t->t_last = sdc_now_seconds();
     b->eps[t->ep].in_flight++;
     b->stats.requests++;
     b->stats.per_endpoint[t->ep]++;
@@ -638,7 +631,7 @@ static void attempt_failed(oai_gen *g, oai_trace *t, long retry_after)
         return;
     }
     t->state = OAI_WAITING;
-    t->not_before = now_s() + backoff_s(b, t->attempts, retry_after);
+    t->not_before = sdc_now_seconds() + backoff_s(b, t->attempts, retry_after);
 }
 
 static int retryable_http(long code, const char *body)
@@ -798,7 +791,7 @@ static dc_status run_loop(oai_gen *g, dc_error *err)
             cancel_everything(g);
             return DC_STATUS_OK;
         }
-        double now = now_s();
+        double now = sdc_now_seconds();
         size_t running = 0, left = 0;
         double next_start = INFINITY;
         for (size_t i = 0; i < g->n; i++) {
@@ -852,7 +845,7 @@ static dc_status run_loop(oai_gen *g, dc_error *err)
             if (t && t->state == OAI_RUNNING)
                 attempt_done(g, t, rc);
         }
-        now = now_s();
+        now = sdc_now_seconds();
         for (size_t i = 0; i < g->n; i++)
             check_timeouts(g, &g->tr[i], now);
         if (b->cancel || g->cancel_all)
@@ -982,9 +975,9 @@ static dc_status oai_generate(void *impl, const dc_prompt *prompt, const dc_gen_
         sdc_buf_init(&t->text, 0);
         oai_sse_init(&t->sse, b->p.max_line_bytes);
     }
-    double t0 = now_s();
+    double t0 = sdc_now_seconds();
     st = run_loop(&g, err);
-    out->gen_seconds = now_s() - t0;
+    out->gen_seconds = sdc_now_seconds() - t0;
     gen_free(&g);
     if (st != DC_STATUS_OK)
         return st;

@@ -6,9 +6,9 @@
 #include <math.h>
 #include <string.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "util/lines.h"
+#include "util/clock.h"
 
 /* An instance's lines in a traces.jsonl: [start, end) byte offsets. */
 typedef struct file_entry {
@@ -99,13 +99,6 @@ static void replay_describe(const void *impl, dc_model_info *out)
     out->eos = -1;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static dc_status load_instance(replay *r, const char *want, dc_error *err);
 
 static dc_status replay_generate(void *impl, const dc_prompt *prompt, const dc_gen_params *p,
@@ -133,7 +126,7 @@ static dc_status replay_generate(void *impl, const dc_prompt *prompt, const dc_g
     if (!out->traces)
         return dc_error_set(err, DC_STATUS_NOMEM, "replay: out of memory");
     out->n_traces = p->n_traces;
-    double t0 = now_seconds();
+    double t0 = sdc_now_seconds();
     int cancelled = 0;
     for (size_t k = 0; k < p->n_traces; k++) {
         uint64_t index = p->first_trace + k;
@@ -189,7 +182,7 @@ static dc_status replay_generate(void *impl, const dc_prompt *prompt, const dc_g
         if (obs->on_trace_end && obs->on_trace_end(obs->user, g) == DC_OBSERVE_CANCEL)
             cancelled = 1;
     }
-    out->gen_seconds = now_seconds() - t0;
+    out->gen_seconds = sdc_now_seconds() - t0;
     return DC_STATUS_OK;
 }
 

@@ -12,6 +12,7 @@
 #include "deepconf/dc_gguf_demo.h"
 #include "deepconf/dc_hf.h"
 #include "util/jsonw.h"
+#include "util/clock.h"
 
 #define CMD "model"
 
@@ -118,9 +119,7 @@ static int show_fraction(void *user, float f)
 static int show_bytes(void *user, uint64_t done, uint64_t total)
 {
     progress *p = user;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double t = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    double t = sdc_now_seconds();
     if (t - p->last >= 0.5 || (total && done == total)) {
         if (total)
             fprintf(stderr, "\r%s %.1f / %.1f MiB (%.0f%%)", p->what, mib(done), mib(total),

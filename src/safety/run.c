@@ -4,7 +4,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "deepconf/dc_backend_replay.h"
 #include "safety/sdc_analysis.h"
@@ -13,6 +12,7 @@
 #include "safety/sdc_strategy.h"
 #include "util/buf.h"
 #include "util/jsonw.h"
+#include "util/clock.h"
 
 /* ---- answers ---- */
 
@@ -278,13 +278,6 @@ static void prediction_line(sdc_buf *b, const sdc_instance *inst, const sdc_conf
 
 /* ---- one instance ---- */
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 typedef struct runner {
     const sdc_run_params *p;
     const sdc_config *cfg;
@@ -340,9 +333,9 @@ static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err
         gen.first_trace = 0;
         gen.keep_tokens = 1;
         dc_gen_result res;
-        double t0 = now_seconds();
+        double t0 = sdc_now_seconds();
         st = dc_backend_generate(r->p->backend, &prompt, &gen, NULL, &res, err);
-        double gen_seconds = now_seconds() - t0;
+        double gen_seconds = sdc_now_seconds() - t0;
         if (st != DC_STATUS_OK) {
             dc_free(user);
             return st;
@@ -467,7 +460,7 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
     }
     sdc_buf_init(&r.traces, 0);
     sdc_buf_init(&r.preds, 0);
-    double t0 = now_seconds();
+    double t0 = sdc_now_seconds();
     size_t done = 0;
     for (size_t i = 0; i < p->data->n && st == DC_STATUS_OK; i++) {
         const sdc_instance *inst = &p->data->items[i];
@@ -498,15 +491,15 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
         }
         if (p->progress) {
             sdc_run_progress pr = {
-                done,          p->data->n,           stats->skipped,     stats->traces,
-                stats->tokens, stats->failed_traces, now_seconds() - t0, inst->id};
+                done,          p->data->n,           stats->skipped,         stats->traces,
+                stats->tokens, stats->failed_traces, sdc_now_seconds() - t0, inst->id};
             if (p->progress(p->user, &pr)) {
                 st = dc_error_set(err, DC_STATUS_CANCELLED, "stopped after instance %s", inst->id);
                 break;
             }
         }
     }
-    stats->seconds = now_seconds() - t0;
+    stats->seconds = sdc_now_seconds() - t0;
     sdc_buf_free(&r.traces);
     sdc_buf_free(&r.preds);
     dc_backend_free(r.replay);

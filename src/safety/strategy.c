@@ -3,10 +3,10 @@
 
 #include <math.h>
 #include <string.h>
-#include <time.h>
 
 #include "deepconf/dc_online.h"
 #include "deepconf/dc_vote.h"
+#include "util/clock.h"
 
 /* ---- names ---- */
 
@@ -146,13 +146,6 @@ typedef struct run_ctx {
     size_t n_windows;
 } run_ctx;
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static dc_observe online_on_token(void *user, const dc_token_event *ev)
 {
     run_ctx *c = user;
@@ -185,9 +178,9 @@ static dc_status generate(run_ctx *c, size_t n, int online_stop)
         obs.on_token = online_on_token;
     }
     dc_gen_result r;
-    double t0 = now_seconds();
+    double t0 = sdc_now_seconds();
     st = dc_backend_generate(c->b, c->prompt, &p, &obs, &r, c->err);
-    o->seconds += now_seconds() - t0;
+    o->seconds += sdc_now_seconds() - t0;
     if (c->windows) {
         for (size_t i = 0; i < c->n_windows; i++)
             dc_online_window_free(&c->windows[i]);

@@ -1,0 +1,11 @@
+/* clock.c - a monotonic clock in seconds. */
+#include "util/clock.h"
+
+#include <time.h>
+
+double sdc_now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
