@@ -243,6 +243,19 @@ static void test_compare_20(void **state)
     cmd_result_free(&r);
 }
 
+static size_t count_lines(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t n = 0;
+    int c;
+    while ((c = getc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
 static void test_kill_and_resume(void **state)
 {
     (void)state;
@@ -278,11 +291,31 @@ static void test_kill_and_resume(void **state)
                   "8", "--threads", "2", "--seed", "7", (char *)NULL);
             _exit(98);
         }
+        /* Even rounds kill once a few more instances are on disk (so a run
+           is certainly cut mid-way, whatever the machine's speed), plus a
+           random few milliseconds so that the cut lands anywhere; odd
+           rounds at a random time, which also hits start-up and loading. */
+        char preds[512];
+        snprintf(preds, sizeof preds, "%.300s/predictions.jsonl", cut);
+        size_t target = count_lines(preds) + (size_t)(1 + rand() % 3) * 4;
         long delay_ms = 20 + rand() % span_ms;
-        struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-        int ws;
-        if (waitpid(pid, &ws, WNOHANG) == pid) {
+        int ws, exited = 0;
+        for (long waited = 0; waited < 120000; waited += 5) {
+            if (waitpid(pid, &ws, WNOHANG) == pid) {
+                exited = 1;
+                break;
+            }
+            if (round % 2 == 0 ? count_lines(preds) >= target : waited >= delay_ms)
+                break;
+            struct timespec ts = {0, 5000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (!exited && round % 2 == 0) {
+            struct timespec ts = {0, (rand() % 40) * 1000000L};
+            nanosleep(&ts, NULL);
+            exited = waitpid(pid, &ws, WNOHANG) == pid;
+        }
+        if (exited) {
             assert_true(WIFEXITED(ws));
             assert_int_equal(WEXITSTATUS(ws), 0);
             finished = 1;
