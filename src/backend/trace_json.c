@@ -150,6 +150,43 @@ static int cmp_alt(const void *a, const void *b)
     return (x->order > y->order) - (x->order < y->order);
 }
 
+/* Alternatives given as {token: logprob}: JSON objects carry no order we
+ * may rely on, so they are ranked by logprob (ties in input order). */
+static dc_status top_from_dict(pctx *c, json_t *d, dc_token *k)
+{
+    dc_status st = alloc_top(c, k, json_object_size(d));
+    if (st != DC_STATUS_OK)
+        return st;
+    alt *alts = dc_calloc(k->n_top ? k->n_top : 1, sizeof *alts);
+    if (!alts)
+        return fail(c, DC_STATUS_NOMEM, "out of memory");
+    const char *key;
+    json_t *val;
+    size_t j = 0;
+    json_object_foreach(d, key, val)
+    {
+        if (!get_logprob(val, &alts[j].lp)) {
+            dc_free(alts);
+            return fail(c, DC_STATUS_FORMAT, "expected {token: logprob} with numbers <= 0");
+        }
+        alts[j].order = j;
+        alts[j].text = (char *)key;
+        j++;
+    }
+    qsort(alts, k->n_top, sizeof *alts, cmp_alt);
+    for (j = 0; j < k->n_top; j++) {
+        k->top_lp[j] = alts[j].lp;
+        k->top_id[j] = -1;
+        k->top_text[j] = dc_strdup(alts[j].text);
+        if (!k->top_text[j]) {
+            dc_free(alts);
+            return fail(c, DC_STATUS_NOMEM, "out of memory");
+        }
+    }
+    dc_free(alts);
+    return DC_STATUS_OK;
+}
+
 /* ---- one token, chat style: {token, logprob, top_logprobs: [...]} ---- */
 
 static dc_status parse_token_obj(pctx *c, json_t *o, dc_token *k)
@@ -206,10 +243,13 @@ static dc_status parse_token_obj(pctx *c, json_t *o, dc_token *k)
         }
         c->where[base] = '\0';
     } else if (json_is_object(top)) {
-        st = DC_STATUS_FORMAT; /* handled by the legacy path */
-        return fail(c, st, "\"top_logprobs\": expected an array");
+        size_t base2 = strlen(c->where);
+        snprintf(c->where + base2, sizeof c->where - base2, ".top_logprobs");
+        st = top_from_dict(c, top, k);
+        c->where[base2] = '\0';
     } else {
-        return fail(c, DC_STATUS_FORMAT, "\"top_logprobs\": expected an array");
+        return fail(c, DC_STATUS_FORMAT,
+                    "\"top_logprobs\": expected an array of {token, logprob} or {token: logprob}");
     }
     if (st == DC_STATUS_OK)
         find_sampled(k);
@@ -281,41 +321,7 @@ static dc_status parse_legacy(pctx *c, json_t *lp, dc_trace *t)
             st = fail(c, DC_STATUS_FORMAT, "expected an object {token: logprob}");
             break;
         }
-        st = alloc_top(c, k, json_object_size(d));
-        if (st != DC_STATUS_OK)
-            break;
-        /* JSON objects carry no order we may rely on: rank by logprob. */
-        alt *alts = dc_calloc(k->n_top ? k->n_top : 1, sizeof *alts);
-        if (!alts) {
-            st = fail(c, DC_STATUS_NOMEM, "out of memory");
-            break;
-        }
-        const char *key;
-        json_t *val;
-        size_t j = 0;
-        json_object_foreach(d, key, val)
-        {
-            if (!get_logprob(val, &alts[j].lp)) {
-                st = fail(c, DC_STATUS_FORMAT, "expected {token: logprob} with numbers <= 0");
-                break;
-            }
-            alts[j].order = j;
-            alts[j].text = (char *)key;
-            j++;
-        }
-        if (st == DC_STATUS_OK) {
-            qsort(alts, k->n_top, sizeof *alts, cmp_alt);
-            for (j = 0; j < k->n_top; j++) {
-                k->top_lp[j] = alts[j].lp;
-                k->top_id[j] = -1;
-                k->top_text[j] = dc_strdup(alts[j].text);
-                if (!k->top_text[j]) {
-                    st = fail(c, DC_STATUS_NOMEM, "out of memory");
-                    break;
-                }
-            }
-        }
-        dc_free(alts);
+        st = top_from_dict(c, d, k);
         if (st == DC_STATUS_OK)
             find_sampled(k);
     }

@@ -57,6 +57,27 @@ static void test_null_answer_and_default_id(void **state)
     dc_traces_free(t, n);
 }
 
+static void test_line_form_with_dict_alternatives(void **state)
+{
+    (void)state;
+    const char *j = "{\"tokens\":[{\"token\":\"b\",\"logprob\":-2.0,"
+                    "\"top_logprobs\":{\"b\":-2.0,\"a\":-0.5,\"c\":-3.5}}]}";
+    dc_trace *t;
+    size_t n;
+    dc_error err = {0};
+    assert_int_equal(parse(j, &t, &n, &err), DC_STATUS_OK);
+    assert_int_equal(t->tokens[0].n_top, 3);
+    assert_double_bits(t->tokens[0].top_lp[0], -0.5);
+    assert_string_equal(t->tokens[0].top_text[1], "b");
+    assert_int_equal(t->tokens[0].sampled_rank, 1);
+    dc_traces_free(t, n);
+    assert_int_equal(
+        parse("{\"tokens\":[{\"token\":\"b\",\"logprob\":-2.0,\"top_logprobs\":{\"b\":\"x\"}}]}",
+              &t, &n, &err),
+        DC_STATUS_FORMAT);
+    assert_non_null(strstr(err.msg, "tokens[0].top_logprobs"));
+}
+
 static void test_bytes_give_exact_text(void **state)
 {
     (void)state;
@@ -193,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_null_answer_and_default_id),
         cmocka_unit_test(test_same_text_only_first_match),
         cmocka_unit_test(test_bytes_give_exact_text),
+        cmocka_unit_test(test_line_form_with_dict_alternatives),
         cmocka_unit_test(test_legacy_ranked_by_logprob),
         cmocka_unit_test(test_errors_name_the_field),
         cmocka_unit_test(test_limits),
