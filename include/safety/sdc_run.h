@@ -30,10 +30,12 @@ typedef struct sdc_run_progress {
     size_t tokens;           /* positions evaluated by this process */
     size_t failed_traces;    /* traces that ended with a backend error */
     double elapsed;          /* seconds since the run started */
-    const char *instance_id; /* the instance just finished (borrowed) */
+    const char *instance_id; /* the instance just finished, or being generated (borrowed) */
+    int partial;             /* 1: a tick while instance_id is being generated */
 } sdc_run_progress;
 
-/* Called after each instance; return nonzero to stop the run (CANCELLED,
+/* Called after each instance, and at most once a second while one is
+ * generated (partial = 1); return nonzero to stop the run (CANCELLED,
  * everything finished so far kept). */
 typedef int (*sdc_run_progress_fn)(void *user, const sdc_run_progress *p);
 

@@ -119,7 +119,8 @@ static void on_signal(int sig)
 
 typedef struct progress {
     int quiet, tty;
-    double last;
+    double last;        /* when the last plain line was printed */
+    double finished_at; /* elapsed seconds when the last instance finished */
 } progress;
 
 static int on_progress(void *user, const sdc_run_progress *p)
@@ -131,8 +132,15 @@ static int on_progress(void *user, const sdc_run_progress *p)
         return 0;
     size_t ran = p->done - p->skipped;
     size_t left = p->total - p->done;
-    double per = ran ? p->elapsed / (double)ran : 0.0;
-    double eta = per * (double)left;
+    if (!p->partial)
+        pg->finished_at = p->elapsed;
+    /* time per finished instance; the one under way has already used some */
+    double per = ran ? pg->finished_at / (double)ran : 0.0;
+    double eta = per * (double)left - (p->elapsed - pg->finished_at);
+    if (eta < 0)
+        eta = 0;
+    if (!ran)
+        eta = NAN; /* unknown until the first instance is done */
     double tps = p->elapsed > 0 ? (double)p->traces / p->elapsed : 0.0;
     double kps = p->elapsed > 0 ? (double)p->tokens / p->elapsed : 0.0;
     if (pg->tty) {
@@ -142,19 +150,22 @@ static int on_progress(void *user, const sdc_run_progress *p)
         for (int i = 0; i < width; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[width] = '\0';
-        fprintf(stderr, "\r[%s] %zu/%zu instances  %.2f traces/s  %.1f tokens/s  ETA %.0fs%s  ",
-                bar, p->done, p->total, tps, kps, eta,
-                p->failed_traces ? "  (failed traces!)" : "");
-        if (p->done == p->total)
+        char etas[32];
+        snprintf(etas, sizeof etas, isnan(eta) ? "?" : "%.0fs", eta);
+        fprintf(stderr, "\r[%s] %zu/%zu instances  %.2f traces/s  %.1f tokens/s  ETA %s%s  ", bar,
+                p->done, p->total, tps, kps, etas, p->failed_traces ? "  (failed traces!)" : "");
+        if (p->done == p->total && !p->partial)
             fputc('\n', stderr);
     } else {
         double t = p->elapsed;
-        if (t - pg->last >= 10.0 || p->done == p->total || ran == 1) {
+        if (t - pg->last >= 10.0 || (!p->partial && (p->done == p->total || ran == 1))) {
             pg->last = t;
+            char etas[32];
+            snprintf(etas, sizeof etas, isnan(eta) ? "?" : "%.0fs", eta);
             fprintf(stderr,
                     "progress: %zu/%zu instances, %zu traces, %zu tokens, %.2f traces/s, %.1f "
-                    "tokens/s, elapsed %.0fs, ETA %.0fs%s\n",
-                    p->done, p->total, p->traces, p->tokens, tps, kps, t, eta,
+                    "tokens/s, elapsed %.0fs, ETA %s%s\n",
+                    p->done, p->total, p->traces, p->tokens, tps, kps, t, etas,
                     p->failed_traces ? ", some traces failed" : "");
         }
     }
@@ -739,7 +750,7 @@ static int run_main(const char *cmd, int argc, char **argv, int is_compare)
         rc = CLI_USAGE;
         goto out;
     }
-    progress pg = {cfg->quiet, isatty(2), -1e9};
+    progress pg = {cfg->quiet, isatty(2), -1e9, 0.0};
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -1011,7 +1022,7 @@ static int replay_main(const char *cmd, const char *src, const char *dst, kv *se
         cli_err(cmd, "out of memory");
         goto out;
     }
-    progress pg = {quiet, isatty(2), -1e9};
+    progress pg = {quiet, isatty(2), -1e9, 0.0};
     sdc_run_params rp = {cfg, b, ds, det, dst, run_json, fp, on_progress, &pg};
     sdc_run_stats stats;
     if (sdc_run_execute(&rp, &stats, &err) != DC_STATUS_OK) {

@@ -287,7 +287,36 @@ typedef struct runner {
     dc_backend *replay;
     sdc_buf traces, preds;
     sdc_run_stats *stats;
+    size_t done;        /* instances finished so far */
+    double t0;          /* start of the run */
+    size_t tick_tokens; /* tokens of the instance being generated */
+    double last_tick;
+    const sdc_instance *current;
 } runner;
+
+/* Progress while an instance is generated (a long one takes minutes on a
+ * CPU): a tick at most once a second. A callback that asks to stop
+ * cancels the traces, and the instance is not written. */
+static dc_observe tick_on_token(void *user, const dc_token_event *ev)
+{
+    (void)ev;
+    runner *r = user;
+    r->tick_tokens++;
+    double now = sdc_now_seconds();
+    if (!r->p->progress || now - r->last_tick < 1.0)
+        return DC_OBSERVE_CONTINUE;
+    r->last_tick = now;
+    sdc_run_progress pr = {r->done,
+                           r->p->data->n,
+                           r->stats->skipped,
+                           r->stats->traces,
+                           r->stats->tokens + r->tick_tokens,
+                           r->stats->failed_traces,
+                           now - r->t0,
+                           r->current->id,
+                           1};
+    return r->p->progress(r->p->user, &pr) ? DC_OBSERVE_CANCEL : DC_OBSERVE_CONTINUE;
+}
 
 static dc_status strategy_params(const sdc_config *c, sdc_strategy_params *sp, dc_error *err)
 {
@@ -334,7 +363,10 @@ static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err
         gen.keep_tokens = 1;
         dc_gen_result res;
         double t0 = sdc_now_seconds();
-        st = dc_backend_generate(r->p->backend, &prompt, &gen, NULL, &res, err);
+        dc_observer tick = {tick_on_token, NULL, r};
+        r->tick_tokens = 0;
+        r->current = inst;
+        st = dc_backend_generate(r->p->backend, &prompt, &gen, &tick, &res, err);
         double gen_seconds = sdc_now_seconds() - t0;
         if (st != DC_STATUS_OK) {
             dc_free(user);
@@ -462,7 +494,10 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
     sdc_buf_init(&r.preds, 0);
     double t0 = sdc_now_seconds();
     size_t done = 0;
+    r.t0 = t0;
+    r.last_tick = t0;
     for (size_t i = 0; i < p->data->n && st == DC_STATUS_OK; i++) {
+        r.done = done;
         const sdc_instance *inst = &p->data->items[i];
         if (sdc_results_done(res, inst->id)) {
             stats->skipped++;
@@ -490,9 +525,15 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
             break;
         }
         if (p->progress) {
-            sdc_run_progress pr = {
-                done,          p->data->n,           stats->skipped,         stats->traces,
-                stats->tokens, stats->failed_traces, sdc_now_seconds() - t0, inst->id};
+            sdc_run_progress pr = {done,
+                                   p->data->n,
+                                   stats->skipped,
+                                   stats->traces,
+                                   stats->tokens,
+                                   stats->failed_traces,
+                                   sdc_now_seconds() - t0,
+                                   inst->id,
+                                   0};
             if (p->progress(p->user, &pr)) {
                 st = dc_error_set(err, DC_STATUS_CANCELLED, "stopped after instance %s", inst->id);
                 break;
