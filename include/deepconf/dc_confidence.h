@@ -45,6 +45,12 @@ typedef struct dc_position {
  * (fewer than k alternatives for paper; no value at all for reference). */
 dc_status dc_token_confidence(const dc_position *pos, size_t k, dc_profile profile, double *out);
 
+/* The paper's confidence over at most k alternatives:
+ * -(1/m) * (top[0] + ... + top[m-1]) with m = min(k, n_top), summed left
+ * to right. What the online window test pushes (in both profiles).
+ * NaN when m = 0. */
+double dc_topk_confidence(const double *top, size_t n_top, size_t k);
+
 /* Confidences of a whole trace into out (capacity n). *n_out receives
  * how many were written: n, except that the reference profile skips
  * positions with no value (as the official code skips an empty dict).

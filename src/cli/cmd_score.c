@@ -406,20 +406,6 @@ nomem:
 
 /* ---- online replay ---- */
 
-/* The paper's token confidence with up to k alternatives: what the
- * official online processor tests, in both profiles. */
-static int online_conf(const dc_token *k, size_t top_k, double *out)
-{
-    size_t m = k->n_top < top_k ? k->n_top : top_k;
-    if (m == 0)
-        return 0;
-    double s = 0.0;
-    for (size_t j = 0; j < m; j++)
-        s += k->top_lp[j];
-    *out = -(s / (double)m);
-    return 1;
-}
-
 static int write_online(jw *w, const tracelist *l, const char **answers, const score_opts *o,
                         const char *name)
 {
@@ -454,8 +440,10 @@ static int write_online(jw *w, const tracelist *l, const char **answers, const s
         }
         stopped_at[i] = -1;
         for (size_t pos = 0; pos < t->n_tokens; pos++) {
-            double c;
-            if (!online_conf(&t->tokens[pos], o->top_k, &c)) {
+            /* the official online processor tests the paper confidence */
+            const dc_token *k = &t->tokens[pos];
+            double c = dc_topk_confidence(k->top_lp, k->n_top, o->top_k);
+            if (isnan(c)) {
                 cli_err(CMD,
                         "%s:%zu: trace '%s' position %zu has no top_logprobs, which "
                         "the online replay needs",

@@ -99,6 +99,12 @@ double dc_round3(double x)
 
 /* ---- token confidence ---- */
 
+double dc_topk_confidence(const double *top, size_t n_top, size_t k)
+{
+    size_t m = n_top < k ? n_top : k;
+    return m ? -(plain_sum(top, m) / (double)m) : NAN;
+}
+
 dc_status dc_token_confidence(const dc_position *pos, size_t k, dc_profile profile, double *out)
 {
     if (!pos || !out)
@@ -106,7 +112,7 @@ dc_status dc_token_confidence(const dc_position *pos, size_t k, dc_profile profi
     if (profile == DC_PROFILE_PAPER) {
         if (k == 0 || pos->n_top < k)
             return DC_STATUS_FORMAT;
-        *out = -(plain_sum(pos->top, k) / (double)k);
+        *out = dc_topk_confidence(pos->top, pos->n_top, k);
         return DC_STATUS_OK;
     }
     /* reference: the engine's dict {sampled, top-k without the sampled}. */

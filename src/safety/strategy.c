@@ -61,15 +61,6 @@ sdc_strategy_params sdc_strategy_default_params(void)
 
 /* ---- per-trace numbers ---- */
 
-static double paper_conf(const double *top, size_t n_top, size_t k)
-{
-    size_t m = n_top < k ? n_top : k;
-    double s = 0.0;
-    for (size_t j = 0; j < m; j++)
-        s += top[j];
-    return -(s / (double)m);
-}
-
 size_t sdc_trace_confidences(const dc_trace *t, size_t top_k, dc_profile profile, double *conf)
 {
     size_t m = 0;
@@ -78,7 +69,7 @@ size_t sdc_trace_confidences(const dc_trace *t, size_t top_k, dc_profile profile
         if (k->n_top == 0)
             continue;
         if (profile == DC_PROFILE_PAPER) {
-            conf[m++] = paper_conf(k->top_lp, k->n_top, top_k);
+            conf[m++] = dc_topk_confidence(k->top_lp, k->n_top, top_k);
         } else {
             dc_position pos = {k->logprob, k->top_lp, k->n_top, k->sampled_rank};
             if (dc_token_confidence(&pos, top_k, DC_PROFILE_REFERENCE, &conf[m]) == DC_STATUS_OK)
@@ -151,7 +142,7 @@ static dc_observe online_on_token(void *user, const dc_token_event *ev)
     run_ctx *c = user;
     if (ev->trace >= c->n_windows || ev->n_top == 0)
         return DC_OBSERVE_CONTINUE;
-    double conf = paper_conf(ev->top_lp, ev->n_top, c->sp->top_k);
+    double conf = dc_topk_confidence(ev->top_lp, ev->n_top, c->sp->top_k);
     return dc_online_window_push(&c->windows[ev->trace], conf) == DC_ONLINE_STOP
                ? DC_OBSERVE_STOP
                : DC_OBSERVE_CONTINUE;

@@ -40,6 +40,10 @@ static void test_token_confidence_paper(void **state)
     assert_double_bits(c, 0.5);
     /* fewer alternatives than k, or k = 0 */
     assert_int_equal(dc_token_confidence(&p, 5, DC_PROFILE_PAPER, &c), DC_STATUS_FORMAT);
+    /* the online form takes what there is, up to k */
+    assert_close_rel(dc_topk_confidence(top, 4, 50), 2.0, 1e-15);
+    assert_double_bits(dc_topk_confidence(top, 4, 1), 0.5);
+    assert_true(isnan(dc_topk_confidence(top, 0, 20)));
     assert_int_equal(dc_token_confidence(&p, 0, DC_PROFILE_PAPER, &c), DC_STATUS_FORMAT);
 }
 
