@@ -1,8 +1,10 @@
 /* run.c - the experiment runner. */
 #include "safety/sdc_run.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "deepconf/dc_backend_replay.h"
@@ -48,24 +50,22 @@ static uint64_t fnv1a(uint64_t h, const char *s)
 
 void sdc_run_fingerprint(const sdc_config *cfg, const char *model_identity, char out[17])
 {
-    char *json = sdc_config_to_json(cfg);
     uint64_t h = 0xcbf29ce484222325u;
-    /* everything but the output section, which does not change results */
-    if (json) {
-        char *o = strstr(json, ",\"output\":{");
-        if (o) {
-            char *end = strchr(o + 1, '}');
-            if (end)
-                memmove(o, end + 1, strlen(end + 1) + 1);
-        }
-        char *cf = strstr(json, ",\"config_file\":");
-        if (cf)
-            strcpy(cf, "}");
-        h = fnv1a(h, json);
+    /* everything but where the results go and which file the settings came
+       from: neither changes the results */
+    char *text = sdc_config_to_json(cfg);
+    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+    dc_free(text);
+    if (o) {
+        json_object_del(o, "output");
+        json_object_del(o, "config_file");
+        char *canon = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        h = fnv1a(h, canon);
+        free(canon);
+        json_decref(o);
     }
     h = fnv1a(h, "\n");
     h = fnv1a(h, model_identity);
-    dc_free(json);
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
@@ -191,9 +191,14 @@ static int correct_of(const sdc_instance *inst, const char *answer, int classify
 
 /* One predictions.jsonl line. */
 static void prediction_line(sdc_buf *b, const sdc_instance *inst, const sdc_config *cfg,
-                            const char *strategy, const sdc_outcome *o, size_t budget,
-                            double seconds, int classify)
+                            const sdc_strategy_params *sp, const sdc_outcome *o, double seconds,
+                            int classify)
 {
+    /* the most traces the strategy may use */
+    size_t budget = sp->kind == SDC_STRATEGY_BASELINE ? 1
+                    : sp->kind == SDC_STRATEGY_FIXED  ? sp->fixed_n
+                                                      : sp->budget;
+    const char *strategy = sdc_strategy_name(sp->kind);
     int refused = !o->answer ? -1
                   : classify ? !strcmp(o->answer, "unsafe")
                              : !strcmp(o->answer, "refuse");
@@ -292,7 +297,16 @@ typedef struct runner {
     size_t tick_tokens; /* tokens of the instance being generated */
     double last_tick;
     const sdc_instance *current;
+    int cancelled; /* a trace of the current instance was cancelled */
 } runner;
+
+static void count_trace(runner *r, const dc_gen_trace *g)
+{
+    r->stats->traces++;
+    r->stats->tokens += g->n_evaluated;
+    r->stats->failed_traces += g->stop == DC_STOP_ERROR;
+    r->cancelled |= g->stop == DC_STOP_CANCELLED;
+}
 
 /* Progress while an instance is generated (a long one takes minutes on a
  * CPU): a tick at most once a second. A callback that asks to stop
@@ -383,9 +397,7 @@ static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err
             saved[i] = res.traces[i].trace;
             stops[i] = res.traces[i].stop;
             total_tokens += res.traces[i].n_evaluated;
-            r->stats->traces++;
-            r->stats->tokens += res.traces[i].n_evaluated;
-            r->stats->failed_traces += res.traces[i].stop == DC_STOP_ERROR;
+            count_trace(r, &res.traces[i]);
             sdc_trace_info ti;
             if ((st = sdc_trace_describe(&res.traces[i], &r->sp, answer_of, &r->ac, &ti)) !=
                 DC_STATUS_OK) {
@@ -403,15 +415,11 @@ static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err
             st = sdc_strategy_run(r->replay, &prompt, &gen, &sp, answer_of, &r->ac, &o, err);
             if (st != DC_STATUS_OK)
                 break;
-            size_t budget = k == SDC_STRATEGY_BASELINE ? 1
-                            : k == SDC_STRATEGY_FIXED  ? sp.fixed_n
-                                                       : sp.budget;
             /* time charged in proportion to the tokens the strategy used */
             double secs = total_tokens
                               ? gen_seconds * (double)o.tokens_generated / (double)total_tokens
                               : 0.0;
-            prediction_line(&r->preds, inst, cfg, sdc_strategy_name(sp.kind), &o, budget, secs,
-                            r->ac.classify);
+            prediction_line(&r->preds, inst, cfg, &sp, &o, secs, r->ac.classify);
             sdc_outcome_clear(&o);
         }
         dc_backend_replay_set(r->replay, NULL, NULL, NULL, 0);
@@ -426,15 +434,9 @@ static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err
             for (size_t i = 0; i < o.n_traces; i++) {
                 trace_line(&r->traces, inst, sdc_strategy_name(r->sp.kind), &o.traces[i],
                            &o.info[i], &r->ac, cfg->save_tokens);
-                r->stats->traces++;
-                r->stats->tokens += o.traces[i].n_evaluated;
-                r->stats->failed_traces += o.traces[i].stop == DC_STOP_ERROR;
+                count_trace(r, &o.traces[i]);
             }
-            size_t budget = r->sp.kind == SDC_STRATEGY_BASELINE ? 1
-                            : r->sp.kind == SDC_STRATEGY_FIXED  ? r->sp.fixed_n
-                                                                : r->sp.budget;
-            prediction_line(&r->preds, inst, cfg, sdc_strategy_name(r->sp.kind), &o, budget,
-                            o.seconds, r->ac.classify);
+            prediction_line(&r->preds, inst, cfg, &r->sp, &o, o.seconds, r->ac.classify);
             sdc_outcome_clear(&o);
         }
     }
@@ -504,11 +506,12 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
             done++;
             continue;
         }
+        r.cancelled = 0;
         st = run_instance(&r, inst, err);
         if (st != DC_STATUS_OK)
             break;
         /* an instance whose traces were cancelled is not written: resume redoes it */
-        if (strstr(r.traces.data ? r.traces.data : "", "\"stop\":\"cancelled\"")) {
+        if (r.cancelled) {
             st = dc_error_set(err, DC_STATUS_CANCELLED, "cancelled during instance %s", inst->id);
             break;
         }

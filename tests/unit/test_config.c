@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "safety/sdc_config.h"
+#include "safety/sdc_run.h"
 
 static const char *write_yaml(const char *text)
 {
@@ -163,6 +164,28 @@ static void test_every_key_documented(void **state)
     sdc_config_free(c);
 }
 
+/* A run's identity ignores where results go, not what produces them. */
+static void test_fingerprint(void **state)
+{
+    (void)state;
+    sdc_config *a = sdc_config_new(), *b = sdc_config_new();
+    dc_error err = {0};
+    char fa[17], fb[17];
+    sdc_config_set(b, "output.dir", "/tmp/some}where", &err);
+    sdc_config_set(b, "output.quiet", "true", &err);
+    sdc_run_fingerprint(a, "sha256:x", fa);
+    sdc_run_fingerprint(b, "sha256:x", fb);
+    assert_string_equal(fa, fb);
+    assert_int_equal(strlen(fa), 16);
+    sdc_run_fingerprint(a, "sha256:y", fb);
+    assert_string_not_equal(fa, fb);
+    sdc_config_set(b, "generation.seed", "43", &err);
+    sdc_run_fingerprint(b, "sha256:x", fb);
+    assert_string_not_equal(fa, fb);
+    sdc_config_free(a);
+    sdc_config_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_every_key_documented),
+        cmocka_unit_test(test_fingerprint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
