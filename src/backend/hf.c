@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/fs.h"
 
 #define HF_DEFAULT_ENDPOINT "https://huggingface.co"
 #define HF_JSON_MAX (64u << 20) /* API replies larger than this are refused */
@@ -137,21 +138,6 @@ dc_status dc_hf_cache_dir(const dc_hf_params *p, char *buf, size_t size)
             n = snprintf(buf, size, "%s/.cache/huggingface/hub", h && *h ? h : ".");
     }
     return n < 0 || (size_t)n >= size ? DC_STATUS_LIMIT : DC_STATUS_OK;
-}
-
-static int mkdirs(const char *path)
-{
-    char tmp[HF_PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 static int is_hex(const char *s, size_t n)
@@ -697,7 +683,7 @@ static dc_status link_snapshot(const repo_paths *rp, const char *commit, const c
     char dir[sizeof path];
     snprintf(dir, sizeof dir, "%s", path);
     *strrchr(dir, '/') = '\0';
-    if (mkdirs(dir) != 0)
+    if (sdc_mkdirs(dir, 0755) != 0)
         return dc_error_set(err, DC_STATUS_IO, "%s: %s", dir, strerror(errno));
     char target[1024] = "../../";
     for (const char *c = file; *c; c++)
@@ -868,7 +854,7 @@ dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result 
     /* 3. the blob, unless the cache has it */
     char blobs[HF_PATH_MAX + 16], blob[HF_PATH_MAX + 100], part[HF_PATH_MAX + 120];
     snprintf(blobs, sizeof blobs, "%s/blobs", rp.dir);
-    if (mkdirs(blobs) != 0) {
+    if (sdc_mkdirs(blobs, 0755) != 0) {
         json_decref(j);
         return dc_error_set(err, DC_STATUS_IO, "%s: %s", blobs, strerror(errno));
     }
@@ -933,7 +919,7 @@ dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result 
         char refs[HF_PATH_MAX + 16], refp[HF_PATH_MAX + 600];
         snprintf(refs, sizeof refs, "%s/refs", rp.dir);
         snprintf(refp, sizeof refp, "%s/%s", refs, p.revision);
-        if (mkdirs(refs) != 0 || write_atomic(refp, out->commit) != 0)
+        if (sdc_mkdirs(refs, 0755) != 0 || write_atomic(refp, out->commit) != 0)
             return dc_error_set(err, DC_STATUS_IO, "%s: cannot write the ref: %s", refp,
                                 strerror(errno));
     }

@@ -28,6 +28,7 @@
 #include "safety/sdc_run.h"
 #include "safety/sdc_synthetic.h"
 #include "util/buf.h"
+#include "util/fs.h"
 #include "util/jsonw.h"
 
 /* The model tried when none is given, before the offline demo model. */
@@ -235,6 +236,22 @@ static void free_opts(run_opts *o)
         dc_free(o->sets[i].value);
 }
 
+/* Splits --set KEY=VALUE: the key into key[0..size), *value into arg. */
+static int split_set(const char *cmd, const char *arg, char *key, size_t size, const char **value)
+{
+    const char *eq = strchr(arg, '=');
+    size_t kl = eq ? (size_t)(eq - arg) : 0;
+    if (!kl || kl >= size) {
+        cli_err(cmd, "--set: expected KEY=VALUE with a key of 1 to %zu characters, got '%s'",
+                size - 1, arg);
+        return 0;
+    }
+    memcpy(key, arg, kl);
+    key[kl] = '\0';
+    *value = eq + 1;
+    return 1;
+}
+
 /* Returns 1 ok, 0 usage error, -1 help shown. */
 static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o, int is_compare)
 {
@@ -332,20 +349,11 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o, i
                 return 0;
             break;
         case O_SET: {
-            const char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg) {
-                cli_err(cmd, "--set: expected KEY=VALUE, got '%s'", optarg);
-                return 0;
-            }
             static char keys[256][96];
-            size_t kl = (size_t)(eq - optarg);
-            if (kl >= sizeof keys[0]) {
-                cli_err(cmd, "--set: key too long");
-                return 0;
-            }
-            memcpy(keys[o->n_sets], optarg, kl);
-            keys[o->n_sets][kl] = '\0';
-            if (!add_set(cmd, o, keys[o->n_sets], eq + 1))
+            const char *value;
+            if (o->n_sets == sizeof keys / sizeof keys[0] ||
+                !split_set(cmd, optarg, keys[o->n_sets], sizeof keys[0], &value) ||
+                !add_set(cmd, o, keys[o->n_sets], value))
                 return 0;
             break;
         }
@@ -412,13 +420,10 @@ static int demo_model(const char *cmd, char *path, size_t n)
     snprintf(path, n, "%s/demo-tiny-seed1.gguf", dir);
     if (file_exists(path))
         return 1;
-    for (char *p = dir + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(dir, 0777);
-            *p = '/';
-        }
-    mkdir(dir, 0777);
+    if (sdc_mkdirs(dir, 0777) != 0) {
+        cli_err(cmd, "cannot create %s for the demo model: %s", dir, strerror(errno));
+        return 0;
+    }
     dc_demo_params dp = dc_demo_default_params();
     dp.progress = demo_progress;
     dc_error err = {0};
@@ -1100,16 +1105,15 @@ static int analyze_main(const char *cmd, int argc, char **argv, int print)
         case 'f': force = 1; break;
         case 'o': out_dir = optarg; break;
         case 's': {
-            const char *eq = strchr(optarg, '=');
-            size_t kl = eq ? (size_t)(eq - optarg) : 0;
-            if (!eq || !kl || kl >= sizeof set_keys[0] || n_sets == 64) {
-                cli_err(cmd, "--set: expected KEY=VALUE, got '%s'", optarg);
+            const char *value;
+            if (n_sets == 64) {
+                cli_err(cmd, "--set: at most 64");
                 return CLI_USAGE;
             }
-            memcpy(set_keys[n_sets], optarg, kl);
-            set_keys[n_sets][kl] = '\0';
+            if (!split_set(cmd, optarg, set_keys[n_sets], sizeof set_keys[0], &value))
+                return CLI_USAGE;
             sets[n_sets].key = set_keys[n_sets];
-            sets[n_sets].value = (char *)(eq + 1);
+            sets[n_sets].value = (char *)value;
             n_sets++;
             break;
         }
@@ -1131,22 +1135,16 @@ static int analyze_main(const char *cmd, int argc, char **argv, int print)
         return replay_main(cmd, dir, out_dir, sets, n_sets, force, quiet, theta);
     }
     if (isnan(theta)) {
-        theta = 0.5;
+        /* the run's own deepconf.threshold, else the default */
         char p[4200];
         snprintf(p, sizeof p, "%s/run.json", dir);
-        FILE *f = fopen(p, "rb");
-        if (f) {
-            /* the run's own threshold */
-            char buf[65536];
-            size_t n = fread(buf, 1, sizeof buf - 1, f);
-            buf[n] = '\0';
-            char *t = strstr(buf, "\"threshold\":");
-            if (t)
-                theta = strtod(t + 12, NULL);
-            if (!(theta >= 0 && theta <= 1))
-                theta = 0.5;
-            fclose(f);
-        }
+        json_t *rj = json_load_file(p, 0, NULL);
+        json_t *t = json_object_get(json_object_get(json_object_get(rj, "config"), "deepconf"),
+                                    "threshold");
+        theta = json_is_number(t) ? json_number_value(t) : 0.5;
+        if (!(theta >= 0 && theta <= 1))
+            theta = 0.5;
+        json_decref(rj);
     }
     if (!write_analysis(cmd, dir, theta, print, quiet))
         return CLI_FAIL;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/fs.h"
 
 static const char *const run_files[] = {"run.json",     "traces.jsonl", "predictions.jsonl",
                                         "summary.json", "summary.txt",  "report.html"};
@@ -32,22 +33,11 @@ static void path_of(char *buf, size_t n, const char *dir, const char *name)
 
 static dc_status mkdirs(const char *dir, dc_error *err)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp)
-        return dc_error_set(err, DC_STATUS_INVALID_ARG, "%s: path too long", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-            return dc_error_set(err, DC_STATUS_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-        return dc_error_set(err, DC_STATUS_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    if (sdc_mkdirs(dir, 0777) != 0)
+        return dc_error_set(err, DC_STATUS_IO, "%s: cannot create: %s", dir, strerror(errno));
     struct stat st;
-    if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode))
-        return dc_error_set(err, DC_STATUS_IO, "%s: not a directory", tmp);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return dc_error_set(err, DC_STATUS_IO, "%s: not a directory", dir);
     return DC_STATUS_OK;
 }
 
