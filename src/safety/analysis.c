@@ -183,8 +183,7 @@ static dc_status compute_strategy(const sdc_prediction *all, size_t n_all, const
     h1_of(s->cat, ap->bootstrap, ap->seed, &s->h1);
     for (size_t t = 0; t < AN_SWEEP; t++)
         h1_of(s->sweep_cat[t], ap->bootstrap, ap->seed, &s->sweep_h1[t]);
-    size_t bins = ap->bins < 1 ? 1 : ap->bins > AN_BINS_MAX ? AN_BINS_MAX : ap->bins;
-    sdc_calibration(conf, ok, nj, bins, &s->ece, &s->brier, s->bins);
+    sdc_calibration(conf, ok, nj, ap->bins, &s->ece, &s->brier, s->bins);
     for (size_t k = 0; k < AN_MEASURES; k++) {
         size_t q = 0;
         for (size_t i = 0; i < s->n; i++)
@@ -226,6 +225,11 @@ dc_status an_compute(const sdc_prediction *p, size_t n, const sdc_analysis_param
 {
     memset(out, 0, sizeof *out);
     out->params = params ? *params : sdc_analysis_default_params();
+    /* clamped once: every reader below uses params.bins as it is */
+    if (out->params.bins < 1)
+        out->params.bins = 1;
+    if (out->params.bins > AN_BINS_MAX)
+        out->params.bins = AN_BINS_MAX;
     const char **names = dc_calloc(n ? n : 1, sizeof *names);
     if (!names)
         return DC_STATUS_NOMEM;
@@ -335,7 +339,7 @@ static void json_strategy(jw *w, const an_strategy *s, const sdc_analysis_params
     jw_double(w, s->brier);
     jw_key(w, "bins");
     jw_arr_begin(w);
-    size_t bins = ap->bins < 1 ? 1 : ap->bins > AN_BINS_MAX ? AN_BINS_MAX : ap->bins;
+    size_t bins = ap->bins;
     for (size_t b = 0; b < bins; b++) {
         jw_obj_begin(w);
         jw_key(w, "lo");

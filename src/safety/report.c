@@ -104,9 +104,7 @@ static void plot_reliability(sdc_buf *b, const an_result *r)
                    "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#999' "
                    "stroke-dasharray='4 3'/>",
                    px(0, 0, 1), py(0, 0, 1), px(1, 0, 1), py(1, 0, 1));
-    size_t bins = r->params.bins < 1             ? 1
-                  : r->params.bins > AN_BINS_MAX ? AN_BINS_MAX
-                                                 : r->params.bins;
+    size_t bins = r->params.bins;
     for (size_t i = 0; i < r->n_s; i++) {
         sdc_buf_printf(b, "<polyline fill='none' stroke='%s' stroke-width='2' points='",
                        palette[i % 8]);
