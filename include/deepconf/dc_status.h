@@ -68,6 +68,15 @@ dc_status dc_error_set(dc_error *err, dc_status status, const char *fmt, ...)
 #endif
     ;
 
+/* Puts "<printf-style text>: " before err's message (the context a caller
+ * adds, as "opening the llama backend: ..."); err's status is kept. Does
+ * nothing when err is NULL. */
+void dc_error_prefix(dc_error *err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* ---- allocator hook ---------------------------------------------------- */
 
 /* Every allocation of the library goes through these functions. Replace

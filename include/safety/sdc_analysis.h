@@ -59,11 +59,14 @@ typedef struct sdc_prediction {
 } sdc_prediction;
 
 typedef struct sdc_analysis_params {
-    double theta;         /* confident vs uncertain (default 0.5) */
-    size_t bins;          /* reliability bins (default 10) */
-    size_t bootstrap;     /* resamples for the H1 interval (default 2000) */
-    uint64_t seed;        /* of the bootstrap (default 0) */
-    const char *run_name; /* shown in the report title; may be NULL */
+    double theta;           /* confident vs uncertain (default 0.5) */
+    size_t bins;            /* reliability bins (default 10) */
+    size_t bootstrap;       /* resamples for the H1 interval (default 2000) */
+    uint64_t seed;          /* of the bootstrap (default 0) */
+    const char *run_name;   /* shown in the report title; may be NULL */
+    const char *model_note; /* the model, in summary.txt and the report; may be NULL */
+    int model_is_demo;      /* the note is the demo model's warning: the report
+                               shows it as one */
 } sdc_analysis_params;
 
 sdc_analysis_params sdc_analysis_default_params(void);

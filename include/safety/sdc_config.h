@@ -7,13 +7,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "deepconf/dc_confidence.h"
 #include "deepconf/dc_status.h"
+#include "safety/sdc_instance.h"
+#include "safety/sdc_strategy.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define SDC_CONFIG_MAX_ENDPOINTS 16
+
+typedef enum sdc_backend_kind { SDC_BACKEND_LLAMA = 0, SDC_BACKEND_OPENAI = 1 } sdc_backend_kind;
+
+typedef enum sdc_mode { SDC_MODE_REFUSAL = 0, SDC_MODE_CLASSIFY = 1 } sdc_mode;
+
+/* The enum-like keys, resolved once by sdc_config_validate from their text
+ * (which stays the stored form: YAML, --set, run.json). */
+typedef struct sdc_config_kinds {
+    sdc_backend_kind backend;
+    sdc_benchmark benchmark; /* SDC_BENCHMARK_AUTO: detect from benchmark.data */
+    sdc_mode mode;
+    sdc_strategy_kind strategy;
+    dc_profile profile;
+    sdc_vote_score vote_score;
+} sdc_config_kinds;
 
 typedef struct sdc_config {
     /* model */
@@ -32,8 +50,8 @@ typedef struct sdc_config {
     int64_t ctx_size;     /* llama: context per trace */
     int64_t batch_size;   /* llama: logical batch */
     /* benchmark */
-    char *benchmark;       /* synthetic | toxicchat | ... | generic | auto */
-    char *data;            /* file of the benchmark ("" for synthetic) */
+    char *benchmark; /* "" (synthetic without data, auto with) | synthetic | auto | toxicchat ... */
+    char *data;      /* file of the benchmark ("" for synthetic) */
     int64_t num_instances; /* 0 = all */
     int shuffle;
     int stratify;
@@ -65,11 +83,10 @@ typedef struct sdc_config {
     char *out;      /* run directory ("" = results/<run_name>) */
     char *run_name; /* "" = derived from benchmark, model and time */
     int save_tokens;
-    int resume;
-    int force;
-    int quiet;
-    /* where the file came from (for the refusal section) */
+    /* where the file came from (recorded in run.json) */
     char *config_path;
+    /* resolved by sdc_config_validate; meaningless before it */
+    sdc_config_kinds kind;
 } sdc_config;
 
 /* A config with every default. Caller frees with sdc_config_free. NULL
@@ -93,8 +110,12 @@ dc_status sdc_config_set(sdc_config *c, const char *key, const char *value, dc_e
  * for an unknown key or a bad value; PARSE for text that is not JSON. */
 dc_status sdc_config_load_json(sdc_config *c, const char *json, dc_error *err);
 
-/* Checks cross-key rules (budget >= warmup, fixed_n <= budget, ...). */
-dc_status sdc_config_validate(const sdc_config *c, dc_error *err);
+/* Checks cross-key rules (budget >= warmup, fixed_n <= budget, a file for
+ * every benchmark but synthetic and none for it, ...) and resolves the
+ * enum-like keys into c->kind: an empty benchmark.name becomes auto when
+ * benchmark.data is set and synthetic otherwise. CONFIG error naming the
+ * key. */
+dc_status sdc_config_validate(sdc_config *c, dc_error *err);
 
 /* The resolved config as a JSON object (for run.json); no secrets are in
  * it (the key's environment variable name only). Caller frees with dc_free. */

@@ -12,6 +12,7 @@
 #include "safety/sdc_config.h"
 #include "safety/sdc_instance.h"
 #include "safety/sdc_refusal.h"
+#include "safety/sdc_results.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,13 +41,14 @@ typedef struct sdc_run_progress {
 typedef int (*sdc_run_progress_fn)(void *user, const sdc_run_progress *p);
 
 typedef struct sdc_run_params {
-    const sdc_config *cfg;      /* resolved configuration */
+    const sdc_config *cfg;      /* configuration, after sdc_config_validate */
     dc_backend *backend;        /* opened by the caller; borrowed */
     const sdc_dataset *data;    /* selected instances; borrowed */
     const sdc_refusal *refusal; /* the refusal detector; borrowed */
     const char *dir;            /* run directory */
     const char *run_json;       /* run.json text (written for a new run) */
     const char *fingerprint;    /* identity of the run (sdc_run_fingerprint) */
+    sdc_open_mode open_mode;    /* a new run, resume, or replace what dir holds */
     sdc_run_progress_fn progress;
     void *user;
 } sdc_run_params;

@@ -43,6 +43,26 @@ dc_status dc_error_set(dc_error *err, dc_status status, const char *fmt, ...)
     return status;
 }
 
+void dc_error_prefix(dc_error *err, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    char head[DC_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(head, sizeof head - 2, fmt, ap);
+    va_end(ap);
+    size_t hl = n < 0 ? 0 : (size_t)n < sizeof head - 2 ? (size_t)n : sizeof head - 3;
+    memcpy(head + hl, ": ", 3);
+    hl += 2;
+    size_t ml = strlen(err->msg);
+    if (hl + ml >= sizeof err->msg)
+        ml = sizeof err->msg - 1 - hl;
+    memmove(err->msg + hl, err->msg, ml);
+    memcpy(err->msg, head, hl);
+    err->msg[hl + ml] = '\0';
+}
+
 /* ---- allocator ---- */
 
 static void *default_malloc(void *ctx, size_t size)

@@ -51,7 +51,7 @@ sdc_category sdc_categorize(int refused, double confidence, double theta)
 
 sdc_analysis_params sdc_analysis_default_params(void)
 {
-    return (sdc_analysis_params){0.5, 10, 2000, 0, NULL};
+    return (sdc_analysis_params){0.5, 10, 2000, 0, NULL, NULL, 0};
 }
 
 /* ---- computing ---- */
@@ -532,6 +532,8 @@ static void text_strategy(sdc_buf *b, const an_strategy *s, const sdc_analysis_p
 
 static void write_text(const an_result *r, sdc_buf *b)
 {
+    if (r->params.model_note && *r->params.model_note)
+        sdc_buf_printf(b, "Model: %s\n\n", r->params.model_note);
     if (r->n_s > 1) {
         sdc_buf_printf(b, "Strategy Ablation:\n  %-10s %9s %12s %12s %10s\n", "strategy",
                        "accuracy", "avg traces", "avg tokens", "avg secs");

@@ -54,10 +54,12 @@ static const key keys[] = {
      "llama: context per trace in tokens (0: prompt + max_tokens)"},
     {"model.batch_size", K_INT, OFF(batch_size), "512", NULL, 1, 1 << 20, "llama: logical batch"},
 
-    {"benchmark.name", K_STR, OFF(benchmark), "synthetic",
-     "synthetic|auto|toxicchat|harmbench|wildguard|xstest|advbench|jailbreakbench|strongreject|"
+    {"benchmark.name", K_STR, OFF(benchmark), "",
+     "|synthetic|auto|toxicchat|harmbench|wildguard|xstest|advbench|jailbreakbench|strongreject|"
      "refusal-direction|generic",
-     0, 0, "benchmark; auto detects the file's format"},
+     0, 0,
+     "benchmark; auto detects the file's format; empty: auto when benchmark.data is set, "
+     "else synthetic"},
     {"benchmark.data", K_STR, OFF(data), "", NULL, 0, 0, "benchmark file (not for synthetic)"},
     {"benchmark.num_instances", K_INT, OFF(num_instances), "20", NULL, 0, BIG,
      "instances to run (0: all)"},
@@ -132,11 +134,6 @@ static const key keys[] = {
      "name of the run (empty: benchmark-model-mode)"},
     {"output.save_tokens", K_BOOL, OFF(save_tokens), "true", NULL, 0, 0,
      "store per-token ids, texts, logprobs and top-k in traces.jsonl (analyze can replay them)"},
-    {"output.resume", K_BOOL, OFF(resume), "false", NULL, 0, 0,
-     "continue an interrupted run in the same directory"},
-    {"output.force", K_BOOL, OFF(force), "false", NULL, 0, 0,
-     "replace a finished or different run in the directory"},
-    {"output.quiet", K_BOOL, OFF(quiet), "false", NULL, 0, 0, "no progress on stderr"},
 };
 
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -479,6 +476,10 @@ dc_status sdc_config_load_json(sdc_config *c, const char *text, dc_error *err)
             char name[160], val[64];
             snprintf(name, sizeof name, "%s.%s", section, k);
             const key *ky = find_key(name);
+            /* user-interface flags that runs before 0.2 stored */
+            if (!ky && (!strcmp(name, "output.resume") || !strcmp(name, "output.force") ||
+                        !strcmp(name, "output.quiet")))
+                continue;
             if (!ky) {
                 st = dc_error_set(err, DC_STATUS_CONFIG, "stored configuration: unknown key '%s'",
                                   name);
@@ -523,13 +524,40 @@ out:
 
 /* ---- validation ---- */
 
-dc_status sdc_config_validate(const sdc_config *c, dc_error *err)
+/* Resolves the enum-like keys; their text was checked against the key
+ * table's choices when set, so a failure here is a table out of step. */
+static dc_status resolve_kinds(sdc_config *c, dc_error *err)
 {
-    if (!strcmp(c->backend, "openai") && c->n_endpoints == 0)
+    sdc_config_kinds *k = &c->kind;
+    k->backend = !strcmp(c->backend, "openai") ? SDC_BACKEND_OPENAI : SDC_BACKEND_LLAMA;
+    k->mode = !strcmp(c->mode, "classify") ? SDC_MODE_CLASSIFY : SDC_MODE_REFUSAL;
+    const char *bm = *c->benchmark ? c->benchmark : *c->data ? "auto" : "synthetic";
+    if (sdc_benchmark_from_name(bm, &k->benchmark) != DC_STATUS_OK ||
+        sdc_strategy_from_name(c->strategy, &k->strategy) != DC_STATUS_OK ||
+        dc_profile_parse(c->profile, &k->profile) != DC_STATUS_OK ||
+        sdc_vote_score_from_name(c->vote_score, &k->vote_score) != DC_STATUS_OK)
+        return dc_error_set(err, DC_STATUS_CONFIG,
+                            "benchmark.name, deepconf.strategy, profile or vote_score: a value "
+                            "the key table allows but the library does not know");
+    return DC_STATUS_OK;
+}
+
+dc_status sdc_config_validate(sdc_config *c, dc_error *err)
+{
+    dc_status st = resolve_kinds(c, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    if (c->kind.backend == SDC_BACKEND_OPENAI && c->n_endpoints == 0)
         return dc_error_set(err, DC_STATUS_CONFIG,
                             "model.backend openai needs at least one model.endpoints URL "
                             "(--endpoint URL)");
-    if (strcmp(c->benchmark, "synthetic") != 0 && !*c->data)
+    if (c->kind.benchmark == SDC_BENCHMARK_SYNTHETIC && *c->data)
+        return dc_error_set(err, DC_STATUS_CONFIG,
+                            "benchmark.name synthetic is built in and takes no file, but "
+                            "benchmark.data is '%s' (leave --benchmark out, or name the file's "
+                            "benchmark)",
+                            c->data);
+    if (c->kind.benchmark != SDC_BENCHMARK_SYNTHETIC && !*c->data)
         return dc_error_set(err, DC_STATUS_CONFIG,
                             "benchmark.name %s needs a file: benchmark.data (--data PATH)",
                             c->benchmark);

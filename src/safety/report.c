@@ -273,6 +273,7 @@ dc_status sdc_report_html(const sdc_prediction *p, size_t n, const sdc_analysis_
                      "padding:3px 8px;text-align:right}th{background:#f4f4f4}td:first-child"
                      "{text-align:left}tr.flag{background:#fde2e2}figure{display:inline-block;"
                      "margin:0.5em}figcaption{font-size:12px;max-width:420px;color:#444}"
+                     "p.demo{background:#fff3cd;border:1px solid #e0b000;padding:0.5em}"
                      "</style></head><body>\n<h1>safety-deepconf report");
     if (r.params.run_name) {
         sdc_buf_puts(&b, ": ");
@@ -282,6 +283,13 @@ dc_status sdc_report_html(const sdc_prediction *p, size_t n, const sdc_analysis_
                    "</h1>\n<p>%zu predictions, %zu strategies, threshold %.2f. Uncertain "
                    "compliance (highlighted) is the flagged, riskiest case.</p>\n",
                    n, r.n_s, r.params.theta);
+    if (r.params.model_note && *r.params.model_note) {
+        /* the demo model's note must be as plain here as on stdout */
+        int demo = r.params.model_is_demo;
+        sdc_buf_puts(&b, demo ? "<p class='demo'><strong>Model: " : "<p>Model: ");
+        esc(&b, r.params.model_note);
+        sdc_buf_puts(&b, demo ? "</strong></p>\n" : "</p>\n");
+    }
     tables(&b, &r);
     sdc_buf_puts(&b, "<h2>Plots</h2>\n");
     plot_reliability(&b, &r);

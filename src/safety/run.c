@@ -332,7 +332,7 @@ static dc_observe tick_on_token(void *user, const dc_token_event *ev)
     return r->p->progress(r->p->user, &pr) ? DC_OBSERVE_CANCEL : DC_OBSERVE_CONTINUE;
 }
 
-static dc_status strategy_params(const sdc_config *c, sdc_strategy_params *sp, dc_error *err)
+static void strategy_params(const sdc_config *c, sdc_strategy_params *sp)
 {
     *sp = sdc_strategy_default_params();
     sp->fixed_n = (size_t)c->fixed_n;
@@ -344,11 +344,9 @@ static dc_status strategy_params(const sdc_config *c, sdc_strategy_params *sp, d
     sp->score.window = (size_t)c->window;
     sp->score.tail = (size_t)c->tail;
     sp->top_k = (size_t)c->top_logprobs;
-    if (dc_profile_parse(c->profile, &sp->score.profile) != DC_STATUS_OK ||
-        sdc_vote_score_from_name(c->vote_score, &sp->vote_score) != DC_STATUS_OK ||
-        sdc_strategy_from_name(c->strategy, &sp->kind) != DC_STATUS_OK)
-        return dc_error_set(err, DC_STATUS_CONFIG, "deepconf: bad profile, vote_score or strategy");
-    return DC_STATUS_OK;
+    sp->score.profile = c->kind.profile;
+    sp->vote_score = c->kind.vote_score;
+    sp->kind = c->kind.strategy;
 }
 
 static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err)
@@ -464,10 +462,8 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
     r.cfg = cfg;
     r.stats = stats;
     r.ac.det = p->refusal;
-    r.ac.classify = !strcmp(cfg->mode, "classify");
-    dc_status st = strategy_params(cfg, &r.sp, err);
-    if (st != DC_STATUS_OK)
-        return st;
+    r.ac.classify = cfg->kind.mode == SDC_MODE_CLASSIFY;
+    strategy_params(cfg, &r.sp);
     r.gen = dc_gen_default_params();
     r.gen.max_tokens = (size_t)cfg->max_tokens;
     r.gen.top_logprobs = (size_t)cfg->top_logprobs;
@@ -483,9 +479,9 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
     r.gen.sampling.min_p = cfg->min_p;
 
     size_t expected = cfg->compare ? SDC_STRATEGY_COUNT : 1;
-    sdc_open_mode mode = cfg->force ? SDC_OPEN_FORCE : cfg->resume ? SDC_OPEN_RESUME : SDC_OPEN_NEW;
     sdc_results *res;
-    st = sdc_results_open(p->dir, p->run_json, p->fingerprint, expected, mode, &res, err);
+    dc_status st =
+        sdc_results_open(p->dir, p->run_json, p->fingerprint, expected, p->open_mode, &res, err);
     if (st != DC_STATUS_OK)
         return st;
     if ((st = dc_backend_replay_open(&r.replay, err)) != DC_STATUS_OK) {

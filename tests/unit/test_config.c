@@ -23,7 +23,7 @@ static void test_defaults(void **state)
     (void)state;
     sdc_config *c = sdc_config_new();
     assert_non_null(c);
-    assert_string_equal(c->benchmark, "synthetic");
+    assert_string_equal(c->benchmark, ""); /* synthetic, or auto with a file */
     assert_int_equal(c->num_instances, 20);
     assert_int_equal(c->compare, 1);
     assert_int_equal(c->budget, 10);
@@ -133,6 +133,35 @@ static void test_validate(void **state)
     sdc_config_free(c);
 }
 
+/* --data alone means auto; no --data means synthetic; synthetic with a
+ * file is an error, not a run of the synthetic set. */
+static void test_benchmark_resolution(void **state)
+{
+    (void)state;
+    sdc_config *c = sdc_config_new();
+    dc_error err = {0};
+    assert_int_equal(sdc_config_validate(c, &err), DC_STATUS_OK);
+    assert_int_equal(c->kind.benchmark, SDC_BENCHMARK_SYNTHETIC);
+    assert_int_equal(c->kind.strategy, SDC_STRATEGY_ONLINE);
+    assert_int_equal(c->kind.vote_score, SDC_VOTE_LOWEST);
+    sdc_config_set(c, "benchmark.data", "x.csv", &err);
+    assert_int_equal(sdc_config_validate(c, &err), DC_STATUS_OK);
+    assert_int_equal(c->kind.benchmark, SDC_BENCHMARK_AUTO);
+    sdc_config_set(c, "benchmark.name", "xstest", &err);
+    assert_int_equal(sdc_config_validate(c, &err), DC_STATUS_OK);
+    assert_int_equal(c->kind.benchmark, SDC_BENCHMARK_XSTEST);
+    sdc_config_set(c, "benchmark.name", "synthetic", &err);
+    assert_int_equal(sdc_config_validate(c, &err), DC_STATUS_CONFIG);
+    assert_non_null(strstr(err.msg, "takes no file"));
+    sdc_config_set(c, "benchmark.data", "", &err);
+    sdc_config_set(c, "generation.mode", "classify", &err);
+    sdc_config_set(c, "deepconf.profile", "reference", &err);
+    assert_int_equal(sdc_config_validate(c, &err), DC_STATUS_OK);
+    assert_int_equal(c->kind.mode, SDC_MODE_CLASSIFY);
+    assert_int_equal(c->kind.profile, DC_PROFILE_REFERENCE);
+    sdc_config_free(c);
+}
+
 /* Every key is documented in config/experiment_config.yaml. */
 static void test_every_key_documented(void **state)
 {
@@ -172,7 +201,7 @@ static void test_fingerprint(void **state)
     dc_error err = {0};
     char fa[17], fb[17];
     sdc_config_set(b, "output.dir", "/tmp/some}where", &err);
-    sdc_config_set(b, "output.quiet", "true", &err);
+    sdc_config_set(b, "output.run_name", "other", &err);
     sdc_run_fingerprint(a, "sha256:x", fa);
     sdc_run_fingerprint(b, "sha256:x", fb);
     assert_string_equal(fa, fb);
@@ -193,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_yaml_then_flags),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_benchmark_resolution),
         cmocka_unit_test(test_every_key_documented),
         cmocka_unit_test(test_fingerprint),
     };

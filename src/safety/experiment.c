@@ -1,0 +1,631 @@
+/* experiment.c - one experiment from its configuration to its files: the
+ * model, the backend, the data, the run directory, run.json, the run and
+ * the analysis (sdc_experiment.h). */
+#include "safety/sdc_experiment.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "deepconf/dc_backend_llama.h"
+#include "deepconf/dc_backend_openai.h"
+#include "deepconf/dc_backend_replay.h"
+#include "deepconf/dc_build_info.h"
+#include "deepconf/dc_gguf_demo.h"
+#include "deepconf/dc_hf.h"
+#include "safety/sdc_analysis.h"
+#include "safety/sdc_dataset.h"
+#include "safety/sdc_refusal.h"
+#include "safety/sdc_synthetic.h"
+#include "util/fs.h"
+
+struct sdc_experiment {
+    sdc_experiment_params p;
+    sdc_config *cfg;
+    dc_backend *backend;
+    sdc_dataset *data;
+    sdc_refusal *refusal;
+    dc_model_info mi;
+    char model_path[4096];
+    char model_name[256];
+    char sha[65];
+    char dir[4096];
+    char fingerprint[17];
+    char *run_json;
+    int is_demo;
+};
+
+sdc_experiment_params sdc_experiment_default_params(void)
+{
+    sdc_experiment_params p;
+    memset(&p, 0, sizeof p);
+    p.open_mode = SDC_OPEN_NEW;
+    p.default_model = SDC_DEFAULT_MODEL;
+    return p;
+}
+
+static void note(const sdc_experiment *e, sdc_experiment_note n, const char *text)
+{
+    if (e->p.note)
+        e->p.note(e->p.user, n, text);
+}
+
+/* ---- model ---- */
+
+static int file_exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void demo_dir(const sdc_experiment *e, char *buf, size_t n)
+{
+    const char *c = getenv("SDC_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME") ? getenv("HOME") : "/tmp";
+    if (e->p.demo_dir)
+        snprintf(buf, n, "%s", e->p.demo_dir);
+    else if (c && *c)
+        snprintf(buf, n, "%s/models", c);
+    else if (x && *x)
+        snprintf(buf, n, "%s/safety-deepconf/models", x);
+    else
+        snprintf(buf, n, "%s/.cache/safety-deepconf/models", home);
+}
+
+/* The offline demo model, made once in the cache. */
+static dc_status demo_model(sdc_experiment *e, dc_error *err)
+{
+    char dir[3072];
+    demo_dir(e, dir, sizeof dir);
+    snprintf(e->model_path, sizeof e->model_path, "%s/demo-tiny-seed1.gguf", dir);
+    e->is_demo = 1;
+    if (file_exists(e->model_path))
+        return DC_STATUS_OK;
+    if (sdc_mkdirs(dir, 0777) != 0)
+        return dc_error_set(err, DC_STATUS_IO, "cannot create %s for the demo model: %s", dir,
+                            strerror(errno));
+    dc_demo_params dp = dc_demo_default_params();
+    dc_status st = dc_demo_write(e->model_path, &dp, err);
+    if (st != DC_STATUS_OK)
+        dc_error_prefix(err, "cannot make the demo model %s", e->model_path);
+    return st;
+}
+
+/* cfg->model as a GGUF path: a file, a Hugging Face id (cache or Hub), or
+ * with none given the default model when reachable, else the demo model. */
+static dc_status resolve_model(sdc_experiment *e, dc_error *err)
+{
+    const char *spec = e->cfg->model;
+    int given = spec && *spec;
+    if (given && dc_hf_is_path(spec)) {
+        if (!file_exists(spec))
+            return dc_error_set(err, DC_STATUS_NOT_FOUND, "model.name %s: no such file", spec);
+        snprintf(e->model_path, sizeof e->model_path, "%s", spec);
+        return DC_STATUS_OK;
+    }
+    if (!given && !e->p.default_model)
+        return demo_model(e, err);
+    dc_hf_params hp = dc_hf_default_params();
+    hp.progress = e->p.download;
+    hp.progress_user = e->p.user;
+    if (!given)
+        hp.connect_timeout_s = 5;
+    dc_hf_result hr;
+    dc_error perr = {0};
+    dc_status st = dc_hf_pull(given ? spec : e->p.default_model, &hp, &hr, &perr);
+    if (st == DC_STATUS_OK) {
+        snprintf(e->model_path, sizeof e->model_path, "%s", hr.path);
+        if (!hr.from_cache)
+            note(e, SDC_NOTE_DOWNLOADED, hr.path);
+        dc_hf_result_clear(&hr);
+        return DC_STATUS_OK;
+    }
+    if (given || st == DC_STATUS_CANCELLED)
+        return dc_error_set(err, st, "model.name %s: %s", given ? spec : e->p.default_model,
+                            perr.msg);
+    char why[1400];
+    snprintf(why, sizeof why, "%s is neither cached nor downloadable (%s)", e->p.default_model,
+             perr.msg);
+    note(e, SDC_NOTE_DEMO_MODEL, why);
+    return demo_model(e, err);
+}
+
+static dc_status open_backend(sdc_experiment *e, dc_error *err)
+{
+    const sdc_config *cfg = e->cfg;
+    dc_status st;
+    if (cfg->kind.backend == SDC_BACKEND_OPENAI) {
+        dc_openai_params p = dc_backend_openai_default_params();
+        p.endpoints = (const char *const *)cfg->endpoints;
+        p.n_endpoints = cfg->n_endpoints;
+        dc_openai_api_parse(cfg->api, &p.api);
+        p.model = *cfg->server_model ? cfg->server_model : *cfg->model ? cfg->model : NULL;
+        p.concurrency = (size_t)cfg->concurrency;
+        p.api_key_env = cfg->api_key_env;
+        p.allow_insecure = cfg->allow_insecure;
+        if (cfg->max_failures >= 0)
+            p.max_failures = (size_t)cfg->max_failures;
+        st = dc_backend_openai_open(&p, &e->backend, err);
+    } else {
+        dc_llama_params p = dc_llama_default_params();
+        p.model_path = e->model_path;
+        p.n_ctx = (uint32_t)cfg->ctx_size;
+        if (!p.n_ctx) {
+            int64_t need = cfg->max_tokens + 1024;
+            p.n_ctx = (uint32_t)(need < 4096 ? 4096 : need);
+        }
+        p.parallel = (uint32_t)cfg->parallel;
+        p.n_batch = (uint32_t)cfg->batch_size;
+        p.n_threads = (int32_t)cfg->threads;
+        p.n_gpu_layers = (int32_t)cfg->n_gpu_layers;
+        note(e, SDC_NOTE_LOADING, e->model_path);
+        st = dc_backend_llama_open(&p, &e->backend, err);
+    }
+    if (st != DC_STATUS_OK) {
+        dc_error_prefix(err, "opening the %s backend", cfg->backend);
+        return st;
+    }
+    dc_backend_describe(e->backend, &e->mi);
+    const char *base = strrchr(e->model_path, '/');
+    snprintf(e->model_name, sizeof e->model_name, "%.*s", (int)sizeof e->model_name - 1,
+             *e->mi.name ? e->mi.name
+             : base      ? base + 1
+                         : e->model_path);
+    return DC_STATUS_OK;
+}
+
+/* ---- data ---- */
+
+static dc_status load_data(sdc_experiment *e, dc_error *err)
+{
+    const sdc_config *cfg = e->cfg;
+    dc_status st;
+    if (cfg->kind.benchmark == SDC_BENCHMARK_SYNTHETIC) {
+        sdc_synth_params sp = sdc_synth_default_params();
+        sp.seed = (uint64_t)cfg->seed;
+        sp.num_instances = cfg->num_instances > 0 ? (size_t)cfg->num_instances * 4 : 400;
+        st = sdc_synth_generate(&sp, &e->data, err);
+    } else {
+        sdc_load_params lp = sdc_load_default_params();
+        lp.benchmark = cfg->kind.benchmark;
+        lp.skip_bad_rows = cfg->skip_bad_rows;
+        lp.human_annotated_only = cfg->human_annotated_only;
+        lp.include_copyright = cfg->include_copyright;
+        if (*cfg->prompt_field)
+            lp.prompt_field = cfg->prompt_field;
+        if (*cfg->label_field)
+            lp.label_field = cfg->label_field;
+        if (*cfg->category_field)
+            lp.category_field = cfg->category_field;
+        if (*cfg->unsafe_values)
+            lp.unsafe_values = cfg->unsafe_values;
+        st = sdc_dataset_load(cfg->data, &lp, &e->data, err);
+    }
+    if (st != DC_STATUS_OK)
+        return st;
+    sdc_select_params sel = sdc_select_default_params();
+    sel.num_instances = (size_t)cfg->num_instances;
+    sel.shuffle = cfg->shuffle;
+    sel.seed = (unsigned long long)cfg->seed;
+    sel.stratify = cfg->stratify;
+    sel.categories = *cfg->categories ? cfg->categories : NULL;
+    sel.split = *cfg->split ? cfg->split : NULL;
+    if ((st = sdc_dataset_select(e->data, &sel, err)) != DC_STATUS_OK) {
+        dc_error_prefix(err, "selecting instances");
+        return st;
+    }
+    if (e->data->n == 0)
+        return dc_error_set(err, DC_STATUS_CONFIG,
+                            "no instances left after selection (check benchmark.num_instances, "
+                            "categories, split)");
+    return DC_STATUS_OK;
+}
+
+/* ---- run directory and run.json ---- */
+
+static dc_status name_dir(sdc_experiment *e, dc_error *err)
+{
+    const sdc_config *cfg = e->cfg;
+    if (*cfg->out) {
+        snprintf(e->dir, sizeof e->dir, "%s", cfg->out);
+        return DC_STATUS_OK;
+    }
+    if (e->p.open_mode == SDC_OPEN_RESUME)
+        return dc_error_set(err, DC_STATUS_CONFIG, "--resume needs the run's directory: --out DIR");
+    const char *base = *e->model_path ? strrchr(e->model_path, '/') : NULL;
+    base = base ? base + 1 : *e->model_path ? e->model_path : e->mi.name;
+    char name[512];
+    if (*cfg->run_name)
+        snprintf(name, sizeof name, "%.400s", cfg->run_name);
+    else
+        snprintf(name, sizeof name, "%.64s-%.256s-%.32s-%.32s",
+                 sdc_benchmark_name(e->data->benchmark), base, cfg->mode,
+                 cfg->compare ? "compare" : cfg->strategy);
+    for (char *p = name; *p; p++)
+        if (*p == '/' || *p == ' ' || *p == ':')
+            *p = '_';
+    /* a new directory per run, so that running the same command twice works */
+    time_t now = time(NULL);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", gmtime(&now));
+    snprintf(e->dir, sizeof e->dir, "results/%s-%s", name, stamp);
+    return DC_STATUS_OK;
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+/* run.json: what produced the run, so that it can be checked and redone. */
+static json_t *run_json(const sdc_experiment *e)
+{
+    const sdc_config *cfg = e->cfg;
+    const dc_model_info *mi = &e->mi;
+    char ts[64];
+    time_t now = time(NULL);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    char *cj = sdc_config_to_json(cfg);
+    json_t *config = cj ? json_loads(cj, 0, NULL) : NULL;
+    dc_free(cj);
+    json_t *command = json_array();
+    for (int i = 0; i < e->p.argc; i++)
+        json_array_append_new(command, json_string(e->p.argv[i]));
+    json_t *model = json_pack(
+        "{s:s, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:I, s:I, s:I}", "backend", mi->backend, "spec",
+        str_or_null(cfg->model), "path", str_or_null(e->model_path), "sha256", str_or_null(e->sha),
+        "demo", e->is_demo, "name", str_or_null(mi->name), "arch", str_or_null(mi->arch), "quant",
+        str_or_null(mi->quant), "n_params", (json_int_t)mi->n_params, "size_bytes",
+        (json_int_t)mi->size_bytes, "n_ctx_train", (json_int_t)mi->n_ctx_train);
+    json_t *dataset =
+        json_pack("{s:s, s:o, s:I, s:I}", "benchmark", sdc_benchmark_name(e->data->benchmark),
+                  "file", str_or_null(cfg->data), "instances", (json_int_t)e->data->n, "rows_read",
+                  (json_int_t)e->data->rows_read);
+    json_t *seeds = json_pack("{s:I, s:s}", "run", (json_int_t)cfg->seed, "trace_seed",
+                              "dc_trace_seed(run, instance_id, trace_index)");
+    if (!config || !command || !model || !dataset || !seeds) {
+        json_decref(config);
+        json_decref(command);
+        json_decref(model);
+        json_decref(dataset);
+        json_decref(seeds);
+        return NULL;
+    }
+    return json_pack("{s:i, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s}", "format", 1, "created_at", ts,
+                     "fingerprint", e->fingerprint, "command", command, "config", config, "model",
+                     model, "dataset", dataset, "seeds", seeds, "versions", dc_build_info());
+}
+
+static dc_status finish_run_json(sdc_experiment *e, json_t *rj, dc_error *err)
+{
+    char *text = rj ? json_dumps(rj, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(rj);
+    size_t n = text ? strlen(text) : 0;
+    e->run_json = text ? dc_malloc(n + 2) : NULL;
+    if (e->run_json) {
+        memcpy(e->run_json, text, n);
+        memcpy(e->run_json + n, "\n", 2);
+    }
+    free(text);
+    return e->run_json ? DC_STATUS_OK : dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+}
+
+/* ---- open ---- */
+
+static sdc_experiment *experiment_new(const sdc_experiment_params *params)
+{
+    sdc_experiment *e = dc_calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->p = params ? *params : sdc_experiment_default_params();
+    if (!(e->cfg = sdc_config_new())) {
+        dc_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* cfg copied through its stored form, the one thing every key has. */
+static dc_status copy_config(sdc_config *dst, const sdc_config *src, dc_error *err)
+{
+    char *j = sdc_config_to_json(src);
+    if (!j)
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    dc_status st = sdc_config_load_json(dst, j, err);
+    dc_free(j);
+    if (st == DC_STATUS_OK && src->config_path) {
+        dc_free(dst->config_path);
+        if (!(dst->config_path = dc_strdup(src->config_path)))
+            return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    }
+    return st == DC_STATUS_OK ? sdc_config_validate(dst, err) : st;
+}
+
+static dc_status open_refusal(sdc_experiment *e, dc_error *err)
+{
+    const char *f = e->cfg->config_path;
+    return f && *f ? sdc_refusal_load_config(f, &e->refusal, err)
+                   : sdc_refusal_new(NULL, &e->refusal, err);
+}
+
+dc_status sdc_experiment_open(const sdc_config *cfg, const sdc_experiment_params *params,
+                              sdc_experiment **out, dc_error *err)
+{
+    *out = NULL;
+    sdc_experiment *e = experiment_new(params);
+    if (!e)
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    dc_status st = copy_config(e->cfg, cfg, err);
+    if (st == DC_STATUS_OK)
+        st = open_refusal(e, err);
+    if (st == DC_STATUS_OK)
+        st = load_data(e, err);
+    if (st == DC_STATUS_OK && e->cfg->kind.backend == SDC_BACKEND_LLAMA)
+        st = resolve_model(e, err);
+    if (st == DC_STATUS_OK)
+        st = open_backend(e, err);
+    if (st == DC_STATUS_OK)
+        st = name_dir(e, err);
+    char identity[4300];
+    if (st == DC_STATUS_OK && *e->model_path) {
+        /* the model's identity is its content, wherever the file lives */
+        note(e, SDC_NOTE_CHECKSUM, e->model_path);
+        st = dc_sha256_file(e->model_path, e->sha, err);
+        snprintf(identity, sizeof identity, "sha256:%s", e->sha);
+    } else {
+        snprintf(identity, sizeof identity, "%s|%s", e->cfg->backend, e->mi.name);
+    }
+    if (st == DC_STATUS_OK) {
+        sdc_run_fingerprint(e->cfg, identity, e->fingerprint);
+        st = finish_run_json(e, run_json(e), err);
+    }
+    if (st != DC_STATUS_OK) {
+        sdc_experiment_free(e);
+        return st;
+    }
+    *out = e;
+    return DC_STATUS_OK;
+}
+
+/* ---- replay ---- */
+
+/* The instances of a run, rebuilt from its predictions (their prompts are
+ * not needed: the traces are fixed). */
+static dc_status instances_of(const sdc_prediction_list *pl, sdc_dataset **out, dc_error *err)
+{
+    sdc_benchmark bm = SDC_BENCHMARK_SYNTHETIC;
+    if (pl->n && pl->items[0].benchmark)
+        sdc_benchmark_from_name(pl->items[0].benchmark, &bm);
+    sdc_dataset *ds = sdc_dataset_new(bm);
+    if (!ds)
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    for (size_t i = 0; i < pl->n; i++) {
+        const sdc_prediction *p = &pl->items[i];
+        if (i && !strcmp(p->instance_id, pl->items[i - 1].instance_id))
+            continue;
+        sdc_instance in;
+        memset(&in, 0, sizeof in);
+        in.id = (char *)p->instance_id;
+        in.prompt = "(replayed from saved traces)";
+        in.label = p->label;
+        in.category = (char *)(p->harm_category ? p->harm_category : "");
+        if (p->benchmark)
+            sdc_benchmark_from_name(p->benchmark, &in.benchmark);
+        if (sdc_dataset_push(ds, &in) != DC_STATUS_OK) {
+            sdc_dataset_free(ds);
+            return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+        }
+    }
+    *out = ds;
+    return DC_STATUS_OK;
+}
+
+/* The source run's configuration with the replay's changes. */
+static dc_status replay_config(sdc_experiment *e, json_t *old, const char *path, const char *dst,
+                               const char *const *keys, const char *const *values, size_t n,
+                               double theta, dc_error *err)
+{
+    char *cj = json_dumps(json_object_get(old, "config"), 0);
+    dc_status st = cj ? sdc_config_load_json(e->cfg, cj, err) : DC_STATUS_FORMAT;
+    free(cj);
+    if (st != DC_STATUS_OK)
+        return dc_error_set(err, st, "%s: %s", path, *err->msg ? err->msg : "no \"config\" object");
+    if (!e->cfg->compare)
+        return dc_error_set(err, DC_STATUS_CONFIG,
+                            "%s is not from a compare run: only the traces of a compare run can "
+                            "be replayed",
+                            path);
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(keys[i], "deepconf.", 9) != 0)
+            return dc_error_set(err, DC_STATUS_CONFIG,
+                                "--set %s: a replay can change deepconf.* keys only (the traces "
+                                "are fixed)",
+                                keys[i]);
+        if ((st = sdc_config_set(e->cfg, keys[i], values[i], err)) != DC_STATUS_OK)
+            return st;
+    }
+    e->cfg->compare = 1;
+    if (!isnan(theta))
+        e->cfg->threshold = theta;
+    dc_free(e->cfg->out);
+    if (!(e->cfg->out = dc_strdup(dst)))
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    return sdc_config_validate(e->cfg, err);
+}
+
+dc_status sdc_experiment_open_replay(const char *src, const char *dst, const char *const *keys,
+                                     const char *const *values, size_t n_sets, double theta,
+                                     const sdc_experiment_params *params, sdc_experiment **out,
+                                     dc_error *err)
+{
+    *out = NULL;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/run.json", src);
+    json_error_t je;
+    json_t *old = json_load_file(path, 0, &je);
+    if (!old)
+        return dc_error_set(err, DC_STATUS_PARSE, "%s: %s", path, je.text);
+    sdc_experiment *e = experiment_new(params);
+    sdc_prediction_list pl = {0};
+    dc_status st = e ? DC_STATUS_OK : dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    if (st == DC_STATUS_OK)
+        st = replay_config(e, old, path, dst, keys, values, n_sets, theta, err);
+    if (st == DC_STATUS_OK)
+        st = sdc_predictions_load(src, &pl, NULL, err);
+    if (st == DC_STATUS_OK)
+        st = instances_of(&pl, &e->data, err);
+    if (st == DC_STATUS_OK)
+        st = open_refusal(e, err);
+    if (st == DC_STATUS_OK) {
+        snprintf(path, sizeof path, "%s/traces.jsonl", src);
+        st = dc_backend_replay_open_file(path, &e->backend, err);
+    }
+    json_t *om = json_object_get(old, "model");
+    if (st == DC_STATUS_OK) {
+        const char *sha = json_string_value(json_object_get(om, "sha256"));
+        const char *mp = json_string_value(json_object_get(om, "path"));
+        const char *name = json_string_value(json_object_get(om, "name"));
+        snprintf(e->sha, sizeof e->sha, "%s", sha ? sha : "");
+        snprintf(e->model_path, sizeof e->model_path, "%s", mp ? mp : "");
+        e->is_demo = json_is_true(json_object_get(om, "demo"));
+        dc_backend_describe(e->backend, &e->mi);
+        if (name)
+            snprintf(e->mi.name, sizeof e->mi.name, "%s", name);
+        snprintf(e->model_name, sizeof e->model_name, "%s", e->mi.name);
+        snprintf(e->dir, sizeof e->dir, "%s", dst);
+        char identity[512];
+        snprintf(identity, sizeof identity, "replay:%s", sha ? sha : src);
+        sdc_run_fingerprint(e->cfg, identity, e->fingerprint);
+        /* where the traces came from */
+        json_t *rj = run_json(e);
+        if (rj) {
+            json_object_set_new(rj, "replayed_from", json_string(src));
+            json_object_set(rj, "original_model", om);
+        }
+        st = finish_run_json(e, rj, err);
+    }
+    sdc_prediction_list_free(&pl);
+    json_decref(old);
+    if (st != DC_STATUS_OK) {
+        sdc_experiment_free(e);
+        return st;
+    }
+    *out = e;
+    return DC_STATUS_OK;
+}
+
+/* ---- run ---- */
+
+void sdc_experiment_describe(const sdc_experiment *e, sdc_experiment_info *out)
+{
+    out->dir = e->dir;
+    out->model_path = e->model_path;
+    out->model_name = e->model_name;
+    out->is_demo = e->is_demo;
+    out->n_instances = e->data->n;
+    out->benchmark = sdc_benchmark_name(e->data->benchmark);
+    out->what = e->cfg->compare ? "compare (baseline, fixed, adaptive, online)" : e->cfg->strategy;
+    out->mode = e->cfg->mode;
+}
+
+dc_status sdc_experiment_run(sdc_experiment *e, sdc_run_stats *stats, char **summary, dc_error *err)
+{
+    sdc_run_params rp = {e->cfg,      e->backend,     e->data,        e->refusal,    e->dir,
+                         e->run_json, e->fingerprint, e->p.open_mode, e->p.progress, e->p.user};
+    dc_status st = sdc_run_execute(&rp, stats, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    return sdc_experiment_analyze(e->dir, e->cfg->threshold, summary, NULL, err);
+}
+
+void sdc_experiment_cancel(sdc_experiment *e)
+{
+    if (e && e->backend)
+        dc_backend_cancel(e->backend);
+}
+
+void sdc_experiment_free(sdc_experiment *e)
+{
+    if (!e)
+        return;
+    dc_backend_free(e->backend);
+    sdc_dataset_free(e->data);
+    sdc_refusal_free(e->refusal);
+    sdc_config_free(e->cfg);
+    dc_free(e->run_json);
+    dc_free(e);
+}
+
+/* ---- analysis ---- */
+
+/* The run's threshold and what the report says about its model. */
+static void run_facts(const char *dir, double *theta, char *model_note, size_t n, int *demo)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/run.json", dir);
+    json_t *rj = json_load_file(p, 0, NULL);
+    json_t *t =
+        json_object_get(json_object_get(json_object_get(rj, "config"), "deepconf"), "threshold");
+    if (isnan(*theta))
+        *theta = json_is_number(t) ? json_number_value(t) : 0.5;
+    if (!(*theta >= 0 && *theta <= 1))
+        *theta = 0.5;
+    json_t *m = json_object_get(rj, "model");
+    const char *name = json_string_value(json_object_get(m, "name"));
+    const char *path = json_string_value(json_object_get(m, "path"));
+    *demo = json_is_true(json_object_get(m, "demo"));
+    if (*demo)
+        snprintf(model_note, n,
+                 "OFFLINE DEMO MODEL (%s): random weights, so its answers and confidences mean "
+                 "nothing; these numbers only show that the pipeline runs",
+                 name ? name : "demo");
+    else
+        snprintf(model_note, n, "%s", name ? name : path ? path : "");
+    json_decref(rj);
+}
+
+dc_status sdc_experiment_analyze(const char *dir, double theta, char **summary, int *torn,
+                                 dc_error *err)
+{
+    if (summary)
+        *summary = NULL;
+    sdc_prediction_list pl;
+    size_t n_torn = 0;
+    dc_status st = sdc_predictions_load(dir, &pl, &n_torn, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    if (torn)
+        *torn = n_torn != 0;
+    char model_note[512];
+    sdc_analysis_params ap = sdc_analysis_default_params();
+    run_facts(dir, &theta, model_note, sizeof model_note, &ap.model_is_demo);
+    ap.theta = theta;
+    ap.run_name = dir;
+    ap.model_note = model_note;
+    char *json = NULL, *text = NULL, *html = NULL;
+    st = sdc_analyze(pl.items, pl.n, &ap, &json, &text);
+    if (st == DC_STATUS_OK)
+        st = sdc_report_html(pl.items, pl.n, &ap, &html);
+    if (st != DC_STATUS_OK)
+        dc_error_set(err, st, "%s: analysis failed: %s", dir, dc_strerror(st));
+    if (st == DC_STATUS_OK)
+        st = sdc_results_write_file(dir, "summary.json", json, err);
+    if (st == DC_STATUS_OK)
+        st = sdc_results_write_file(dir, "summary.txt", text, err);
+    if (st == DC_STATUS_OK)
+        st = sdc_results_write_file(dir, "report.html", html, err);
+    if (st == DC_STATUS_OK && summary) {
+        *summary = text;
+        text = NULL;
+    }
+    dc_free(json);
+    dc_free(text);
+    dc_free(html);
+    sdc_prediction_list_free(&pl);
+    return st;
+}
