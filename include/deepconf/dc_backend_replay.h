@@ -1,11 +1,11 @@
-/* dc_backend_replay.h - a backend that serves saved traces.
+/* dc_backend_replay.h - a backend that serves traces held in memory.
  *
- * `compare` generates the budget's traces once per instance and replays
- * every strategy over them; `analyze` re-runs strategies from a
- * traces.jsonl saved with tokens. The replay backend hands the saved
- * tokens to the observer exactly as a live backend would (each position's
- * sampled token and top-k before it is kept), so a strategy that stops a
- * trace early is charged only the positions it would have evaluated. */
+ * It hands the given tokens to the observer exactly as a live backend
+ * would (each position's sampled token and top-k before it is kept), so a
+ * strategy that stops a trace early is charged only the positions it would
+ * have evaluated. Tests run the strategies and the runner on it without a
+ * model. (compare and analyze --replay do not need a backend at all: they
+ * replay the strategies over in-memory traces, sdc_strategy_replay.) */
 #ifndef DC_BACKEND_REPLAY_H
 #define DC_BACKEND_REPLAY_H
 
@@ -28,14 +28,6 @@ dc_status dc_backend_replay_open(dc_backend **out, dc_error *err);
  * generation). INVALID_ARG when b is not a replay backend. */
 dc_status dc_backend_replay_set(dc_backend *b, const char *instance_id, const dc_trace *traces,
                                 const dc_stop_reason *stop, size_t n);
-
-/* Opens a replay backend over a run's traces.jsonl saved with tokens by a
- * compare run (every line's "strategy" is "generated"): generate() for an
- * instance serves that instance's saved traces, read from the file when
- * asked (only an index of line offsets stays in memory). FORMAT when a
- * line is not such a trace (the message names the line), NOT_FOUND / IO
- * for the file. Caller frees with dc_backend_free. */
-dc_status dc_backend_replay_open_file(const char *traces_jsonl, dc_backend **out, dc_error *err);
 
 #ifdef __cplusplus
 }

@@ -65,6 +65,13 @@ dc_status dc_trace_parse_json(const char *json, size_t len, const char *default_
                               dc_error *err);
 
 void dc_trace_clear(dc_trace *t);
+
+/* A deep copy of the first keep tokens of s into *d (id, answer and
+ * finish_reason left NULL), with d->text the concatenated text of the
+ * first text_tokens of them (an end-of-generation token's text left out by
+ * passing keep - 1). NOMEM; d is then partly filled: clear it with
+ * dc_trace_clear. */
+dc_status dc_trace_copy_prefix(const dc_trace *s, size_t keep, size_t text_tokens, dc_trace *d);
 void dc_traces_free(dc_trace *traces, size_t n);
 
 /* Views of the tokens as core positions; out holds t->n_tokens. */

@@ -13,6 +13,7 @@
 
 #include "deepconf/dc_status.h"
 #include "safety/sdc_instance.h"
+#include "safety/sdc_records.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,27 +37,6 @@ dc_status sdc_category_from_name(const char *name, sdc_category *out);
 /* refused: 1 refusal, 0 compliance, -1 no answer. Confident when
  * confidence >= theta. */
 sdc_category sdc_categorize(int refused, double confidence, double theta);
-
-/* One (instance, strategy) prediction. Strings are borrowed. */
-typedef struct sdc_prediction {
-    const char *instance_id;
-    const char *strategy;
-    const char *benchmark;
-    const char *harm_category;
-    sdc_label label;
-    const char *answer; /* "refuse"/"comply" or "unsafe"/"safe"; NULL: none */
-    int refused;        /* 1, 0, or -1 when there is no answer */
-    int correct;        /* 1, 0, or -1 when it cannot be judged (label unknown) */
-    int failed;         /* every trace failed (backend errors): left out of accuracy */
-    double confidence;  /* beta * mean_prob, in [0, 1] */
-    double consensus;   /* beta: the winning answer's share of the vote weight */
-    double mean_prob;   /* mean over the winning traces of exp(mean sampled logprob) */
-    double trace_conf;  /* mean DeepConf trace score (lowest group) of the winners */
-    size_t traces_used;
-    size_t budget;
-    size_t tokens_generated;
-    double seconds;
-} sdc_prediction;
 
 typedef struct sdc_analysis_params {
     double theta;           /* confident vs uncertain (default 0.5) */

@@ -13,6 +13,7 @@
 
 #include "deepconf/dc_status.h"
 #include "safety/sdc_analysis.h"
+#include "safety/sdc_records.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,21 +56,6 @@ dc_status sdc_results_write_file(const char *dir, const char *name, const char *
                                  dc_error *err);
 
 void sdc_results_close(sdc_results *r);
-
-/* ---- reading predictions back (analyze) ---- */
-
-typedef struct sdc_prediction_list {
-    sdc_prediction *items; /* strings point into the list's own storage */
-    size_t n;
-    void *storage_; /* private */
-} sdc_prediction_list;
-
-/* Reads dir/predictions.jsonl. A torn last line is ignored (and counted
- * in *torn when not NULL); any other bad line is a FORMAT error naming
- * the line and field. Caller frees with sdc_prediction_list_free. */
-dc_status sdc_predictions_load(const char *dir, sdc_prediction_list *out, size_t *torn,
-                               dc_error *err);
-void sdc_prediction_list_free(sdc_prediction_list *l);
 
 #ifdef __cplusplus
 }

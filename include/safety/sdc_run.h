@@ -11,6 +11,7 @@
 #include "deepconf/dc_backend.h"
 #include "safety/sdc_config.h"
 #include "safety/sdc_instance.h"
+#include "safety/sdc_records.h"
 #include "safety/sdc_refusal.h"
 #include "safety/sdc_results.h"
 
@@ -49,6 +50,8 @@ typedef struct sdc_run_params {
     const char *run_json;       /* run.json text (written for a new run) */
     const char *fingerprint;    /* identity of the run (sdc_run_fingerprint) */
     sdc_open_mode open_mode;    /* a new run, resume, or replace what dir holds */
+    sdc_saved_traces *saved;    /* compare over these traces instead of generating
+                                   (analyze --replay); NULL: generate. Borrowed */
     sdc_run_progress_fn progress;
     void *user;
 } sdc_run_params;

@@ -107,6 +107,26 @@ dc_status sdc_strategy_run(dc_backend *b, const dc_prompt *prompt, const dc_gen_
 
 void sdc_outcome_clear(sdc_outcome *o);
 
+/* The traces already generated for one prompt, in index order, and their
+ * descriptions (sdc_trace_describe: each answer computed once). What
+ * sdc_strategy_replay serves a strategy instead of a backend. Borrowed. */
+typedef struct sdc_trace_pool {
+    const dc_gen_trace *traces;
+    const sdc_trace_info *info;
+    size_t n;
+} sdc_trace_pool;
+
+/* Runs strategy sp over the pool as if its traces were being generated:
+ * the strategy takes them in index order; an online strategy cuts a trace
+ * where its window confidence first falls below the threshold (the cut
+ * trace has no answer and costs the positions up to the cut); each
+ * strategy is charged the tokens it would have generated. Used by compare,
+ * analyze --replay and score --online, so that every strategy sees the same
+ * traces. NOT_FOUND when the strategy needs more traces than the pool
+ * holds. *out: caller frees with sdc_outcome_clear; out->seconds is 0. */
+dc_status sdc_strategy_replay(const sdc_trace_pool *pool, const sdc_strategy_params *sp,
+                              sdc_outcome *out, dc_error *err);
+
 /* What the strategies see of one trace: scores of its kept tokens, mean
  * sampled logprob, and its answer (none when it failed, was cancelled or
  * was cut by the confidence test). NOMEM. */

@@ -50,6 +50,60 @@ void dc_traces_free(dc_trace *traces, size_t n)
     dc_free(traces);
 }
 
+/* ---- copying ---- */
+
+static dc_status copy_token(const dc_token *s, dc_token *d)
+{
+    memset(d, 0, sizeof *d);
+    d->id = s->id;
+    d->logprob = s->logprob;
+    d->sampled_rank = s->sampled_rank;
+    d->n_top = s->n_top;
+    if (s->text && !(d->text = dc_strdup(s->text)))
+        return DC_STATUS_NOMEM;
+    size_t n = s->n_top ? s->n_top : 1;
+    d->top_lp = dc_calloc(n, sizeof *d->top_lp);
+    d->top_id = dc_calloc(n, sizeof *d->top_id);
+    d->top_text = dc_calloc(n, sizeof *d->top_text);
+    if (!d->top_lp || !d->top_id || !d->top_text)
+        return DC_STATUS_NOMEM;
+    for (size_t j = 0; j < s->n_top; j++) {
+        d->top_lp[j] = s->top_lp[j];
+        d->top_id[j] = s->top_id ? s->top_id[j] : -1;
+        if (s->top_text && s->top_text[j] && !(d->top_text[j] = dc_strdup(s->top_text[j])))
+            return DC_STATUS_NOMEM;
+    }
+    return DC_STATUS_OK;
+}
+
+dc_status dc_trace_copy_prefix(const dc_trace *s, size_t keep, size_t text_tokens, dc_trace *d)
+{
+    memset(d, 0, sizeof *d);
+    d->tokens = dc_calloc(keep ? keep : 1, sizeof *d->tokens);
+    if (!d->tokens)
+        return DC_STATUS_NOMEM;
+    for (size_t i = 0; i < keep; i++) {
+        d->n_tokens = i + 1;
+        if (copy_token(&s->tokens[i], &d->tokens[i]) != DC_STATUS_OK)
+            return DC_STATUS_NOMEM;
+    }
+    size_t text_len = 0, upto = text_tokens < keep ? text_tokens : keep;
+    for (size_t i = 0; i < upto; i++)
+        text_len += s->tokens[i].text ? strlen(s->tokens[i].text) : 0;
+    d->text = dc_malloc(text_len + 1);
+    if (!d->text)
+        return DC_STATUS_NOMEM;
+    size_t off = 0;
+    for (size_t i = 0; i < upto; i++)
+        if (s->tokens[i].text) {
+            size_t l = strlen(s->tokens[i].text);
+            memcpy(d->text + off, s->tokens[i].text, l);
+            off += l;
+        }
+    d->text[off] = '\0';
+    return DC_STATUS_OK;
+}
+
 void dc_trace_positions(const dc_trace *t, dc_position *out)
 {
     for (size_t i = 0; i < t->n_tokens; i++) {

@@ -14,10 +14,9 @@
 
 #include "deepconf/dc_backend_llama.h"
 #include "deepconf/dc_backend_openai.h"
-#include "deepconf/dc_backend_replay.h"
-#include "deepconf/dc_build_info.h"
 #include "deepconf/dc_gguf_demo.h"
 #include "deepconf/dc_hf.h"
+#include "safety/records.h"
 #include "safety/sdc_analysis.h"
 #include "safety/sdc_dataset.h"
 #include "safety/sdc_refusal.h"
@@ -27,7 +26,8 @@
 struct sdc_experiment {
     sdc_experiment_params p;
     sdc_config *cfg;
-    dc_backend *backend;
+    dc_backend *backend;     /* NULL for a replay */
+    sdc_saved_traces *saved; /* a replay's traces */
     sdc_dataset *data;
     sdc_refusal *refusal;
     dc_model_info mi;
@@ -257,48 +257,14 @@ static dc_status name_dir(sdc_experiment *e, dc_error *err)
     return DC_STATUS_OK;
 }
 
-static json_t *str_or_null(const char *s)
-{
-    return s && *s ? json_string(s) : json_null();
-}
-
 /* run.json: what produced the run, so that it can be checked and redone. */
 static json_t *run_json(const sdc_experiment *e)
 {
-    const sdc_config *cfg = e->cfg;
-    const dc_model_info *mi = &e->mi;
-    char ts[64];
-    time_t now = time(NULL);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    char *cj = sdc_config_to_json(cfg);
-    json_t *config = cj ? json_loads(cj, 0, NULL) : NULL;
-    dc_free(cj);
-    json_t *command = json_array();
-    for (int i = 0; i < e->p.argc; i++)
-        json_array_append_new(command, json_string(e->p.argv[i]));
-    json_t *model = json_pack(
-        "{s:s, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:I, s:I, s:I}", "backend", mi->backend, "spec",
-        str_or_null(cfg->model), "path", str_or_null(e->model_path), "sha256", str_or_null(e->sha),
-        "demo", e->is_demo, "name", str_or_null(mi->name), "arch", str_or_null(mi->arch), "quant",
-        str_or_null(mi->quant), "n_params", (json_int_t)mi->n_params, "size_bytes",
-        (json_int_t)mi->size_bytes, "n_ctx_train", (json_int_t)mi->n_ctx_train);
-    json_t *dataset =
-        json_pack("{s:s, s:o, s:I, s:I}", "benchmark", sdc_benchmark_name(e->data->benchmark),
-                  "file", str_or_null(cfg->data), "instances", (json_int_t)e->data->n, "rows_read",
-                  (json_int_t)e->data->rows_read);
-    json_t *seeds = json_pack("{s:I, s:s}", "run", (json_int_t)cfg->seed, "trace_seed",
-                              "dc_trace_seed(run, instance_id, trace_index)");
-    if (!config || !command || !model || !dataset || !seeds) {
-        json_decref(config);
-        json_decref(command);
-        json_decref(model);
-        json_decref(dataset);
-        json_decref(seeds);
-        return NULL;
-    }
-    return json_pack("{s:i, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s}", "format", 1, "created_at", ts,
-                     "fingerprint", e->fingerprint, "command", command, "config", config, "model",
-                     model, "dataset", dataset, "seeds", seeds, "versions", dc_build_info());
+    sdc_run_record r = {e->fingerprint, e->p.argc,     e->p.argv,
+                        &e->mi,         e->cfg->model, e->model_path,
+                        e->sha,         e->is_demo,    sdc_benchmark_name(e->data->benchmark),
+                        e->cfg->data,   e->data->n,    e->data->rows_read};
+    return sdc_record_run_json(e->cfg, &r);
 }
 
 static dc_status finish_run_json(sdc_experiment *e, json_t *rj, dc_error *err)
@@ -483,7 +449,7 @@ dc_status sdc_experiment_open_replay(const char *src, const char *dst, const cha
         st = open_refusal(e, err);
     if (st == DC_STATUS_OK) {
         snprintf(path, sizeof path, "%s/traces.jsonl", src);
-        st = dc_backend_replay_open_file(path, &e->backend, err);
+        st = sdc_saved_traces_open(path, &e->saved, err);
     }
     json_t *om = json_object_get(old, "model");
     if (st == DC_STATUS_OK) {
@@ -493,7 +459,8 @@ dc_status sdc_experiment_open_replay(const char *src, const char *dst, const cha
         snprintf(e->sha, sizeof e->sha, "%s", sha ? sha : "");
         snprintf(e->model_path, sizeof e->model_path, "%s", mp ? mp : "");
         e->is_demo = json_is_true(json_object_get(om, "demo"));
-        dc_backend_describe(e->backend, &e->mi);
+        snprintf(e->mi.backend, sizeof e->mi.backend, "replay");
+        snprintf(e->mi.name, sizeof e->mi.name, "saved traces");
         if (name)
             snprintf(e->mi.name, sizeof e->mi.name, "%s", name);
         snprintf(e->model_name, sizeof e->model_name, "%s", e->mi.name);
@@ -535,8 +502,17 @@ void sdc_experiment_describe(const sdc_experiment *e, sdc_experiment_info *out)
 
 dc_status sdc_experiment_run(sdc_experiment *e, sdc_run_stats *stats, char **summary, dc_error *err)
 {
-    sdc_run_params rp = {e->cfg,      e->backend,     e->data,        e->refusal,    e->dir,
-                         e->run_json, e->fingerprint, e->p.open_mode, e->p.progress, e->p.user};
+    sdc_run_params rp = {.cfg = e->cfg,
+                         .backend = e->backend,
+                         .data = e->data,
+                         .refusal = e->refusal,
+                         .dir = e->dir,
+                         .run_json = e->run_json,
+                         .fingerprint = e->fingerprint,
+                         .open_mode = e->p.open_mode,
+                         .saved = e->saved,
+                         .progress = e->p.progress,
+                         .user = e->p.user};
     dc_status st = sdc_run_execute(&rp, stats, err);
     if (st != DC_STATUS_OK)
         return st;
@@ -554,6 +530,7 @@ void sdc_experiment_free(sdc_experiment *e)
     if (!e)
         return;
     dc_backend_free(e->backend);
+    sdc_saved_traces_close(e->saved);
     sdc_dataset_free(e->data);
     sdc_refusal_free(e->refusal);
     sdc_config_free(e->cfg);
@@ -562,32 +539,6 @@ void sdc_experiment_free(sdc_experiment *e)
 }
 
 /* ---- analysis ---- */
-
-/* The run's threshold and what the report says about its model. */
-static void run_facts(const char *dir, double *theta, char *model_note, size_t n, int *demo)
-{
-    char p[4200];
-    snprintf(p, sizeof p, "%s/run.json", dir);
-    json_t *rj = json_load_file(p, 0, NULL);
-    json_t *t =
-        json_object_get(json_object_get(json_object_get(rj, "config"), "deepconf"), "threshold");
-    if (isnan(*theta))
-        *theta = json_is_number(t) ? json_number_value(t) : 0.5;
-    if (!(*theta >= 0 && *theta <= 1))
-        *theta = 0.5;
-    json_t *m = json_object_get(rj, "model");
-    const char *name = json_string_value(json_object_get(m, "name"));
-    const char *path = json_string_value(json_object_get(m, "path"));
-    *demo = json_is_true(json_object_get(m, "demo"));
-    if (*demo)
-        snprintf(model_note, n,
-                 "OFFLINE DEMO MODEL (%s): random weights, so its answers and confidences mean "
-                 "nothing; these numbers only show that the pipeline runs",
-                 name ? name : "demo");
-    else
-        snprintf(model_note, n, "%s", name ? name : path ? path : "");
-    json_decref(rj);
-}
 
 dc_status sdc_experiment_analyze(const char *dir, double theta, char **summary, int *torn,
                                  dc_error *err)
@@ -601,9 +552,22 @@ dc_status sdc_experiment_analyze(const char *dir, double theta, char **summary, 
         return st;
     if (torn)
         *torn = n_torn != 0;
+    /* a run from before run.json existed still has its predictions */
+    sdc_run_facts rf;
+    if (sdc_run_facts_read(dir, &rf, NULL) != DC_STATUS_OK)
+        rf.demo = 0;
+    if (isnan(theta))
+        theta = rf.threshold >= 0 && rf.threshold <= 1 ? rf.threshold : 0.5;
     char model_note[512];
+    if (rf.demo)
+        snprintf(model_note, sizeof model_note,
+                 "OFFLINE DEMO MODEL (%.200s): random weights, so its answers and confidences "
+                 "mean nothing; these numbers only show that the pipeline runs",
+                 rf.model_name);
+    else
+        snprintf(model_note, sizeof model_note, "%.500s", rf.model_name);
     sdc_analysis_params ap = sdc_analysis_default_params();
-    run_facts(dir, &theta, model_note, sizeof model_note, &ap.model_is_demo);
+    ap.model_is_demo = rf.demo;
     ap.theta = theta;
     ap.run_name = dir;
     ap.model_note = model_note;

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "safety/records.h"
+#include "safety/rows.h"
 #include "util/buf.h"
 
 sdc_load_params sdc_load_default_params(void)

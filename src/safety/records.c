@@ -1,682 +1,574 @@
-/* records.c - CSV (libcsv), JSONL and JSON (jansson) into row objects. */
+/* records.c - the records of a run, written and read here only:
+ * traces.jsonl, predictions.jsonl and run.json (docs/formats.md). */
 #include "safety/records.h"
 
-#include <csv.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "safety/text.h"
-#include "util/buf.h"
+#include "deepconf/dc_build_info.h"
+#include "deepconf/dc_trace.h"
+#include "safety/sdc_analysis.h"
+#include "safety/sdc_classify.h"
+#include "util/fs.h"
+#include "util/jsonw.h"
+#include "util/lines.h"
 
-/* ---- shared ---- */
+/* ---- traces.jsonl: writing ---- */
 
-void sdc_records_free(sdc_records *r)
+static void write_scores(jw *w, const sdc_trace_info *ti)
 {
-    for (size_t i = 0; i < r->n; i++)
-        json_decref(r->v[i]);
-    dc_free(r->v);
-    dc_free(r->line);
-    json_decref(r->keys);
-    memset(r, 0, sizeof *r);
+    jw_key(w, "scores");
+    jw_obj_begin(w);
+    jw_kv_double(w, "mean", ti->scores.mean);
+    jw_kv_double(w, "tail", ti->scores.tail);
+    jw_kv_double(w, "bottom10", ti->scores.bottom10);
+    jw_kv_double(w, "bottom50", ti->scores.bottom50);
+    jw_kv_double(w, "lowest", ti->scores.lowest);
+    jw_kv_double(w, "min_window", ti->scores.min_window);
+    jw_obj_end(w);
 }
 
-const char *sdc_records_where(const sdc_records *r, size_t i)
+static void write_token(jw *w, const dc_token *k)
 {
-    static char slots[4][48];
-    static unsigned next;
-    char *s = slots[next++ % 4];
-    if (r->line[i])
-        snprintf(s, 48, "%zu", r->line[i]);
-    else
-        snprintf(s, 48, "record %zu", i + 1);
-    return s;
+    jw_obj_begin(w);
+    jw_kv_int(w, "id", k->id);
+    jw_kv_str(w, "token", k->text ? k->text : "");
+    if (k->text && !jw_utf8_valid(k->text, strlen(k->text))) {
+        /* part of a character: the exact bytes, as OpenAI's "bytes" */
+        jw_key(w, "bytes");
+        jw_arr_begin(w);
+        for (const unsigned char *c = (const unsigned char *)k->text; *c; c++)
+            jw_uint(w, *c);
+        jw_arr_end(w);
+    }
+    jw_kv_double(w, "logprob", k->logprob);
+    jw_key(w, "top_logprobs");
+    jw_arr_begin(w);
+    for (size_t j = 0; j < k->n_top; j++) {
+        jw_obj_begin(w);
+        jw_kv_int(w, "id", k->top_id ? k->top_id[j] : -1);
+        jw_kv_str(w, "token", k->top_text && k->top_text[j] ? k->top_text[j] : "");
+        jw_kv_double(w, "logprob", k->top_lp[j]);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    jw_obj_end(w);
 }
 
-static dc_status push(sdc_records *r, json_t *obj, size_t line, const sdc_rec_params *p,
-                      dc_error *err)
+void sdc_record_trace(sdc_buf *b, const sdc_instance *inst, const char *strategy,
+                      const dc_gen_trace *g, const sdc_trace_info *ti, const sdc_refusal_result *rr,
+                      int save_tokens)
 {
-    if (r->n >= p->max_rows) {
-        json_decref(obj);
-        return dc_error_set(err, DC_STATUS_LIMIT, "%s:%zu: more than %zu rows (the row limit)",
-                            p->name, line, p->max_rows);
+    jw w;
+    jw_init(&w, b);
+    jw_obj_begin(&w);
+    jw_kv_str(&w, "instance_id", inst->id);
+    jw_kv_str(&w, "strategy", strategy);
+    jw_kv_uint(&w, "trace", g->index);
+    /* as text: a 64-bit value does not survive JSON readers that use doubles */
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)g->seed);
+    jw_kv_str(&w, "seed", seed);
+    jw_kv_str(&w, "stop", dc_stop_reason_name(g->stop));
+    if (g->stop == DC_STOP_ERROR)
+        jw_kv_str(&w, "error", g->error_msg ? g->error_msg : dc_strerror(g->error));
+    jw_kv_uint(&w, "n_tokens", g->n_generated);
+    jw_kv_uint(&w, "n_evaluated", g->n_evaluated);
+    jw_kv_str(&w, "text", g->trace.text ? g->trace.text : "");
+    jw_kv_str(&w, "answer", ti->answer);
+    if (rr) {
+        jw_kv_str(&w, "refusal_kind", sdc_refusal_kind_name(rr->kind));
+        jw_kv_str(&w, "refusal_rule", rr->rule);
     }
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 256;
-        json_t **v = dc_reallocarray(r->v, cap, sizeof *v);
-        if (v)
-            r->v = v;
-        size_t *l = v ? dc_reallocarray(r->line, cap, sizeof *l) : NULL;
-        if (!v || !l) {
-            json_decref(obj);
-            return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", p->name);
-        }
-        r->line = l;
-        r->cap = cap;
+    jw_kv_double(&w, "mean_logprob", ti->mean_logprob);
+    write_scores(&w, ti);
+    if (save_tokens) {
+        jw_key(&w, "tokens");
+        jw_arr_begin(&w);
+        for (size_t i = 0; i < g->trace.n_tokens; i++)
+            write_token(&w, &g->trace.tokens[i]);
+        jw_arr_end(&w);
     }
-    r->v[r->n] = obj;
-    r->line[r->n++] = line;
-    return DC_STATUS_OK;
+    jw_obj_end(&w);
+    sdc_buf_putc(b, '\n');
 }
 
-/* A row error: fatal, or counted when skipping (first message kept). */
-static dc_status row_error(sdc_records *r, const sdc_rec_params *p, dc_error *err, dc_status st,
-                           const char *msg)
+/* ---- predictions.jsonl: writing ---- */
+
+static int correct_of(const sdc_instance *inst, const char *answer, int classify)
 {
-    if (!p->skip_bad || st == DC_STATUS_NOMEM || st == DC_STATUS_IO)
-        return dc_error_set(err, st, "%s", msg);
-    if (r->skipped++ == 0)
-        dc_error_set(&r->first_skip, st, "%s", msg);
-    return DC_STATUS_OK;
+    if (inst->label == SDC_LABEL_UNKNOWN || !answer)
+        return inst->label == SDC_LABEL_UNKNOWN ? -1 : 0;
+    int flagged = classify ? !strcmp(answer, "unsafe") : !strcmp(answer, "refuse");
+    return flagged == (inst->label == SDC_LABEL_UNSAFE);
 }
 
-static size_t count_nl(const char *s, size_t n)
+static void write_voters(jw *w, const sdc_outcome *o)
 {
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += s[i] == '\n';
-    return c;
+    jw_key(w, "traces");
+    jw_arr_begin(w);
+    for (size_t i = 0; i < o->n_traces; i++) {
+        jw_obj_begin(w);
+        jw_kv_uint(w, "trace", o->traces[i].index);
+        jw_kv_str(w, "stop", dc_stop_reason_name(o->traces[i].stop));
+        jw_kv_uint(w, "tokens", o->traces[i].n_evaluated);
+        jw_kv_str(w, "answer", o->info[i].answer);
+        jw_kv_bool(w, "voted", o->info[i].voted);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
 }
 
-/* Line and column (1-based) of offset off in s, counting from line base. */
-static void line_col(const char *s, size_t off, size_t base, size_t *line, size_t *col)
+void sdc_record_prediction(sdc_buf *b, const sdc_instance *inst, const sdc_config *cfg,
+                           const sdc_strategy_params *sp, const sdc_outcome *o, double seconds)
 {
-    size_t l = base, c = 1;
-    for (size_t i = 0; i < off; i++) {
-        if (s[i] == '\n') {
-            l++;
-            c = 1;
-        } else {
-            c++;
-        }
-    }
-    *line = l;
-    *col = c;
+    int classify = cfg->kind.mode == SDC_MODE_CLASSIFY;
+    /* the most traces the strategy may use */
+    size_t budget = sp->kind == SDC_STRATEGY_BASELINE ? 1
+                    : sp->kind == SDC_STRATEGY_FIXED  ? sp->fixed_n
+                                                      : sp->budget;
+    int refused = !o->answer ? -1
+                  : classify ? !strcmp(o->answer, "unsafe")
+                             : !strcmp(o->answer, "refuse");
+    int correct = o->failed ? -1 : correct_of(inst, o->answer, classify);
+    sdc_category cat =
+        o->failed ? SDC_CATEGORY_NO_ANSWER : sdc_categorize(refused, o->confidence, cfg->threshold);
+    jw w;
+    jw_init(&w, b);
+    jw_obj_begin(&w);
+    jw_kv_str(&w, "instance_id", inst->id);
+    jw_kv_str(&w, "strategy", sdc_strategy_name(sp->kind));
+    jw_kv_str(&w, "benchmark", sdc_benchmark_name(inst->benchmark));
+    jw_kv_str(&w, "label", sdc_label_name(inst->label));
+    jw_kv_str(&w, "harm_category", inst->category);
+    jw_kv_str(&w, "mode", classify ? "classify" : "refusal");
+    jw_kv_str(&w, "answer", o->answer);
+    jw_kv_tristate(&w, "refused", refused);
+    jw_kv_tristate(&w, "correct", correct);
+    jw_kv_double(&w, "confidence", o->confidence);
+    jw_kv_double(&w, "consensus", o->consensus);
+    jw_kv_double(&w, "mean_prob", o->mean_prob);
+    jw_kv_double(&w, "trace_conf", o->trace_conf);
+    jw_kv_double(&w, "threshold", cfg->threshold);
+    jw_kv_str(&w, "category", sdc_category_name(cat));
+    jw_kv_uint(&w, "traces_used", o->traces_used);
+    jw_kv_uint(&w, "budget", budget);
+    jw_kv_uint(&w, "tokens_generated", o->tokens_generated);
+    jw_kv_uint(&w, "failed_traces", o->failed_traces);
+    jw_kv_bool(&w, "failed", o->failed);
+    if (!isnan(o->threshold))
+        jw_kv_double(&w, "stop_threshold", o->threshold);
+    write_voters(&w, o);
+    jw_kv_double(&w, "seconds", seconds);
+    jw_obj_end(&w);
+    sdc_buf_putc(b, '\n');
 }
 
-/* Longest string anywhere in v over max: its key path in *key. */
-static int over_cap(json_t *v, size_t max, const char **key, size_t *len, int depth)
+/* ---- predictions.jsonl: reading ---- */
+
+typedef struct pred_storage {
+    json_t **objs;
+    size_t n;
+} pred_storage;
+
+static const char *str_or_null(json_t *o, const char *k)
 {
-    if (depth > 32)
-        return 0;
-    if (json_is_string(v)) {
-        *len = json_string_length(v);
-        return *len > max;
-    }
-    if (json_is_object(v)) {
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x)
-        {
-            if (over_cap(x, max, key, len, depth + 1)) {
-                if (depth == 0)
-                    *key = k;
-                return 1;
-            }
-        }
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x)
-        {
-            if (over_cap(x, max, key, len, depth + 1))
-                return 1;
-        }
-    }
-    return 0;
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static dc_status check_fields(sdc_records *r, const sdc_rec_params *p, json_t *obj, size_t line,
-                              int *ok, dc_error *err)
+static double num_or_nan(json_t *o, const char *k)
 {
-    const char *key = "?";
-    size_t len = 0;
-    *ok = 1;
-    if (!over_cap(obj, p->max_field, &key, &len, 0))
-        return DC_STATUS_OK;
-    *ok = 0;
-    char msg[DC_ERROR_MSG_MAX];
-    snprintf(msg, sizeof msg,
-             "%s:%zu: field '%s' is %zu bytes, over the limit of %zu bytes (--max-field-bytes)",
-             p->name, line, key, len, p->max_field);
-    return row_error(r, p, err, DC_STATUS_LIMIT, msg);
+    json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-static dc_status set_keys_from(sdc_records *r, json_t *obj, const char *name, dc_error *err)
+static dc_status fill_prediction(json_t *o, sdc_prediction *p, const char *path, size_t line,
+                                 dc_error *err)
 {
-    if (r->keys)
-        return DC_STATUS_OK;
-    r->keys = json_array();
-    if (!r->keys)
-        return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", name);
-    const char *k;
-    json_t *x;
-    json_object_foreach(obj, k, x)
-    {
-        if (json_array_append_new(r->keys, json_string(k)))
-            return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", name);
-    }
-    return DC_STATUS_OK;
-}
-
-/* ---- CSV ---- */
-
-typedef struct csv_ctx {
-    sdc_records *r;
-    const sdc_rec_params *p;
-    dc_error *err;
-    dc_status st;  /* fatal error */
-    char **fields; /* the current row */
-    size_t *flen;
-    size_t nf, capf;
-    size_t cur_line; /* line being fed */
-    size_t rec_line; /* line the current row started on */
-    int pending;     /* a row has started but not ended */
-    int bad;         /* the current row already failed */
-    char bad_msg[DC_ERROR_MSG_MAX];
-    dc_status bad_st;
-    char **header;
-    size_t nh;
-} csv_ctx;
-
-static void csv_row_reset(csv_ctx *c)
-{
-    for (size_t i = 0; i < c->nf; i++)
-        dc_free(c->fields[i]);
-    c->nf = 0;
-    c->bad = 0;
-}
-
-static void csv_mark_bad(csv_ctx *c, dc_status st, const char *fmt, size_t a, size_t b)
-{
-    if (c->bad)
-        return;
-    c->bad = 1;
-    c->bad_st = st;
-    snprintf(c->bad_msg, sizeof c->bad_msg, fmt, c->p->name, a, b);
-}
-
-static void csv_field(void *s, size_t len, void *data)
-{
-    csv_ctx *c = data;
-    if (c->st != DC_STATUS_OK)
-        return;
-    const char *f = s ? s : "";
-    size_t col = c->nf + 1;
-    size_t start_line = c->cur_line - count_nl(f, len);
-    if (c->nf == 0 && !c->pending)
-        c->rec_line = start_line;
-    c->pending = 1;
-    if (c->nf == c->capf) {
-        size_t cap = c->capf ? c->capf * 2 : 16;
-        char **v = dc_reallocarray(c->fields, cap, sizeof *v);
-        size_t *l = v ? dc_reallocarray(c->flen, cap, sizeof *l) : NULL;
-        if (v)
-            c->fields = v;
-        if (!l) {
-            c->st = dc_error_set(c->err, DC_STATUS_NOMEM, "%s: out of memory", c->p->name);
-            return;
-        }
-        c->flen = l;
-        c->capf = cap;
-    }
-    if (len > c->p->max_field) {
-        char msg[DC_ERROR_MSG_MAX];
-        snprintf(
-            msg, sizeof msg,
-            "%%s:%%zu: field %zu is %zu bytes, over the limit of %zu bytes (--max-field-bytes)",
-            col, len, c->p->max_field);
-        csv_mark_bad(c, DC_STATUS_LIMIT, msg, start_line, 0);
-        f = "";
-        len = 0;
-    }
-    size_t bad_off;
-    if (!sdc_utf8_valid(f, len, &bad_off)) {
-        size_t l, cc;
-        line_col(f, bad_off, start_line, &l, &cc);
-        char msg[DC_ERROR_MSG_MAX];
-        snprintf(msg, sizeof msg,
-                 "%%s:%%zu: invalid UTF-8 in field %zu (byte 0x%02X); expected UTF-8 text", col,
-                 (unsigned)(unsigned char)f[bad_off]);
-        csv_mark_bad(c, DC_STATUS_UTF8, msg, l, 0);
-    }
-    /* Quoted fields keep CRLF line breaks; the text uses "\n". */
-    char *v = dc_malloc(len + 1);
-    if (!v) {
-        c->st = dc_error_set(c->err, DC_STATUS_NOMEM, "%s: out of memory", c->p->name);
-        return;
-    }
-    size_t w = 0;
-    for (size_t i = 0; i < len; i++)
-        if (!(f[i] == '\r' && i + 1 < len && f[i + 1] == '\n'))
-            v[w++] = f[i];
-    v[w] = '\0';
-    c->fields[c->nf] = v;
-    c->flen[c->nf++] = w;
-}
-
-static void csv_row(int term, void *data)
-{
-    csv_ctx *c = data;
-    (void)term;
-    if (c->st != DC_STATUS_OK)
-        return;
-    c->pending = 0;
-    if (c->bad) {
-        c->st = row_error(c->r, c->p, c->err, c->bad_st, c->bad_msg);
-        csv_row_reset(c);
-        return;
-    }
-    if (!c->header) { /* the first row names the columns */
-        c->header = c->fields;
-        c->nh = c->nf;
-        dc_free(c->flen);
-        c->fields = NULL;
-        c->flen = NULL;
-        c->nf = c->capf = 0;
-        c->r->keys = json_array();
-        for (size_t i = 0; c->r->keys && i < c->nh; i++)
-            json_array_append_new(c->r->keys, json_string(c->header[i]));
-        return;
-    }
-    if (c->nf != c->nh) {
-        sdc_buf cols;
-        sdc_buf_init(&cols, 200);
-        for (size_t i = 0; i < c->nh; i++)
-            sdc_buf_printf(&cols, "%s%s", i ? "," : "", c->header[i]);
-        char msg[DC_ERROR_MSG_MAX];
-        snprintf(msg, sizeof msg, "%s:%zu: expected %zu fields (%s%s), got %zu", c->p->name,
-                 c->rec_line, c->nh, cols.data ? cols.data : "", cols.st ? "..." : "", c->nf);
-        sdc_buf_free(&cols);
-        c->st = row_error(c->r, c->p, c->err, DC_STATUS_FORMAT, msg);
-        csv_row_reset(c);
-        return;
-    }
-    json_t *obj = json_object();
-    if (!obj) {
-        c->st = dc_error_set(c->err, DC_STATUS_NOMEM, "%s: out of memory", c->p->name);
-        return;
-    }
-    for (size_t i = 0; i < c->nf; i++) {
-        const char *k = c->header[i];
-        char alt[64];
-        if (json_object_get(obj, k)) { /* a repeated column name gets its position */
-            snprintf(alt, sizeof alt, "%.40s_%zu", k, i + 1);
-            k = alt;
-        }
-        if (json_object_set_new(obj, k, json_stringn(c->fields[i], c->flen[i]))) {
-            json_decref(obj);
-            c->st = dc_error_set(c->err, DC_STATUS_NOMEM, "%s: out of memory", c->p->name);
-            return;
-        }
-    }
-    csv_row_reset(c);
-    c->st = push(c->r, obj, c->rec_line, c->p, c->err);
-}
-
-#define CSV_BLOCK ((size_t)1 << 18)
-
-static int csv_no_space(unsigned char ch)
-{
-    (void)ch;
-    return 0;
-}
-
-static int csv_is_term(unsigned char ch)
-{
-    return ch == '\n' || ch == '\r';
-}
-
-static dc_status read_csv(const char *d, size_t n, const sdc_rec_params *p, sdc_records *r,
-                          dc_error *err)
-{
-    struct csv_parser parser;
-    if (csv_init(&parser, CSV_STRICT | CSV_STRICT_FINI) != 0)
-        return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", p->name);
-    csv_set_space_func(&parser, csv_no_space);
-    csv_set_term_func(&parser, csv_is_term);
-    /* libcsv grows a field by a fixed block; 128 bytes makes big fields quadratic. */
-    csv_set_blk_size(&parser, CSV_BLOCK);
-    csv_ctx c;
-    memset(&c, 0, sizeof c);
-    c.r = r;
-    c.p = p;
-    c.err = err;
-    r->format = SDC_REC_CSV;
-    size_t pos = 0;
-    while (pos < n && c.st == DC_STATUS_OK) {
-        const char *nl = memchr(d + pos, '\n', n - pos);
-        size_t k = nl ? (size_t)(nl - (d + pos)) + 1 : n - pos;
-        c.cur_line++;
-        if (!c.pending)
-            c.rec_line = c.cur_line;
-        if (csv_parse(&parser, d + pos, k, csv_field, csv_row, &c) != k && c.st == DC_STATUS_OK) {
-            char msg[DC_ERROR_MSG_MAX];
-            if (csv_error(&parser) == CSV_EPARSE)
-                snprintf(msg, sizeof msg,
-                         "%s:%zu: malformed CSV (row starting on line %zu): a quote inside an "
-                         "unquoted field or text after a closing quote; expected a delimiter "
-                         "or the end of the line after a quoted field",
-                         p->name, c.cur_line, c.rec_line);
-            else
-                snprintf(msg, sizeof msg, "%s:%zu: CSV reader failed: %s", p->name, c.cur_line,
-                         csv_strerror(csv_error(&parser)));
-            c.st = row_error(r, p, err,
-                             csv_error(&parser) == CSV_ENOMEM ? DC_STATUS_NOMEM : DC_STATUS_PARSE,
-                             msg);
-            /* Resume at the next line with a fresh parser. */
-            csv_free(&parser);
-            csv_init(&parser, CSV_STRICT | CSV_STRICT_FINI);
-            csv_set_space_func(&parser, csv_no_space);
-            csv_set_term_func(&parser, csv_is_term);
-            csv_set_blk_size(&parser, CSV_BLOCK);
-            csv_row_reset(&c);
-            c.pending = 0;
-        }
-        pos += k;
-    }
-    if (c.st == DC_STATUS_OK && csv_fini(&parser, csv_field, csv_row, &c) != 0 &&
-        c.st == DC_STATUS_OK) {
-        char msg[DC_ERROR_MSG_MAX];
-        snprintf(msg, sizeof msg,
-                 "%s:%zu: unterminated quoted field: the row starting on line %zu opens a "
-                 "quote that is never closed (expected a closing '\"')",
-                 p->name, c.cur_line, c.rec_line);
-        c.st = row_error(r, p, err, DC_STATUS_PARSE, msg);
-    }
-    csv_free(&parser);
-    csv_row_reset(&c);
-    dc_free(c.fields);
-    dc_free(c.flen);
-    for (size_t i = 0; i < c.nh; i++)
-        dc_free(c.header[i]);
-    dc_free(c.header);
-    if (c.st == DC_STATUS_OK && !c.header && n > 0 && !r->keys)
-        return dc_error_set(err, DC_STATUS_FORMAT, "%s:1: expected a CSV header row", p->name);
-    if (c.st == DC_STATUS_OK && !r->keys)
-        return dc_error_set(err, DC_STATUS_FORMAT, "%s: empty file: expected a CSV header row",
-                            p->name);
-    return c.st;
-}
-
-/* ---- JSON ---- */
-
-static dc_status check_utf8_all(const char *d, size_t n, const sdc_rec_params *p, dc_error *err)
-{
-    size_t bad;
-    if (sdc_utf8_valid(d, n, &bad))
-        return DC_STATUS_OK;
-    size_t l, c;
-    line_col(d, bad, 1, &l, &c);
-    return dc_error_set(err, DC_STATUS_UTF8,
-                        "%s:%zu: invalid UTF-8 at column %zu (byte 0x%02X); expected UTF-8 text",
-                        p->name, l, c, (unsigned)(unsigned char)d[bad]);
-}
-
-static dc_status json_parse_error(const char *name, size_t base_line, const json_error_t *je,
-                                  dc_error *err)
-{
-    return dc_error_set(err, DC_STATUS_PARSE, "%s:%zu: invalid JSON at column %d: %s", name,
-                        base_line + (je->line > 0 ? (size_t)je->line - 1 : 0), je->column,
-                        je->text);
-}
-
-static dc_status take_record(sdc_records *r, const sdc_rec_params *p, json_t *v, size_t line,
-                             dc_error *err)
-{
-    if (!json_is_object(v)) {
-        json_decref(v);
-        char msg[DC_ERROR_MSG_MAX];
-        snprintf(msg, sizeof msg, "%s:%zu: expected a JSON object (a record)", p->name, line);
-        return row_error(r, p, err, DC_STATUS_FORMAT, msg);
-    }
-    int ok;
-    dc_status st = check_fields(r, p, v, line, &ok, err);
-    if (st != DC_STATUS_OK || !ok) {
-        json_decref(v);
-        return st;
-    }
-    st = set_keys_from(r, v, p->name, err);
-    if (st != DC_STATUS_OK) {
-        json_decref(v);
-        return st;
-    }
-    return push(r, v, line, p, err);
-}
-
-static dc_status read_jsonl(const char *d, size_t n, const sdc_rec_params *p, sdc_records *r,
-                            dc_error *err)
-{
-    r->format = SDC_REC_JSONL;
-    size_t pos = 0, line = 0;
-    while (pos < n) {
-        const char *nl = memchr(d + pos, '\n', n - pos);
-        size_t k = nl ? (size_t)(nl - (d + pos)) : n - pos;
-        const char *s = d + pos;
-        pos += k + (nl ? 1 : 0);
-        line++;
-        size_t e = k;
-        while (e > 0 && (s[e - 1] == '\r' || s[e - 1] == ' ' || s[e - 1] == '\t'))
-            e--;
-        size_t b = 0;
-        while (b < e && (s[b] == ' ' || s[b] == '\t'))
-            b++;
-        if (b == e)
-            continue;
-        char msg[DC_ERROR_MSG_MAX];
-        size_t bad;
-        if (!sdc_utf8_valid(s, e, &bad)) {
-            snprintf(msg, sizeof msg,
-                     "%s:%zu: invalid UTF-8 at column %zu (byte 0x%02X); expected UTF-8 text",
-                     p->name, line, bad + 1, (unsigned)(unsigned char)s[bad]);
-            dc_status st = row_error(r, p, err, DC_STATUS_UTF8, msg);
-            if (st != DC_STATUS_OK)
-                return st;
-            continue;
-        }
-        json_error_t je;
-        json_t *v = json_loadb(s + b, e - b, JSON_ALLOW_NUL, &je);
-        if (!v) {
-            snprintf(msg, sizeof msg,
-                     "%s:%zu: invalid JSON at column %d: %s; expected one JSON object per "
-                     "line%s",
-                     p->name, line, je.column + (int)b, je.text,
-                     !nl ? " (the last line may be truncated)" : "");
-            dc_status st = row_error(r, p, err, DC_STATUS_PARSE, msg);
-            if (st != DC_STATUS_OK)
-                return st;
-            continue;
-        }
-        dc_status st = take_record(r, p, v, line, err);
-        if (st != DC_STATUS_OK)
-            return st;
-    }
-    if (!r->keys && r->skipped == 0)
-        return dc_error_set(err, DC_STATUS_FORMAT, "%s: no records: expected JSON objects",
-                            p->name);
-    return DC_STATUS_OK;
-}
-
-static size_t skip_ws(const char *d, size_t n, size_t pos, size_t *line)
-{
-    while (pos < n && (d[pos] == ' ' || d[pos] == '\t' || d[pos] == '\n' || d[pos] == '\r')) {
-        if (d[pos] == '\n')
-            (*line)++;
-        pos++;
-    }
-    return pos;
-}
-
-static dc_status read_json_list(const char *d, size_t n, size_t pos, size_t line,
-                                const sdc_rec_params *p, sdc_records *r, dc_error *err)
-{
-    r->format = SDC_REC_JSON_LIST;
-    pos = skip_ws(d, n, pos + 1, &line); /* after '[' */
-    if (pos < n && d[pos] == ']')
-        return dc_error_set(err, DC_STATUS_FORMAT, "%s:%zu: empty list: expected records", p->name,
+    memset(p, 0, sizeof *p);
+    p->instance_id = str_or_null(o, "instance_id");
+    p->strategy = str_or_null(o, "strategy");
+    if (!p->instance_id || !p->strategy)
+        return dc_error_set(err, DC_STATUS_FORMAT,
+                            "%s:%zu: expected \"instance_id\" and \"strategy\" strings", path,
                             line);
-    for (;;) {
-        if (pos >= n)
-            return dc_error_set(err, DC_STATUS_PARSE,
-                                "%s:%zu: unexpected end of file: expected a record and ']' "
-                                "(the file is truncated)",
-                                p->name, line);
-        if (d[pos] != '{' && d[pos] != '[') {
-            json_error_t je;
-            json_t *v = json_loadb(d + pos, n - pos, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &je);
-            json_decref(v);
-            return dc_error_set(err, DC_STATUS_FORMAT,
-                                "%s:%zu: expected a JSON object (a record) in the list", p->name,
-                                line);
-        }
-        json_error_t je;
-        json_t *v = json_loadb(d + pos, n - pos, JSON_DISABLE_EOF_CHECK | JSON_ALLOW_NUL, &je);
-        if (!v)
-            return json_parse_error(p->name, line, &je, err);
-        size_t used = (size_t)je.position;
-        size_t start = line;
-        line += count_nl(d + pos, used);
-        pos += used;
-        dc_status st = take_record(r, p, v, start, err);
-        if (st != DC_STATUS_OK)
-            return st;
-        pos = skip_ws(d, n, pos, &line);
-        if (pos < n && d[pos] == ',') {
-            pos = skip_ws(d, n, pos + 1, &line);
-            continue;
-        }
-        if (pos < n && d[pos] == ']') {
-            pos = skip_ws(d, n, pos + 1, &line);
-            if (pos < n)
-                return dc_error_set(err, DC_STATUS_PARSE,
-                                    "%s:%zu: text after the closing ']': expected the end of "
-                                    "the file",
-                                    p->name, line);
-            return DC_STATUS_OK;
-        }
-        return dc_error_set(err, DC_STATUS_PARSE, "%s:%zu: expected ',' or ']' after a record%s",
-                            p->name, line, pos >= n ? " (the file is truncated)" : "");
-    }
+    p->benchmark = str_or_null(o, "benchmark");
+    p->harm_category = str_or_null(o, "harm_category");
+    const char *label = str_or_null(o, "label");
+    p->label = label && !strcmp(label, "unsafe") ? SDC_LABEL_UNSAFE
+               : label && !strcmp(label, "safe") ? SDC_LABEL_SAFE
+                                                 : SDC_LABEL_UNKNOWN;
+    p->answer = str_or_null(o, "answer");
+    json_t *ref = json_object_get(o, "refused");
+    p->refused = json_is_true(ref) ? 1 : json_is_false(ref) ? 0 : -1;
+    json_t *cor = json_object_get(o, "correct");
+    p->correct = json_is_true(cor) ? 1 : json_is_false(cor) ? 0 : -1;
+    p->failed = json_is_true(json_object_get(o, "failed"));
+    p->confidence = num_or_nan(o, "confidence");
+    p->consensus = num_or_nan(o, "consensus");
+    p->mean_prob = num_or_nan(o, "mean_prob");
+    p->trace_conf = num_or_nan(o, "trace_conf");
+    json_t *tu = json_object_get(o, "traces_used"), *tg = json_object_get(o, "tokens_generated");
+    if (!json_is_integer(tu) || !json_is_integer(tg))
+        return dc_error_set(err, DC_STATUS_FORMAT,
+                            "%s:%zu: expected \"traces_used\" and \"tokens_generated\" integers",
+                            path, line);
+    p->traces_used = (size_t)json_integer_value(tu);
+    p->tokens_generated = (size_t)json_integer_value(tg);
+    json_t *b = json_object_get(o, "budget");
+    p->budget = json_is_integer(b) ? (size_t)json_integer_value(b) : p->traces_used;
+    p->seconds = num_or_nan(o, "seconds");
+    if (isnan(p->seconds))
+        p->seconds = 0.0;
+    return DC_STATUS_OK;
 }
 
-static dc_status read_json_object(const char *d, size_t n, const sdc_rec_params *p, sdc_records *r,
-                                  dc_error *err)
+dc_status sdc_predictions_load(const char *dir, sdc_prediction_list *out, size_t *torn,
+                               dc_error *err)
 {
-    json_error_t je;
-    json_t *root = json_loadb(d, n, JSON_ALLOW_NUL, &je);
-    if (!root)
-        return json_parse_error(p->name, 1, &je, err);
-    dc_status st = DC_STATUS_OK;
-    json_t *inst = json_object_get(root, "instances");
-    if (json_is_array(inst)) {
-        r->format = SDC_REC_JSON_JUDGE;
-        size_t i;
-        json_t *x;
-        json_array_foreach(inst, i, x)
-        {
-            if (st != DC_STATUS_OK)
-                break;
-            json_incref(x);
-            if (!json_is_object(x)) {
-                json_decref(x);
-                char msg[DC_ERROR_MSG_MAX];
-                snprintf(msg, sizeof msg, "%s: instances[%zu]: expected a JSON object", p->name, i);
-                st = row_error(r, p, err, DC_STATUS_FORMAT, msg);
-                continue;
-            }
-            int ok;
-            st = check_fields(r, p, x, 0, &ok, err);
-            if (st == DC_STATUS_OK && ok &&
-                (st = set_keys_from(r, x, p->name, err)) == DC_STATUS_OK)
-                st = push(r, x, 0, p, err);
-            else
-                json_decref(x);
-        }
-        json_decref(root);
-        if (st == DC_STATUS_OK && r->n == 0 && r->skipped == 0)
-            st = dc_error_set(err, DC_STATUS_FORMAT, "%s: \"instances\" is empty", p->name);
-        return st;
-    }
-    /* An object of id -> text (HarmBench targets). */
-    r->format = SDC_REC_JSON_DICT;
-    const char *k;
-    json_t *x;
-    json_object_foreach(root, k, x)
-    {
-        if (!json_is_string(x)) {
-            st = dc_error_set(err, DC_STATUS_FORMAT,
-                              "%s: key \"%.100s\": expected a list of records, an object with "
-                              "\"instances\", or an object whose values are strings",
-                              p->name, k);
-            json_decref(root); /* k lives in root */
-            return st;
-        }
-        json_t *rec = json_pack("{s:s, s:O}", "key", k, "value", x);
-        if (!rec) {
-            json_decref(root);
-            return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", p->name);
-        }
-        int ok;
-        st = check_fields(r, p, rec, 0, &ok, err);
-        if (st == DC_STATUS_OK && ok && (st = set_keys_from(r, rec, p->name, err)) == DC_STATUS_OK)
-            st = push(r, rec, 0, p, err);
-        else
-            json_decref(rec);
-        if (st != DC_STATUS_OK)
+    memset(out, 0, sizeof *out);
+    if (torn)
+        *torn = 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/predictions.jsonl", dir);
+    size_t len;
+    char *text = sdc_read_file(path, &len);
+    if (!text)
+        return dc_error_set(err, errno == ENOENT ? DC_STATUS_NOT_FOUND : DC_STATUS_IO,
+                            "%s: cannot read: %s", path, strerror(errno));
+    pred_storage *s = dc_calloc(1, sizeof *s);
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += text[i] == '\n';
+    out->items = dc_calloc(lines + 1, sizeof *out->items);
+    if (s)
+        s->objs = dc_calloc(lines + 1, sizeof *s->objs);
+    dc_status st = (s && out->items && s->objs) ? DC_STATUS_OK : DC_STATUS_NOMEM;
+    out->storage_ = s;
+    size_t off = 0, line = 0;
+    while (st == DC_STATUS_OK && off < len) {
+        line++;
+        const char *nl = memchr(text + off, '\n', len - off);
+        if (!nl) {
+            if (torn)
+                (*torn)++;
             break;
+        }
+        size_t l = (size_t)(nl - (text + off));
+        if (l == 0) {
+            off++;
+            continue;
+        }
+        json_error_t je;
+        json_t *o = json_loadb(text + off, l, 0, &je);
+        if (!o || !json_is_object(o)) {
+            json_decref(o);
+            st = dc_error_set(err, DC_STATUS_FORMAT, "%s:%zu: not a JSON object: %s", path, line,
+                              o ? "" : je.text);
+            break;
+        }
+        s->objs[s->n++] = o;
+        st = fill_prediction(o, &out->items[out->n], path, line, err);
+        if (st == DC_STATUS_OK)
+            out->n++;
+        off += l + 1;
     }
-    json_decref(root);
-    if (st == DC_STATUS_OK && r->n == 0 && r->skipped == 0)
-        st = dc_error_set(err, DC_STATUS_FORMAT, "%s: empty object: expected records", p->name);
+    dc_free(text);
+    if (st == DC_STATUS_NOMEM)
+        dc_error_set(err, st, "out of memory");
+    if (st != DC_STATUS_OK)
+        sdc_prediction_list_free(out);
     return st;
 }
 
-/* ---- entry ---- */
-
-static int ends_with_ci(const char *s, const char *suf)
+void sdc_prediction_list_free(sdc_prediction_list *l)
 {
-    size_t n = strlen(s), k = strlen(suf);
-    if (n < k)
-        return 0;
-    for (size_t i = 0; i < k; i++) {
-        char a = s[n - k + i], b = suf[i];
-        if (a >= 'A' && a <= 'Z')
-            a = (char)(a - 'A' + 'a');
-        if (a != b)
-            return 0;
+    pred_storage *s = l->storage_;
+    if (s) {
+        for (size_t i = 0; i < s->n; i++)
+            json_decref(s->objs[i]);
+        dc_free(s->objs);
+        dc_free(s);
     }
-    return 1;
+    dc_free(l->items);
+    memset(l, 0, sizeof *l);
 }
 
-dc_status sdc_records_read(const char *data, size_t len, const sdc_rec_params *p, sdc_records *r,
-                           dc_error *err)
+/* ---- traces.jsonl: reading the generated traces back ---- */
+
+/* An instance's lines: [start, end) byte offsets. */
+typedef struct saved_entry {
+    char *instance_id;
+    long start, end;
+    size_t line; /* of its first trace */
+} saved_entry;
+
+struct sdc_saved_traces {
+    FILE *f;
+    char *path;
+    saved_entry *entries;
+    size_t n_entries;
+    dc_gen_trace *loaded; /* the instance last read, owned */
+    size_t n_loaded;
+};
+
+static void clear_loaded(sdc_saved_traces *s)
 {
-    if (len >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3)) {
-        data += 3;
-        len -= 3;
+    dc_gen_result r = {.traces = s->loaded, .n_traces = s->n_loaded};
+    dc_gen_result_clear(&r);
+    s->loaded = NULL;
+    s->n_loaded = 0;
+}
+
+void sdc_saved_traces_close(sdc_saved_traces *s)
+{
+    if (!s)
+        return;
+    clear_loaded(s);
+    for (size_t i = 0; i < s->n_entries; i++)
+        dc_free(s->entries[i].instance_id);
+    dc_free(s->entries);
+    dc_free(s->path);
+    if (s->f)
+        fclose(s->f);
+    dc_free(s);
+}
+
+/* Adds line [start, end) of instance id to the index. */
+static dc_status index_line(sdc_saved_traces *s, const char *id, long start, long end, size_t line,
+                            size_t *cap)
+{
+    if (!s->n_entries || strcmp(s->entries[s->n_entries - 1].instance_id, id) != 0) {
+        if (s->n_entries == *cap) {
+            size_t nc = *cap ? *cap * 2 : 64;
+            saved_entry *e = dc_reallocarray(s->entries, nc, sizeof *e);
+            if (!e)
+                return DC_STATUS_NOMEM;
+            s->entries = e;
+            *cap = nc;
+        }
+        saved_entry *e = &s->entries[s->n_entries];
+        if (!(e->instance_id = dc_strdup(id)))
+            return DC_STATUS_NOMEM;
+        e->start = start;
+        e->line = line;
+        s->n_entries++;
     }
-    size_t line = 1;
-    size_t pos = skip_ws(data, len, 0, &line);
-    if (pos == len)
-        return dc_error_set(err, DC_STATUS_FORMAT, "%s: empty file: expected records", p->name);
-    int json_like = data[pos] == '{' || data[pos] == '[';
-    if (ends_with_ci(p->name, ".jsonl") || ends_with_ci(p->name, ".ndjson"))
-        return read_jsonl(data, len, p, r, err);
-    if (ends_with_ci(p->name, ".csv") || !json_like)
-        return read_csv(data, len, p, r, err);
-    if (data[pos] == '[') {
-        dc_status st = check_utf8_all(data, len, p, err);
-        return st ? st : read_json_list(data, len, pos, line, p, r, err);
+    s->entries[s->n_entries - 1].end = end;
+    return DC_STATUS_OK;
+}
+
+dc_status sdc_saved_traces_open(const char *path, sdc_saved_traces **out, dc_error *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return dc_error_set(err, DC_STATUS_NOT_FOUND, "%s: cannot open: %s", path, strerror(errno));
+    sdc_saved_traces *s = dc_calloc(1, sizeof *s);
+    if (!s || !(s->path = dc_strdup(path))) {
+        fclose(f);
+        dc_free(s);
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
     }
-    /* '{': a whole-file object, or JSONL (one object per line). */
-    const char *nl = memchr(data + pos, '\n', len - pos);
-    if (!ends_with_ci(p->name, ".json") && nl) {
-        json_error_t je;
-        json_t *v = json_loadb(data + pos, (size_t)(nl - (data + pos)), 0, &je);
-        if (v) {
-            json_decref(v);
-            return read_jsonl(data, len, p, r, err);
+    s->f = f;
+    sdc_lines lr;
+    sdc_lines_init(&lr, f, 0);
+    dc_status st;
+    long pos = 0;
+    size_t cap = 0;
+    while ((st = sdc_lines_next(&lr)) == DC_STATUS_OK) {
+        long start = pos;
+        pos += (long)lr.line.len + 1;
+        json_t *o = json_loadb(lr.line.data, lr.line.len, 0, NULL);
+        const char *id = json_string_value(json_object_get(o, "instance_id"));
+        const char *strat = json_string_value(json_object_get(o, "strategy"));
+        if (!id || !strat || strcmp(strat, "generated") != 0 ||
+            !json_is_array(json_object_get(o, "tokens"))) {
+            st = dc_error_set(err, DC_STATUS_FORMAT,
+                              "%s:%zu: expected a trace of a compare run saved with tokens "
+                              "(\"strategy\": \"generated\", \"tokens\": [...])",
+                              path, lr.lineno);
+            json_decref(o);
+            break;
+        }
+        st = index_line(s, id, start, pos, lr.lineno, &cap);
+        json_decref(o);
+        if (st != DC_STATUS_OK) {
+            dc_error_set(err, st, "out of memory");
+            break;
         }
     }
-    dc_status st = check_utf8_all(data, len, p, err);
-    return st ? st : read_json_object(data, len, p, r, err);
+    if (st == DC_STATUS_NOT_FOUND)
+        st = DC_STATUS_OK;
+    else if (st == DC_STATUS_LIMIT || st == DC_STATUS_IO)
+        st = dc_error_set(err, st, "%s:%zu: %s", path, lr.lineno, dc_strerror(st));
+    if (st == DC_STATUS_OK && lr.torn)
+        st = dc_error_set(err, DC_STATUS_FORMAT,
+                          "%s:%zu: torn last line (an interrupted run: resume it first)", path,
+                          lr.lineno);
+    sdc_lines_free(&lr);
+    if (st != DC_STATUS_OK) {
+        sdc_saved_traces_close(s);
+        return st;
+    }
+    *out = s;
+    return DC_STATUS_OK;
+}
+
+static dc_stop_reason stop_from_name(const char *s)
+{
+    static const dc_stop_reason all[] = {DC_STOP_EOS, DC_STOP_LENGTH, DC_STOP_CONFIDENCE,
+                                         DC_STOP_CANCELLED, DC_STOP_ERROR};
+    for (size_t i = 0; s && i < sizeof all / sizeof all[0]; i++)
+        if (!strcmp(s, dc_stop_reason_name(all[i])))
+            return all[i];
+    return DC_STOP_NONE;
+}
+
+/* One saved line as the generated trace it records. */
+static dc_status parse_saved(const sdc_saved_traces *s, const char *id, const char *line,
+                             size_t len, size_t lineno, dc_gen_trace *g, dc_error *err)
+{
+    memset(g, 0, sizeof *g);
+    dc_trace *ts;
+    size_t nt;
+    dc_status st = dc_trace_parse_json(line, len, id, NULL, &ts, &nt, err);
+    if (st != DC_STATUS_OK) {
+        dc_error_prefix(err, "%s:%zu", s->path, lineno);
+        return st;
+    }
+    g->trace = ts[0];
+    dc_free(ts);
+    json_t *o = json_loadb(line, len, 0, NULL);
+    const char *seed = json_string_value(json_object_get(o, "seed"));
+    const char *msg = json_string_value(json_object_get(o, "error"));
+    g->index = (uint64_t)json_integer_value(json_object_get(o, "trace"));
+    g->seed = seed ? strtoull(seed, NULL, 10) : 0;
+    g->stop = stop_from_name(json_string_value(json_object_get(o, "stop")));
+    g->n_generated = (size_t)json_integer_value(json_object_get(o, "n_tokens"));
+    g->n_evaluated = (size_t)json_integer_value(json_object_get(o, "n_evaluated"));
+    g->error_msg = msg ? dc_strdup(msg) : NULL;
+    json_decref(o);
+    if (g->stop == DC_STOP_NONE)
+        return dc_error_set(err, DC_STATUS_FORMAT, "%s:%zu: \"stop\": expected a stop reason",
+                            s->path, lineno);
+    return DC_STATUS_OK;
+}
+
+dc_status sdc_saved_traces_get(sdc_saved_traces *s, const char *id, const dc_gen_trace **traces,
+                               size_t *n, dc_error *err)
+{
+    clear_loaded(s);
+    size_t e = 0;
+    while (e < s->n_entries && strcmp(s->entries[e].instance_id, id) != 0)
+        e++;
+    if (e == s->n_entries)
+        return dc_error_set(err, DC_STATUS_NOT_FOUND, "%s has no traces of instance '%s'", s->path,
+                            id);
+    const saved_entry *se = &s->entries[e];
+    if (fseek(s->f, se->start, SEEK_SET) != 0)
+        return dc_error_set(err, DC_STATUS_IO, "%s: seek failed", s->path);
+    sdc_lines lr;
+    sdc_lines_init(&lr, s->f, 0);
+    dc_status st = DC_STATUS_OK;
+    size_t cap = 0, lineno = se->line;
+    for (long pos = se->start; st == DC_STATUS_OK && pos < se->end; lineno++) {
+        if ((st = sdc_lines_next(&lr)) != DC_STATUS_OK) {
+            st = dc_error_set(err, DC_STATUS_IO, "%s: read failed", s->path);
+            break;
+        }
+        pos += (long)lr.line.len + 1;
+        if (s->n_loaded == cap) {
+            cap = cap ? cap * 2 : 16;
+            dc_gen_trace *t = dc_reallocarray(s->loaded, cap, sizeof *t);
+            if (!t) {
+                st = dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+                break;
+            }
+            s->loaded = t;
+        }
+        st = parse_saved(s, id, lr.line.data, lr.line.len, lineno, &s->loaded[s->n_loaded], err);
+        s->n_loaded++;
+    }
+    sdc_lines_free(&lr);
+    if (st != DC_STATUS_OK) {
+        clear_loaded(s);
+        return st;
+    }
+    *traces = s->loaded;
+    *n = s->n_loaded;
+    return DC_STATUS_OK;
+}
+
+/* ---- run.json ---- */
+
+static json_t *str_or_null_json(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+json_t *sdc_record_run_json(const sdc_config *cfg, const sdc_run_record *r)
+{
+    const dc_model_info *mi = r->model;
+    char ts[64];
+    time_t now = time(NULL);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    char *cj = sdc_config_to_json(cfg);
+    json_t *config = cj ? json_loads(cj, 0, NULL) : NULL;
+    dc_free(cj);
+    json_t *command = json_array();
+    for (int i = 0; command && i < r->argc; i++)
+        json_array_append_new(command, json_string(r->argv[i]));
+    json_t *model =
+        json_pack("{s:s, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:I, s:I, s:I}", "backend", mi->backend,
+                  "spec", str_or_null_json(r->model_spec), "path", str_or_null_json(r->model_path),
+                  "sha256", str_or_null_json(r->model_sha256), "demo", r->demo, "name",
+                  str_or_null_json(mi->name), "arch", str_or_null_json(mi->arch), "quant",
+                  str_or_null_json(mi->quant), "n_params", (json_int_t)mi->n_params, "size_bytes",
+                  (json_int_t)mi->size_bytes, "n_ctx_train", (json_int_t)mi->n_ctx_train);
+    json_t *dataset = json_pack("{s:s, s:o, s:I, s:I}", "benchmark", r->benchmark, "file",
+                                str_or_null_json(r->data_file), "instances",
+                                (json_int_t)r->instances, "rows_read", (json_int_t)r->rows_read);
+    json_t *seeds = json_pack("{s:I, s:s}", "run", (json_int_t)cfg->seed, "trace_seed",
+                              "dc_trace_seed(run, instance_id, trace_index)");
+    if (!config || !command || !model || !dataset || !seeds) {
+        json_decref(config);
+        json_decref(command);
+        json_decref(model);
+        json_decref(dataset);
+        json_decref(seeds);
+        return NULL;
+    }
+    return json_pack("{s:i, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s}", "format", 1, "created_at", ts,
+                     "fingerprint", r->fingerprint, "command", command, "config", config, "model",
+                     model, "dataset", dataset, "seeds", seeds, "versions", dc_build_info());
+}
+
+dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->threshold = NAN;
+    char p[4200];
+    snprintf(p, sizeof p, "%s/run.json", dir);
+    json_error_t je;
+    json_t *rj = json_load_file(p, 0, &je);
+    if (!rj)
+        return dc_error_set(err, errno == ENOENT ? DC_STATUS_NOT_FOUND : DC_STATUS_PARSE, "%s: %s",
+                            p, je.text);
+    json_t *t =
+        json_object_get(json_object_get(json_object_get(rj, "config"), "deepconf"), "threshold");
+    if (json_is_number(t))
+        out->threshold = json_number_value(t);
+    json_t *m = json_object_get(rj, "model");
+    const char *name = json_string_value(json_object_get(m, "name"));
+    const char *path = json_string_value(json_object_get(m, "path"));
+    out->demo = json_is_true(json_object_get(m, "demo"));
+    snprintf(out->model_name, sizeof out->model_name, "%.255s", name ? name : path ? path : "");
+    json_decref(rj);
+    return DC_STATUS_OK;
 }

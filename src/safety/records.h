@@ -1,48 +1,44 @@
-/* records.h - CSV, JSONL and JSON files as a list of JSON objects (internal).
- *
- * The loaders see every format the same way: one jansson object per data
- * row (CSV values are strings keyed by the header), each with the line it
- * starts on. Row-level problems are skipped and counted when asked to. */
+/* records.h - writing the records of a run (internal; reading is in
+ * include/safety/sdc_records.h; both are implemented in records.c). */
 #ifndef SDC_SAFETY_RECORDS_H
 #define SDC_SAFETY_RECORDS_H
 
 #include <jansson.h>
-#include <stddef.h>
 
-#include "deepconf/dc_status.h"
+#include "deepconf/dc_backend.h"
+#include "safety/sdc_config.h"
+#include "safety/sdc_instance.h"
+#include "safety/sdc_records.h"
+#include "safety/sdc_refusal.h"
+#include "safety/sdc_strategy.h"
+#include "util/buf.h"
 
-typedef enum sdc_rec_format {
-    SDC_REC_CSV,
-    SDC_REC_JSONL,
-    SDC_REC_JSON_LIST,  /* [ {...}, ... ] */
-    SDC_REC_JSON_DICT,  /* { "id": "text", ... }: records {"key", "value"} */
-    SDC_REC_JSON_JUDGE, /* { ..., "instances": [ {...}, ... ] } */
-} sdc_rec_format;
+/* Appends one traces.jsonl line: the trace g of inst as the strategy
+ * ("generated" in a compare run) saw it, with its description ti and its
+ * refusal verdict rr (NULL: none, as in classify mode); with save_tokens
+ * each token's id, text, logprob and top-k. */
+void sdc_record_trace(sdc_buf *b, const sdc_instance *inst, const char *strategy,
+                      const dc_gen_trace *g, const sdc_trace_info *ti, const sdc_refusal_result *rr,
+                      int save_tokens);
 
-typedef struct sdc_records {
-    sdc_rec_format format;
-    json_t **v;   /* owned references */
-    size_t *line; /* 1-based start line; 0 where unknown (JUDGE-BENCH) */
-    size_t n, cap;
-    json_t *keys;   /* CSV header, or the first record's keys: array of strings */
-    size_t skipped; /* rows skipped (skip_bad) */
-    dc_error first_skip;
-} sdc_records;
+/* Appends one predictions.jsonl line: what strategy sp concluded for inst
+ * (outcome o, seconds charged), judged against the instance's label. */
+void sdc_record_prediction(sdc_buf *b, const sdc_instance *inst, const sdc_config *cfg,
+                           const sdc_strategy_params *sp, const sdc_outcome *o, double seconds);
 
-typedef struct sdc_rec_params {
-    const char *name; /* file name for messages */
-    size_t max_field;
-    size_t max_rows;
-    int skip_bad;
-} sdc_rec_params;
+/* What a run.json holds besides the configuration. */
+typedef struct sdc_run_record {
+    const char *fingerprint;
+    int argc; /* the command line; borrowed */
+    char *const *argv;
+    const dc_model_info *model;
+    const char *model_spec, *model_path, *model_sha256; /* "" or NULL: unknown */
+    int demo;
+    const char *benchmark, *data_file;
+    size_t instances, rows_read;
+} sdc_run_record;
 
-/* Reads data[0..len) into r (zeroed by the caller). Errors name the file
- * and line. Free r with sdc_records_free, also after an error. */
-dc_status sdc_records_read(const char *data, size_t len, const sdc_rec_params *p, sdc_records *r,
-                           dc_error *err);
-void sdc_records_free(sdc_records *r);
-
-/* "N" (a line number) or "record N" for "file:WHERE:" messages (static per call slot: 4 live). */
-const char *sdc_records_where(const sdc_records *r, size_t i);
+/* run.json's object (caller owns the reference). NULL when out of memory. */
+json_t *sdc_record_run_json(const sdc_config *cfg, const sdc_run_record *r);
 
 #endif

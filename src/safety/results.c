@@ -97,32 +97,6 @@ dc_status sdc_results_write_file(const char *dir, const char *name, const char *
     return DC_STATUS_OK;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (sdc_buf_append(&b, chunk, n) != DC_STATUS_OK)
-            break;
-    int bad = ferror(f) || b.st != DC_STATUS_OK;
-    fclose(f);
-    if (bad) {
-        sdc_buf_free(&b);
-        return NULL;
-    }
-    if (sdc_buf_append(&b, "", 0) != DC_STATUS_OK) {
-        sdc_buf_free(&b);
-        return NULL;
-    }
-    *len = b.len;
-    return sdc_buf_take(&b);
-}
-
 static int exists(const char *dir, const char *name)
 {
     char p[4096];
@@ -220,8 +194,8 @@ static dc_status recover(sdc_results *r, size_t expected, dc_error *err)
     path_of(pp, sizeof pp, r->dir, "predictions.jsonl");
     path_of(tp, sizeof tp, r->dir, "traces.jsonl");
     size_t plen = 0, tlen = 0;
-    char *ptext = slurp(pp, &plen);
-    char *ttext = slurp(tp, &tlen);
+    char *ptext = sdc_read_file(pp, &plen);
+    char *ttext = sdc_read_file(tp, &tlen);
     group *pg = NULL, *tg = NULL;
     size_t npg = 0, ntg = 0;
     dc_status st = DC_STATUS_OK;
@@ -395,135 +369,4 @@ void sdc_results_close(sdc_results *r)
     dc_free(r->done);
     dc_free(r->dir);
     dc_free(r);
-}
-
-/* ---- reading predictions ---- */
-
-typedef struct pred_storage {
-    json_t **objs;
-    size_t n;
-} pred_storage;
-
-static const char *str_or_null(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static double num_or_nan(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-static dc_status fill_prediction(json_t *o, sdc_prediction *p, const char *path, size_t line,
-                                 dc_error *err)
-{
-    memset(p, 0, sizeof *p);
-    p->instance_id = str_or_null(o, "instance_id");
-    p->strategy = str_or_null(o, "strategy");
-    if (!p->instance_id || !p->strategy)
-        return dc_error_set(err, DC_STATUS_FORMAT,
-                            "%s:%zu: expected \"instance_id\" and \"strategy\" strings", path,
-                            line);
-    p->benchmark = str_or_null(o, "benchmark");
-    p->harm_category = str_or_null(o, "harm_category");
-    const char *label = str_or_null(o, "label");
-    p->label = label && !strcmp(label, "unsafe") ? SDC_LABEL_UNSAFE
-               : label && !strcmp(label, "safe") ? SDC_LABEL_SAFE
-                                                 : SDC_LABEL_UNKNOWN;
-    p->answer = str_or_null(o, "answer");
-    json_t *ref = json_object_get(o, "refused");
-    p->refused = json_is_true(ref) ? 1 : json_is_false(ref) ? 0 : -1;
-    json_t *cor = json_object_get(o, "correct");
-    p->correct = json_is_true(cor) ? 1 : json_is_false(cor) ? 0 : -1;
-    p->failed = json_is_true(json_object_get(o, "failed"));
-    p->confidence = num_or_nan(o, "confidence");
-    p->consensus = num_or_nan(o, "consensus");
-    p->mean_prob = num_or_nan(o, "mean_prob");
-    p->trace_conf = num_or_nan(o, "trace_conf");
-    json_t *tu = json_object_get(o, "traces_used"), *tg = json_object_get(o, "tokens_generated");
-    if (!json_is_integer(tu) || !json_is_integer(tg))
-        return dc_error_set(err, DC_STATUS_FORMAT,
-                            "%s:%zu: expected \"traces_used\" and \"tokens_generated\" integers",
-                            path, line);
-    p->traces_used = (size_t)json_integer_value(tu);
-    p->tokens_generated = (size_t)json_integer_value(tg);
-    json_t *b = json_object_get(o, "budget");
-    p->budget = json_is_integer(b) ? (size_t)json_integer_value(b) : p->traces_used;
-    p->seconds = num_or_nan(o, "seconds");
-    if (isnan(p->seconds))
-        p->seconds = 0.0;
-    return DC_STATUS_OK;
-}
-
-dc_status sdc_predictions_load(const char *dir, sdc_prediction_list *out, size_t *torn,
-                               dc_error *err)
-{
-    memset(out, 0, sizeof *out);
-    if (torn)
-        *torn = 0;
-    char path[4096];
-    path_of(path, sizeof path, dir, "predictions.jsonl");
-    size_t len;
-    char *text = slurp(path, &len);
-    if (!text)
-        return dc_error_set(err, errno == ENOENT ? DC_STATUS_NOT_FOUND : DC_STATUS_IO,
-                            "%s: cannot read: %s", path, strerror(errno));
-    pred_storage *s = dc_calloc(1, sizeof *s);
-    size_t lines = 0;
-    for (size_t i = 0; i < len; i++)
-        lines += text[i] == '\n';
-    out->items = dc_calloc(lines + 1, sizeof *out->items);
-    if (s)
-        s->objs = dc_calloc(lines + 1, sizeof *s->objs);
-    dc_status st = (s && out->items && s->objs) ? DC_STATUS_OK : DC_STATUS_NOMEM;
-    out->storage_ = s;
-    size_t off = 0, line = 0;
-    while (st == DC_STATUS_OK && off < len) {
-        line++;
-        const char *nl = memchr(text + off, '\n', len - off);
-        if (!nl) {
-            if (torn)
-                (*torn)++;
-            break;
-        }
-        size_t l = (size_t)(nl - (text + off));
-        if (l == 0) {
-            off++;
-            continue;
-        }
-        json_error_t je;
-        json_t *o = json_loadb(text + off, l, 0, &je);
-        if (!o || !json_is_object(o)) {
-            json_decref(o);
-            st = dc_error_set(err, DC_STATUS_FORMAT, "%s:%zu: not a JSON object: %s", path, line,
-                              o ? "" : je.text);
-            break;
-        }
-        s->objs[s->n++] = o;
-        st = fill_prediction(o, &out->items[out->n], path, line, err);
-        if (st == DC_STATUS_OK)
-            out->n++;
-        off += l + 1;
-    }
-    dc_free(text);
-    if (st == DC_STATUS_NOMEM)
-        dc_error_set(err, st, "out of memory");
-    if (st != DC_STATUS_OK)
-        sdc_prediction_list_free(out);
-    return st;
-}
-
-void sdc_prediction_list_free(sdc_prediction_list *l)
-{
-    pred_storage *s = l->storage_;
-    if (s) {
-        for (size_t i = 0; i < s->n; i++)
-            json_decref(s->objs[i]);
-        dc_free(s->objs);
-        dc_free(s);
-    }
-    dc_free(l->items);
-    memset(l, 0, sizeof *l);
 }

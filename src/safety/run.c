@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "deepconf/dc_backend_replay.h"
+#include "safety/records.h"
 #include "safety/sdc_analysis.h"
 #include "safety/sdc_classify.h"
 #include "safety/sdc_results.h"
@@ -21,20 +21,39 @@
 typedef struct answer_ctx {
     const sdc_refusal *det;
     int classify;
+    /* the refusal verdict of the text last answered, kept for its record */
+    sdc_refusal_result rr;
+    int has_rr;
 } answer_ctx;
 
 static const char *answer_of(void *user, const char *text)
 {
     answer_ctx *a = user;
     size_t len = strlen(text);
+    a->has_rr = 0;
     if (a->classify) {
         sdc_verdict v = sdc_classify_parse(text, len);
         return v == SDC_VERDICT_UNSAFE ? "unsafe" : v == SDC_VERDICT_SAFE ? "safe" : NULL;
     }
-    sdc_refusal_result r;
-    if (sdc_refusal_classify(a->det, text, len, &r) != DC_STATUS_OK)
+    if (sdc_refusal_classify(a->det, text, len, &a->rr) != DC_STATUS_OK)
         return NULL;
-    return sdc_refusal_is_refusal(r.kind) ? "refuse" : "comply";
+    a->has_rr = 1;
+    return sdc_refusal_is_refusal(a->rr.kind) ? "refuse" : "comply";
+}
+
+/* The refusal verdict of a trace's record: computed when its answer was
+ * (*kept), else now (a trace cut by the confidence test has no answer, but
+ * its record says what its text was heading for). */
+static const sdc_refusal_result *verdict_of(const answer_ctx *ac, const dc_gen_trace *g,
+                                            const sdc_refusal_result *kept, sdc_refusal_result *buf)
+{
+    if (ac->classify || !g->trace.text || g->stop == DC_STOP_ERROR)
+        return NULL;
+    if (kept)
+        return kept;
+    if (sdc_refusal_classify(ac->det, g->trace.text, strlen(g->trace.text), buf) != DC_STATUS_OK)
+        return NULL;
+    return buf;
 }
 
 /* ---- fingerprint ---- */
@@ -69,218 +88,6 @@ void sdc_run_fingerprint(const sdc_config *cfg, const char *model_identity, char
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-/* ---- writing records ---- */
-
-static void write_scores(jw *w, const sdc_trace_info *ti)
-{
-    jw_key(w, "scores");
-    jw_obj_begin(w);
-    jw_key(w, "mean");
-    jw_double(w, ti->scores.mean);
-    jw_key(w, "tail");
-    jw_double(w, ti->scores.tail);
-    jw_key(w, "bottom10");
-    jw_double(w, ti->scores.bottom10);
-    jw_key(w, "bottom50");
-    jw_double(w, ti->scores.bottom50);
-    jw_key(w, "lowest");
-    jw_double(w, ti->scores.lowest);
-    jw_key(w, "min_window");
-    jw_double(w, ti->scores.min_window);
-    jw_obj_end(w);
-}
-
-static void write_tokens(jw *w, const dc_trace *t)
-{
-    jw_key(w, "tokens");
-    jw_arr_begin(w);
-    for (size_t i = 0; i < t->n_tokens; i++) {
-        const dc_token *k = &t->tokens[i];
-        jw_obj_begin(w);
-        jw_key(w, "id");
-        jw_int(w, k->id);
-        jw_key(w, "token");
-        jw_str(w, k->text ? k->text : "");
-        if (k->text && !jw_utf8_valid(k->text, strlen(k->text))) {
-            /* part of a character: the exact bytes, as OpenAI's "bytes" */
-            jw_key(w, "bytes");
-            jw_arr_begin(w);
-            for (const unsigned char *c = (const unsigned char *)k->text; *c; c++)
-                jw_uint(w, *c);
-            jw_arr_end(w);
-        }
-        jw_key(w, "logprob");
-        jw_double(w, k->logprob);
-        jw_key(w, "top_logprobs");
-        jw_arr_begin(w);
-        for (size_t j = 0; j < k->n_top; j++) {
-            jw_obj_begin(w);
-            jw_key(w, "id");
-            jw_int(w, k->top_id ? k->top_id[j] : -1);
-            jw_key(w, "token");
-            jw_str(w, k->top_text && k->top_text[j] ? k->top_text[j] : "");
-            jw_key(w, "logprob");
-            jw_double(w, k->top_lp[j]);
-            jw_obj_end(w);
-        }
-        jw_arr_end(w);
-        jw_obj_end(w);
-    }
-    jw_arr_end(w);
-}
-
-/* One traces.jsonl line. */
-static void trace_line(sdc_buf *b, const sdc_instance *inst, const char *strategy,
-                       const dc_gen_trace *g, const sdc_trace_info *ti, const answer_ctx *ac,
-                       int save_tokens)
-{
-    jw w;
-    jw_init(&w, b);
-    jw_obj_begin(&w);
-    jw_key(&w, "instance_id");
-    jw_str(&w, inst->id);
-    jw_key(&w, "strategy");
-    jw_str(&w, strategy);
-    jw_key(&w, "trace");
-    jw_uint(&w, g->index);
-    /* as text: a 64-bit value does not survive JSON readers that use doubles */
-    char seed[32];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)g->seed);
-    jw_key(&w, "seed");
-    jw_str(&w, seed);
-    jw_key(&w, "stop");
-    jw_str(&w, dc_stop_reason_name(g->stop));
-    if (g->stop == DC_STOP_ERROR) {
-        jw_key(&w, "error");
-        jw_str(&w, g->error_msg ? g->error_msg : dc_strerror(g->error));
-    }
-    jw_key(&w, "n_tokens");
-    jw_uint(&w, g->n_generated);
-    jw_key(&w, "n_evaluated");
-    jw_uint(&w, g->n_evaluated);
-    jw_key(&w, "text");
-    jw_str(&w, g->trace.text ? g->trace.text : "");
-    jw_key(&w, "answer");
-    jw_str(&w, ti->answer);
-    if (!ac->classify && g->trace.text && g->stop != DC_STOP_ERROR) {
-        sdc_refusal_result rr;
-        if (sdc_refusal_classify(ac->det, g->trace.text, strlen(g->trace.text), &rr) ==
-            DC_STATUS_OK) {
-            jw_key(&w, "refusal_kind");
-            jw_str(&w, sdc_refusal_kind_name(rr.kind));
-            jw_key(&w, "refusal_rule");
-            jw_str(&w, rr.rule);
-        }
-    }
-    jw_key(&w, "mean_logprob");
-    jw_double(&w, ti->mean_logprob);
-    write_scores(&w, ti);
-    if (save_tokens)
-        write_tokens(&w, &g->trace);
-    jw_obj_end(&w);
-    sdc_buf_putc(b, '\n');
-}
-
-static int correct_of(const sdc_instance *inst, const char *answer, int classify)
-{
-    if (inst->label == SDC_LABEL_UNKNOWN || !answer)
-        return inst->label == SDC_LABEL_UNKNOWN ? -1 : 0;
-    int flagged = classify ? !strcmp(answer, "unsafe") : !strcmp(answer, "refuse");
-    return flagged == (inst->label == SDC_LABEL_UNSAFE);
-}
-
-/* One predictions.jsonl line. */
-static void prediction_line(sdc_buf *b, const sdc_instance *inst, const sdc_config *cfg,
-                            const sdc_strategy_params *sp, const sdc_outcome *o, double seconds,
-                            int classify)
-{
-    /* the most traces the strategy may use */
-    size_t budget = sp->kind == SDC_STRATEGY_BASELINE ? 1
-                    : sp->kind == SDC_STRATEGY_FIXED  ? sp->fixed_n
-                                                      : sp->budget;
-    const char *strategy = sdc_strategy_name(sp->kind);
-    int refused = !o->answer ? -1
-                  : classify ? !strcmp(o->answer, "unsafe")
-                             : !strcmp(o->answer, "refuse");
-    int correct = o->failed ? -1 : correct_of(inst, o->answer, classify);
-    sdc_category cat =
-        o->failed ? SDC_CATEGORY_NO_ANSWER : sdc_categorize(refused, o->confidence, cfg->threshold);
-    jw w;
-    jw_init(&w, b);
-    jw_obj_begin(&w);
-    jw_key(&w, "instance_id");
-    jw_str(&w, inst->id);
-    jw_key(&w, "strategy");
-    jw_str(&w, strategy);
-    jw_key(&w, "benchmark");
-    jw_str(&w, sdc_benchmark_name(inst->benchmark));
-    jw_key(&w, "label");
-    jw_str(&w, sdc_label_name(inst->label));
-    jw_key(&w, "harm_category");
-    jw_str(&w, inst->category);
-    jw_key(&w, "mode");
-    jw_str(&w, classify ? "classify" : "refusal");
-    jw_key(&w, "answer");
-    jw_str(&w, o->answer);
-    jw_key(&w, "refused");
-    if (refused < 0)
-        jw_null(&w);
-    else
-        jw_bool(&w, refused);
-    jw_key(&w, "correct");
-    if (correct < 0)
-        jw_null(&w);
-    else
-        jw_bool(&w, correct);
-    jw_key(&w, "confidence");
-    jw_double(&w, o->confidence);
-    jw_key(&w, "consensus");
-    jw_double(&w, o->consensus);
-    jw_key(&w, "mean_prob");
-    jw_double(&w, o->mean_prob);
-    jw_key(&w, "trace_conf");
-    jw_double(&w, o->trace_conf);
-    jw_key(&w, "threshold");
-    jw_double(&w, cfg->threshold);
-    jw_key(&w, "category");
-    jw_str(&w, sdc_category_name(cat));
-    jw_key(&w, "traces_used");
-    jw_uint(&w, o->traces_used);
-    jw_key(&w, "budget");
-    jw_uint(&w, budget);
-    jw_key(&w, "tokens_generated");
-    jw_uint(&w, o->tokens_generated);
-    jw_key(&w, "failed_traces");
-    jw_uint(&w, o->failed_traces);
-    jw_key(&w, "failed");
-    jw_bool(&w, o->failed);
-    if (!isnan(o->threshold)) {
-        jw_key(&w, "stop_threshold");
-        jw_double(&w, o->threshold);
-    }
-    jw_key(&w, "traces");
-    jw_arr_begin(&w);
-    for (size_t i = 0; i < o->n_traces; i++) {
-        jw_obj_begin(&w);
-        jw_key(&w, "trace");
-        jw_uint(&w, o->traces[i].index);
-        jw_key(&w, "stop");
-        jw_str(&w, dc_stop_reason_name(o->traces[i].stop));
-        jw_key(&w, "tokens");
-        jw_uint(&w, o->traces[i].n_evaluated);
-        jw_key(&w, "answer");
-        jw_str(&w, o->info[i].answer);
-        jw_key(&w, "voted");
-        jw_bool(&w, o->info[i].voted);
-        jw_obj_end(&w);
-    }
-    jw_arr_end(&w);
-    jw_key(&w, "seconds");
-    jw_double(&w, seconds);
-    jw_obj_end(&w);
-    sdc_buf_putc(b, '\n');
-}
-
 /* ---- one instance ---- */
 
 typedef struct runner {
@@ -289,7 +96,6 @@ typedef struct runner {
     sdc_strategy_params sp;
     dc_gen_params gen;
     answer_ctx ac;
-    dc_backend *replay;
     sdc_buf traces, preds;
     sdc_run_stats *stats;
     size_t done;        /* instances finished so far */
@@ -332,6 +138,15 @@ static dc_observe tick_on_token(void *user, const dc_token_event *ev)
     return r->p->progress(r->p->user, &pr) ? DC_OBSERVE_CANCEL : DC_OBSERVE_CONTINUE;
 }
 
+/* The instance's records were built whole. */
+static dc_status records_ok(runner *r, const sdc_instance *inst, dc_error *err)
+{
+    if (r->traces.st != DC_STATUS_OK || r->preds.st != DC_STATUS_OK)
+        return dc_error_set(err, DC_STATUS_NOMEM, "instance %s: records too large or out of memory",
+                            inst->id);
+    return DC_STATUS_OK;
+}
+
 static void strategy_params(const sdc_config *c, sdc_strategy_params *sp)
 {
     *sp = sdc_strategy_default_params();
@@ -349,9 +164,86 @@ static void strategy_params(const sdc_config *c, sdc_strategy_params *sp)
     sp->kind = c->kind.strategy;
 }
 
+/* Every strategy over the same traces of one instance (compare): each
+ * trace described once (its answer and refusal verdict) and recorded as
+ * "generated", then the four strategies replayed over them; each charged
+ * its share of gen_seconds by the tokens it used. */
+static dc_status compare_traces(runner *r, const sdc_instance *inst, const dc_gen_trace *traces,
+                                size_t n, double gen_seconds, dc_error *err)
+{
+    size_t total_tokens = 0;
+    sdc_trace_info *info = dc_calloc(n ? n : 1, sizeof *info);
+    if (!info)
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    dc_status st = DC_STATUS_OK;
+    for (size_t i = 0; i < n && st == DC_STATUS_OK; i++) {
+        total_tokens += traces[i].n_evaluated;
+        count_trace(r, &traces[i]);
+        r->ac.has_rr = 0;
+        if ((st = sdc_trace_describe(&traces[i], &r->sp, answer_of, &r->ac, &info[i])) !=
+            DC_STATUS_OK)
+            break;
+        sdc_refusal_result buf;
+        const sdc_refusal_result *rr =
+            verdict_of(&r->ac, &traces[i], r->ac.has_rr ? &r->ac.rr : NULL, &buf);
+        sdc_record_trace(&r->traces, inst, "generated", &traces[i], &info[i], rr,
+                         r->cfg->save_tokens);
+    }
+    if (st != DC_STATUS_OK)
+        dc_error_set(err, st, "out of memory");
+    sdc_trace_pool pool = {traces, info, n};
+    for (int k = 0; k < SDC_STRATEGY_COUNT && st == DC_STATUS_OK; k++) {
+        sdc_strategy_params sp = r->sp;
+        sp.kind = (sdc_strategy_kind)k;
+        sdc_outcome o;
+        if ((st = sdc_strategy_replay(&pool, &sp, &o, err)) != DC_STATUS_OK)
+            break;
+        /* time charged in proportion to the tokens the strategy used */
+        double secs =
+            total_tokens ? gen_seconds * (double)o.tokens_generated / (double)total_tokens : 0.0;
+        sdc_record_prediction(&r->preds, inst, r->cfg, &sp, &o, secs);
+        sdc_outcome_clear(&o);
+    }
+    dc_free(info);
+    return st;
+}
+
+/* One strategy generating for real: its traces and its prediction. */
+static dc_status run_strategy(runner *r, const sdc_instance *inst, const dc_prompt *prompt,
+                              const dc_gen_params *gen, dc_error *err)
+{
+    sdc_outcome o;
+    dc_status st = sdc_strategy_run(r->p->backend, prompt, gen, &r->sp, answer_of, &r->ac, &o, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    for (size_t i = 0; i < o.n_traces; i++) {
+        sdc_refusal_result buf;
+        const sdc_refusal_result *rr = verdict_of(&r->ac, &o.traces[i], NULL, &buf);
+        sdc_record_trace(&r->traces, inst, sdc_strategy_name(r->sp.kind), &o.traces[i], &o.info[i],
+                         rr, r->cfg->save_tokens);
+        count_trace(r, &o.traces[i]);
+    }
+    sdc_record_prediction(&r->preds, inst, r->cfg, &r->sp, &o, o.seconds);
+    sdc_outcome_clear(&o);
+    return DC_STATUS_OK;
+}
+
 static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err)
 {
     const sdc_config *cfg = r->cfg;
+    sdc_buf_reset(&r->traces);
+    sdc_buf_reset(&r->preds);
+    dc_status st;
+    if (r->p->saved) {
+        /* analyze --replay: the traces a compare run generated */
+        const dc_gen_trace *saved;
+        size_t n;
+        double t0 = sdc_now_seconds();
+        st = sdc_saved_traces_get(r->p->saved, inst->id, &saved, &n, err);
+        if (st == DC_STATUS_OK)
+            st = compare_traces(r, inst, saved, n, sdc_now_seconds() - t0, err);
+        return st == DC_STATUS_OK ? records_ok(r, inst, err) : st;
+    }
     char *user = NULL;
     if (r->ac.classify) {
         size_t n = strlen(SDC_CLASSIFY_TEMPLATE) + strlen(inst->prompt) + 1;
@@ -365,10 +257,6 @@ static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err
     dc_prompt prompt = {.chat = &chat};
     dc_gen_params gen = r->gen;
     gen.instance_id = inst->id;
-    sdc_buf_reset(&r->traces);
-    sdc_buf_reset(&r->preds);
-    dc_status st = DC_STATUS_OK;
-
     if (cfg->compare) {
         gen.n_traces = (size_t)cfg->budget;
         gen.first_trace = 0;
@@ -379,72 +267,15 @@ static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err
         r->tick_tokens = 0;
         r->current = inst;
         st = dc_backend_generate(r->p->backend, &prompt, &gen, &tick, &res, err);
-        double gen_seconds = sdc_now_seconds() - t0;
-        if (st != DC_STATUS_OK) {
-            dc_free(user);
-            return st;
-        }
-        dc_trace *saved = dc_calloc(res.n_traces ? res.n_traces : 1, sizeof *saved);
-        dc_stop_reason *stops = dc_calloc(res.n_traces ? res.n_traces : 1, sizeof *stops);
-        size_t total_tokens = 0;
-        if (!saved || !stops) {
-            st = dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
-            goto compare_done;
-        }
-        for (size_t i = 0; i < res.n_traces; i++) {
-            saved[i] = res.traces[i].trace;
-            stops[i] = res.traces[i].stop;
-            total_tokens += res.traces[i].n_evaluated;
-            count_trace(r, &res.traces[i]);
-            sdc_trace_info ti;
-            if ((st = sdc_trace_describe(&res.traces[i], &r->sp, answer_of, &r->ac, &ti)) !=
-                DC_STATUS_OK) {
-                dc_error_set(err, st, "out of memory");
-                goto compare_done;
-            }
-            trace_line(&r->traces, inst, "generated", &res.traces[i], &ti, &r->ac,
-                       cfg->save_tokens);
-        }
-        dc_backend_replay_set(r->replay, inst->id, saved, stops, res.n_traces);
-        for (int k = 0; k < SDC_STRATEGY_COUNT && st == DC_STATUS_OK; k++) {
-            sdc_strategy_params sp = r->sp;
-            sp.kind = (sdc_strategy_kind)k;
-            sdc_outcome o;
-            st = sdc_strategy_run(r->replay, &prompt, &gen, &sp, answer_of, &r->ac, &o, err);
-            if (st != DC_STATUS_OK)
-                break;
-            /* time charged in proportion to the tokens the strategy used */
-            double secs = total_tokens
-                              ? gen_seconds * (double)o.tokens_generated / (double)total_tokens
-                              : 0.0;
-            prediction_line(&r->preds, inst, cfg, &sp, &o, secs, r->ac.classify);
-            sdc_outcome_clear(&o);
-        }
-        dc_backend_replay_set(r->replay, NULL, NULL, NULL, 0);
-    compare_done:
-        dc_free(saved);
-        dc_free(stops);
-        dc_gen_result_clear(&res);
-    } else {
-        sdc_outcome o;
-        st = sdc_strategy_run(r->p->backend, &prompt, &gen, &r->sp, answer_of, &r->ac, &o, err);
         if (st == DC_STATUS_OK) {
-            for (size_t i = 0; i < o.n_traces; i++) {
-                trace_line(&r->traces, inst, sdc_strategy_name(r->sp.kind), &o.traces[i],
-                           &o.info[i], &r->ac, cfg->save_tokens);
-                count_trace(r, &o.traces[i]);
-            }
-            prediction_line(&r->preds, inst, cfg, &r->sp, &o, o.seconds, r->ac.classify);
-            sdc_outcome_clear(&o);
+            st = compare_traces(r, inst, res.traces, res.n_traces, sdc_now_seconds() - t0, err);
+            dc_gen_result_clear(&res);
         }
+    } else {
+        st = run_strategy(r, inst, &prompt, &gen, err);
     }
     dc_free(user);
-    if (st != DC_STATUS_OK)
-        return st;
-    if (r->traces.st != DC_STATUS_OK || r->preds.st != DC_STATUS_OK)
-        return dc_error_set(err, DC_STATUS_NOMEM, "instance %s: records too large or out of memory",
-                            inst->id);
-    return DC_STATUS_OK;
+    return st == DC_STATUS_OK ? records_ok(r, inst, err) : st;
 }
 
 /* ---- the run ---- */
@@ -484,10 +315,6 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
         sdc_results_open(p->dir, p->run_json, p->fingerprint, expected, p->open_mode, &res, err);
     if (st != DC_STATUS_OK)
         return st;
-    if ((st = dc_backend_replay_open(&r.replay, err)) != DC_STATUS_OK) {
-        sdc_results_close(res);
-        return st;
-    }
     sdc_buf_init(&r.traces, 0);
     sdc_buf_init(&r.preds, 0);
     double t0 = sdc_now_seconds();
@@ -542,7 +369,6 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
     stats->seconds = sdc_now_seconds() - t0;
     sdc_buf_free(&r.traces);
     sdc_buf_free(&r.preds);
-    dc_backend_free(r.replay);
     sdc_results_close(res);
     return st;
 }

@@ -114,7 +114,7 @@ dc_status sdc_trace_describe(const dc_gen_trace *g, const sdc_strategy_params *s
         }
     ti->mean_logprob = m ? s / (double)m : NAN;
     /* A trace cut by the confidence test has no answer: its text is unfinished. */
-    if (g->stop != DC_STOP_CONFIDENCE)
+    if (g->stop != DC_STOP_CONFIDENCE && answer)
         ti->answer = answer(user, t->text ? t->text : "");
     return DC_STATUS_OK;
 }
@@ -123,6 +123,7 @@ dc_status sdc_trace_describe(const dc_gen_trace *g, const sdc_strategy_params *s
 
 typedef struct run_ctx {
     dc_backend *b;
+    const sdc_trace_pool *pool; /* instead of b: traces already generated */
     const dc_prompt *prompt;
     dc_gen_params gen;
     const sdc_strategy_params *sp;
@@ -148,9 +149,104 @@ static dc_observe online_on_token(void *user, const dc_token_event *ev)
                : DC_OBSERVE_CONTINUE;
 }
 
+/* Room in the outcome for n more traces. */
+static dc_status reserve(run_ctx *c, size_t n)
+{
+    sdc_outcome *o = c->out;
+    if (o->n_traces + n <= c->cap)
+        return DC_STATUS_OK;
+    size_t cap = c->cap ? c->cap * 2 : 16;
+    while (cap < o->n_traces + n)
+        cap *= 2;
+    dc_gen_trace *t = dc_reallocarray(o->traces, cap, sizeof *t);
+    if (t)
+        o->traces = t;
+    sdc_trace_info *ti = t ? dc_reallocarray(o->info, cap, sizeof *ti) : NULL;
+    if (ti)
+        o->info = ti;
+    if (!t || !ti)
+        return dc_error_set(c->err, DC_STATUS_NOMEM, "out of memory");
+    c->cap = cap;
+    return DC_STATUS_OK;
+}
+
+/* Where an online window over the trace's confidences first stops it:
+ * the position, or -1 when it runs to the end. */
+static long online_cut(run_ctx *c, const dc_trace *t, dc_status *st)
+{
+    dc_online_window w;
+    if ((*st = dc_online_window_init(c->ctl, &w)) != DC_STATUS_OK)
+        return -1;
+    long cut = -1;
+    for (size_t pos = 0; pos < t->n_tokens && cut < 0; pos++) {
+        const dc_token *k = &t->tokens[pos];
+        if (k->n_top == 0)
+            continue;
+        double conf = dc_topk_confidence(k->top_lp, k->n_top, c->sp->top_k);
+        if (dc_online_window_push(&w, conf) == DC_ONLINE_STOP)
+            cut = (long)pos;
+    }
+    dc_online_window_free(&w);
+    return cut;
+}
+
+/* Takes traces [used, used + n) from the pool, as generate() would have
+ * produced them: whole (their descriptions reused), or with online_stop
+ * cut where the window confidence falls (described afresh: no answer). */
+static dc_status take_from_pool(run_ctx *c, size_t n, int online_stop)
+{
+    sdc_outcome *o = c->out;
+    const sdc_trace_pool *pool = c->pool;
+    if (o->n_traces + n > pool->n)
+        return dc_error_set(c->err, DC_STATUS_NOT_FOUND,
+                            "replay: %zu traces saved; traces %zu..%zu were asked for (is the "
+                            "budget larger than the saved run's?)",
+                            pool->n, o->n_traces, o->n_traces + n - 1);
+    dc_status st = reserve(c, n);
+    for (size_t i = 0; i < n && st == DC_STATUS_OK; i++) {
+        size_t k = o->n_traces;
+        const dc_gen_trace *s = &pool->traces[k];
+        dc_gen_trace *g = &o->traces[k];
+        *g = *s;
+        memset(&g->trace, 0, sizeof g->trace);
+        g->error_msg = NULL;
+        long cut = online_stop && s->stop != DC_STOP_ERROR ? online_cut(c, &s->trace, &st) : -1;
+        if (st != DC_STATUS_OK)
+            return dc_error_set(c->err, st, "online window: %s", dc_strerror(st));
+        /* charged as generation would have been: every kept position, and
+           the one where the cut fell */
+        size_t keep = cut >= 0 ? (size_t)cut : s->trace.n_tokens;
+        g->n_generated = keep;
+        g->n_evaluated = cut >= 0 ? keep + 1 : keep;
+        if (cut >= 0)
+            g->stop = DC_STOP_CONFIDENCE;
+        size_t text = keep - (g->stop == DC_STOP_EOS && keep ? 1 : 0);
+        st = dc_trace_copy_prefix(&s->trace, keep, text, &g->trace);
+        if (st == DC_STATUS_OK && s->error_msg && !(g->error_msg = dc_strdup(s->error_msg)))
+            st = DC_STATUS_NOMEM;
+        if (st == DC_STATUS_OK && s->trace.id && !(g->trace.id = dc_strdup(s->trace.id)))
+            st = DC_STATUS_NOMEM;
+        if (st == DC_STATUS_OK &&
+            !(g->trace.finish_reason = dc_strdup(dc_stop_reason_name(g->stop))))
+            st = DC_STATUS_NOMEM;
+        o->n_traces++;
+        if (st != DC_STATUS_OK)
+            return dc_error_set(c->err, st, "out of memory");
+        o->tokens_generated += g->n_evaluated;
+        o->failed_traces += g->stop == DC_STOP_ERROR;
+        if (cut < 0)
+            o->info[k] = pool->info[k];
+        else if ((st = sdc_trace_describe(g, c->sp, NULL, NULL, &o->info[k])) != DC_STATUS_OK)
+            return dc_error_set(c->err, st, "out of memory");
+    }
+    return st;
+}
+
 /* Generates traces [used, used + n) and appends them to the outcome. */
 static dc_status generate(run_ctx *c, size_t n, int online_stop)
 {
+    if (c->pool)
+        return take_from_pool(c, n, online_stop);
     sdc_outcome *o = c->out;
     dc_gen_params p = c->gen;
     p.n_traces = n;
@@ -181,21 +277,9 @@ static dc_status generate(run_ctx *c, size_t n, int online_stop)
     }
     if (st != DC_STATUS_OK)
         return st;
-    if (o->n_traces + r.n_traces > c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        while (cap < o->n_traces + r.n_traces)
-            cap *= 2;
-        dc_gen_trace *t = dc_reallocarray(o->traces, cap, sizeof *t);
-        if (t)
-            o->traces = t;
-        sdc_trace_info *ti = t ? dc_reallocarray(o->info, cap, sizeof *ti) : NULL;
-        if (ti)
-            o->info = ti;
-        if (!t || !ti) {
-            dc_gen_result_clear(&r);
-            return dc_error_set(c->err, DC_STATUS_NOMEM, "out of memory");
-        }
-        c->cap = cap;
+    if ((st = reserve(c, r.n_traces)) != DC_STATUS_OK) {
+        dc_gen_result_clear(&r);
+        return st;
     }
     for (size_t i = 0; i < r.n_traces; i++) {
         size_t k = o->n_traces;
@@ -354,17 +438,15 @@ static dc_status run_online(run_ctx *c)
     return st;
 }
 
-dc_status sdc_strategy_run(dc_backend *b, const dc_prompt *prompt, const dc_gen_params *gen,
-                           const sdc_strategy_params *sp, sdc_answer_fn answer, void *user,
-                           sdc_outcome *out, dc_error *err)
+static dc_status run(run_ctx c)
 {
+    const sdc_strategy_params *sp = c.sp;
+    sdc_outcome *out = c.out;
     memset(out, 0, sizeof *out);
     out->consensus = out->mean_prob = out->confidence = out->trace_conf = out->threshold = NAN;
-    if (!b || !prompt || !gen || !sp || !answer || sp->fixed_n < 1 || sp->budget < 1 ||
-        sp->step < 1 || sp->warmup < 1)
-        return dc_error_set(err, DC_STATUS_INVALID_ARG,
+    if (!sp || sp->fixed_n < 1 || sp->budget < 1 || sp->step < 1 || sp->warmup < 1)
+        return dc_error_set(c.err, DC_STATUS_INVALID_ARG,
                             "strategy: fixed_n, budget, step and warmup must be >= 1");
-    run_ctx c = {b, prompt, *gen, sp, answer, user, out, err, 0, NULL, NULL, 0};
     dc_status st;
     switch (sp->kind) {
     case SDC_STRATEGY_BASELINE: st = run_voting(&c, 1, 0); break;
@@ -378,6 +460,30 @@ dc_status sdc_strategy_run(dc_backend *b, const dc_prompt *prompt, const dc_gen_
     if (st != DC_STATUS_OK)
         sdc_outcome_clear(out);
     return st;
+}
+
+dc_status sdc_strategy_run(dc_backend *b, const dc_prompt *prompt, const dc_gen_params *gen,
+                           const sdc_strategy_params *sp, sdc_answer_fn answer, void *user,
+                           sdc_outcome *out, dc_error *err)
+{
+    if (!b || !prompt || !gen || !answer) {
+        memset(out, 0, sizeof *out);
+        return dc_error_set(err, DC_STATUS_INVALID_ARG, "strategy: no backend, prompt or answer");
+    }
+    run_ctx c = {b, NULL, prompt, *gen, sp, answer, user, out, err, 0, NULL, NULL, 0};
+    return run(c);
+}
+
+dc_status sdc_strategy_replay(const sdc_trace_pool *pool, const sdc_strategy_params *sp,
+                              sdc_outcome *out, dc_error *err)
+{
+    if (!pool) {
+        memset(out, 0, sizeof *out);
+        return dc_error_set(err, DC_STATUS_INVALID_ARG, "strategy: no traces to replay");
+    }
+    run_ctx c = {NULL, pool, NULL, dc_gen_default_params(), sp, NULL, NULL, out, err, 0,
+                 NULL, NULL, 0};
+    return run(c);
 }
 
 void sdc_outcome_clear(sdc_outcome *o)

@@ -2,8 +2,11 @@
 #include "util/fs.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "util/buf.h"
 
 int sdc_mkdirs(const char *dir, unsigned mode)
 {
@@ -23,4 +26,29 @@ int sdc_mkdirs(const char *dir, unsigned mode)
         *p = '/';
     }
     return mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+char *sdc_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    sdc_buf b;
+    sdc_buf_init(&b, 0);
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (sdc_buf_append(&b, chunk, n) != DC_STATUS_OK)
+            break;
+    int bad = ferror(f), nomem = b.st != DC_STATUS_OK;
+    fclose(f);
+    if (!bad && !nomem && sdc_buf_append(&b, "", 0) != DC_STATUS_OK)
+        nomem = 1;
+    if (bad || nomem) {
+        sdc_buf_free(&b);
+        errno = nomem ? ENOMEM : EIO;
+        return NULL;
+    }
+    *len = b.len;
+    return sdc_buf_take(&b);
 }

@@ -7,4 +7,11 @@
  * existing directory is fine. */
 int sdc_mkdirs(const char *dir, unsigned mode);
 
+#include <stddef.h>
+
+/* The whole file, NUL-terminated, its length (without the NUL) in *len.
+ * Caller frees with dc_free. NULL with errno set when it cannot be read
+ * (ENOMEM when out of memory). */
+char *sdc_read_file(const char *path, size_t *len);
+
 #endif

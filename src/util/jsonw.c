@@ -240,3 +240,44 @@ void jw_raw(jw *w, const char *json)
     before_value(w);
     sdc_buf_puts(w->out, json);
 }
+
+/* ---- key and value ---- */
+
+void jw_kv_str(jw *w, const char *key, const char *s)
+{
+    jw_key(w, key);
+    jw_str(w, s);
+}
+
+void jw_kv_double(jw *w, const char *key, double x)
+{
+    jw_key(w, key);
+    jw_double(w, x);
+}
+
+void jw_kv_int(jw *w, const char *key, int64_t x)
+{
+    jw_key(w, key);
+    jw_int(w, x);
+}
+
+void jw_kv_uint(jw *w, const char *key, uint64_t x)
+{
+    jw_key(w, key);
+    jw_uint(w, x);
+}
+
+void jw_kv_bool(jw *w, const char *key, int b)
+{
+    jw_key(w, key);
+    jw_bool(w, b);
+}
+
+void jw_kv_tristate(jw *w, const char *key, int v)
+{
+    jw_key(w, key);
+    if (v == 0 || v == 1)
+        jw_bool(w, v);
+    else
+        jw_null(w);
+}

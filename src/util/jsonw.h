@@ -36,6 +36,15 @@ void jw_null(jw *w);
 /* Writes pre-serialised JSON text as one value. */
 void jw_raw(jw *w, const char *json);
 
+/* A key and its value in one call. */
+void jw_kv_str(jw *w, const char *key, const char *s); /* NULL writes null */
+void jw_kv_double(jw *w, const char *key, double x);
+void jw_kv_int(jw *w, const char *key, int64_t x);
+void jw_kv_uint(jw *w, const char *key, uint64_t x);
+void jw_kv_bool(jw *w, const char *key, int b);
+/* 1 / 0 as a boolean, anything else (-1: unknown) as null. */
+void jw_kv_tristate(jw *w, const char *key, int v);
+
 /* UTF-8 checks: the length of the valid sequence at s (0: invalid), and
  * whether all of s[0..n) is valid. Strings are written with invalid
  * bytes replaced by U+FFFD. */

@@ -1,0 +1,90 @@
+/* sdc_records.h - the records of a run, read in one place (src/safety/
+ * records.c, which also writes them): predictions.jsonl (one line per
+ * instance and strategy), traces.jsonl (one line per trace) and run.json
+ * (what produced the run). Every field is described in docs/formats.md. */
+#ifndef SDC_RECORDS_H
+#define SDC_RECORDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "deepconf/dc_backend.h"
+#include "deepconf/dc_status.h"
+#include "safety/sdc_instance.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- predictions.jsonl ---- */
+
+/* One (instance, strategy) prediction. Strings are borrowed. */
+typedef struct sdc_prediction {
+    const char *instance_id;
+    const char *strategy;
+    const char *benchmark;
+    const char *harm_category;
+    sdc_label label;
+    const char *answer; /* "refuse"/"comply" or "unsafe"/"safe"; NULL: none */
+    int refused;        /* 1, 0, or -1 when there is no answer */
+    int correct;        /* 1, 0, or -1 when it cannot be judged (label unknown) */
+    int failed;         /* every trace failed (backend errors): left out of accuracy */
+    double confidence;  /* beta * mean_prob, in [0, 1] */
+    double consensus;   /* beta: the winning answer's share of the vote weight */
+    double mean_prob;   /* mean over the winning traces of exp(mean sampled logprob) */
+    double trace_conf;  /* mean DeepConf trace score (lowest group) of the winners */
+    size_t traces_used;
+    size_t budget;
+    size_t tokens_generated;
+    double seconds;
+} sdc_prediction;
+
+typedef struct sdc_prediction_list {
+    sdc_prediction *items; /* strings point into the list's own storage */
+    size_t n;
+    void *storage_; /* private */
+} sdc_prediction_list;
+
+/* Reads dir/predictions.jsonl. A torn last line is ignored (and counted
+ * in *torn when not NULL); any other bad line is a FORMAT error naming
+ * the line and field. Caller frees with sdc_prediction_list_free. */
+dc_status sdc_predictions_load(const char *dir, sdc_prediction_list *out, size_t *torn,
+                               dc_error *err);
+void sdc_prediction_list_free(sdc_prediction_list *l);
+
+/* ---- traces.jsonl ---- */
+
+/* The traces a compare run generated ("strategy": "generated", saved with
+ * their tokens), read back one instance at a time. */
+typedef struct sdc_saved_traces sdc_saved_traces;
+
+/* Indexes path (every line must be a generated trace with tokens; a torn
+ * last line is an error: resume the run first). *out: free with
+ * sdc_saved_traces_close. NOT_FOUND, FORMAT naming the line, NOMEM. */
+dc_status sdc_saved_traces_open(const char *path, sdc_saved_traces **out, dc_error *err);
+
+/* The traces of one instance in index order: *traces borrowed, valid until
+ * the next call or close. NOT_FOUND when the file has none of it; FORMAT
+ * naming the line. */
+dc_status sdc_saved_traces_get(sdc_saved_traces *s, const char *instance_id,
+                               const dc_gen_trace **traces, size_t *n, dc_error *err);
+
+void sdc_saved_traces_close(sdc_saved_traces *s);
+
+/* ---- run.json ---- */
+
+/* What the analysis needs of a run's run.json. */
+typedef struct sdc_run_facts {
+    double threshold;     /* config deepconf.threshold; NaN when missing */
+    int demo;             /* the offline demo model was used */
+    char model_name[256]; /* model name, else its path; "" when unknown */
+} sdc_run_facts;
+
+/* Reads dir/run.json. NOT_FOUND / PARSE naming the file. */
+dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SDC_RECORDS_H */
