@@ -149,7 +149,8 @@ static dc_status pick_shape(const sdc_records *r, const char *name, sdc_benchmar
         *out = hit[0]->s;
         return DC_STATUS_OK;
     }
-    const char *kind = r->format == SDC_REC_CSV ? "columns" : "keys";
+    const char *kind =
+        r->format == SDC_REC_CSV || r->format == SDC_REC_PARQUET ? "columns" : "keys";
     if (nh == 0 && want != SDC_BENCHMARK_AUTO) {
         sdc_buf need;
         sdc_buf_init(&need, 400);
