@@ -96,10 +96,12 @@ write("dict_v2_zstd.parquet", xstestTable(), (b) =>
 // Data pages v2, PLAIN, gzip.
 write("plain_v2_gzip.parquet", xstestTable(), (b) =>
     b.setWriterVersion(V2).setDictionaryEnabled(false).setEncoding(E.PLAIN).setCompression(C.GZIP));
-// Several row groups of 7 rows and pages of a few rows each.
+// Several row groups of 7 rows, pages of a few rows each, and dictionaries
+// so small that the writer falls back to PLAIN pages within a chunk.
 write("multi_rowgroup.parquet", xstestTable(), (b) =>
     b.setWriterVersion(V1).setDictionaryEnabled(true).setCompression(C.SNAPPY)
-        .setMaxRowGroupSize(7).setDataPageSizeLimit(64).setWriteBatchSize(3));
+        .setMaxRowGroupSize(7).setDataPageSizeLimit(32).setDictionaryPageSizeLimit(48)
+        .setWriteBatchSize(2));
 // Every physical type, nulls, booleans bit-packed (v1) and RLE (v2).
 write("types_v1.parquet", typesTable(), (b) =>
     b.setWriterVersion(V1).setDictionaryEnabled(false).setCompression(C.UNCOMPRESSED));
