@@ -566,7 +566,13 @@ static sdc_dataset *load_data(const char *cmd, const sdc_config *cfg)
             lp.category_field = cfg->category_field;
         if (*cfg->unsafe_values)
             lp.unsafe_values = cfg->unsafe_values;
-        st = sdc_dataset_load(cfg->data, &lp, &ds, &err);
+        /* A named benchmark without --data: its file from the Hub (cache first). */
+        char *pulled = NULL;
+        if (!*cfg->data && strcmp(cfg->benchmark, "auto") != 0 &&
+            !(pulled = cli_benchmark_pull(cmd, cfg->benchmark)))
+            return NULL;
+        st = sdc_dataset_load(pulled ? pulled : cfg->data, &lp, &ds, &err);
+        free(pulled);
     }
     if (st != DC_STATUS_OK) {
         cli_err(cmd, "%s", err.msg);
