@@ -471,7 +471,7 @@ static dc_status pick_file(const dc_hf_ref *ref, const hub_file *f, size_t n, si
                             "%s has no .gguf file for quant %s; it has: %s", ref->repo, ref->quant,
                             avail);
     }
-    if (strstr(f[best].path, "-of-"))
+    if (is_gguf(f[best].path) && strstr(f[best].path, "-of-"))
         return dc_error_set(err, DC_STATUS_UNSUPPORTED,
                             "%s: %s is one shard of a split GGUF; split models are not supported",
                             ref->repo, f[best].path);
