@@ -7,7 +7,7 @@
  * sub-folder, Parquet written by parquet-wasm). Cases: fresh download into
  * datasets--O--N, cache hit offline, gated repo without and with a token,
  * unknown name, revision pinning, a cut transfer resumed, the CLI with
- * HF_HUB_CACHE. */
+ * HF_HUB_CACHE, and `run --benchmark NAME` without --data. */
 #include "test_common.h"
 
 #include <arpa/inet.h>
@@ -569,13 +569,54 @@ static void test_cli(void **state)
     assert_non_null(strstr(buf, "known: toxicchat, harmbench"));
 }
 
+/* run --benchmark NAME without --data: the file is pulled and loaded
+ * before the model is opened (here a missing one, so that no model is
+ * needed: the run stops right after the data). */
+static void test_run_pulls(void **state)
+{
+    (void)state;
+    char home[512], err_path[600];
+    snprintf(home, sizeof home, "%s/run-home", tmpdir);
+    snprintf(err_path, sizeof err_path, "%s/run.err", tmpdir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("HF_ENDPOINT", endpoint, 1);
+        setenv("HF_HOME", home, 1);
+        unsetenv("HF_HUB_CACHE");
+        unsetenv("HF_TOKEN");
+        unsetenv("HF_HUB_OFFLINE");
+        if (!freopen("/dev/null", "w", stdout) || !freopen(err_path, "w", stderr))
+            _exit(126);
+        execl(test_binary(), test_binary(), "run", "--benchmark", "harmbench", "--num-instances",
+              "1", "--model", "/nonexistent/model.gguf", "--out", tmpdir, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    size_t n;
+    char *msg = (char *)slurp(err_path, &n);
+    assert_non_null(msg);
+    msg[n] = '\0';
+    if (!strstr(msg, "/nonexistent/model.gguf"))
+        fail_msg("expected the run to stop at the model, got: %s", msg);
+    free(msg);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "%s/hub/datasets--walledai--HarmBench/snapshots/" SHA_MAIN
+             "/standard/train-00000-of-00001.parquet",
+             home);
+    assert_file_is(want, &files[3]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),    cmocka_unit_test(test_fresh_then_offline),
         cmocka_unit_test(test_gated),    cmocka_unit_test(test_unknown_and_not_hosted),
         cmocka_unit_test(test_revision), cmocka_unit_test(test_cut_transfer),
-        cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_cli),      cmocka_unit_test(test_run_pulls),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
