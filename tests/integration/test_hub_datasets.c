@@ -507,6 +507,11 @@ static void test_cut_transfer(void **state)
     assert_int_equal(ds->n, 2);
     assert_string_equal(ds->items[1].category, "misinformation_disinformation");
     sdc_dataset_free(ds);
+    /* prompt, category is too plain a shape to be detected as HarmBench. */
+    ds = NULL;
+    assert_int_equal(sdc_dataset_load(r.path, NULL, &ds, &err), DC_STATUS_FORMAT);
+    assert_non_null(strstr(err.msg, "matches no known benchmark"));
+    assert_null(ds);
     dc_hf_result_clear(&r);
 }
 
