@@ -328,6 +328,8 @@ static dc_status read_values(chunk *c, int encoding, const uint8_t *p, size_t n,
 {
     size_t used;
     int type = c->elem->type;
+    if (nv == 0) /* a page of nulls: some writers leave the values out */
+        return DC_STATUS_OK;
     if (encoding == PQ_PLAIN) {
         if (!pq_plain_decode(type, p, n, vals, nv, &used))
             return chunk_error(c, DC_STATUS_PARSE, "a PLAIN data page is cut short");
