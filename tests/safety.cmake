@@ -21,5 +21,12 @@ endfunction()
 sdc_safety_test(test_refusal unit/test_refusal.c)
 sdc_safety_test(test_classify unit/test_classify.c)
 sdc_safety_test(test_datasets unit/test_datasets.c)
+sdc_safety_test(test_parquet unit/test_parquet.c)
 sdc_safety_test(test_synthetic unit/test_synthetic.c)
 sdc_safety_test(test_cli_safety unit/test_cli_safety.c)
+
+# Benchmarks by name (data pull, sdc_hub_pull) against a Hub stand-in served
+# by a thread of the test on 127.0.0.1 (milliseconds; no network needed).
+sdc_add_test(NAME test_hub_datasets SOURCES integration/test_hub_datasets.c LABELS unit
+             TIMEOUT 120 LIBS Threads::Threads)
+add_dependencies(test_hub_datasets safety-deepconf)

@@ -1,4 +1,5 @@
-/* dc_hf.h - models from the Hugging Face Hub, in the Hub's cache layout.
+/* dc_hf.h - models and dataset files from the Hugging Face Hub, in the
+ * Hub's cache layout.
  *
  * A model reference is one of
  *   - a path to a .gguf file (used as is),
@@ -42,10 +43,20 @@ int dc_hf_is_path(const char *spec);
  * that is not owner/repo[:QUANT] or owner/repo/FILE.gguf. */
 dc_status dc_hf_parse_ref(const char *spec, dc_hf_ref *out, dc_error *err);
 
+/* The kind of a Hub repo: API paths (/api/models, /api/datasets), file
+ * URLs (/REPO/resolve/..., /datasets/REPO/resolve/...) and cache folders
+ * (models--O--R, datasets--O--R) differ by it. */
+typedef enum dc_hf_repo_type {
+    DC_HF_REPO_MODEL = 0,
+    DC_HF_REPO_DATASET = 1,
+} dc_hf_repo_type;
+
 typedef struct dc_hf_params {
     const char *endpoint; /* NULL: $HF_ENDPOINT, else https://huggingface.co */
     const char *token;    /* NULL: $HF_TOKEN (none when unset) */
-    const char *home; /* NULL: $HF_HOME, else $XDG_CACHE_HOME/huggingface, ~/.cache/huggingface */
+    /* NULL: $HF_HUB_CACHE as the hub folder itself, else $HF_HOME/hub, else
+       $XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub. Given: home/hub. */
+    const char *home;
     const char *revision;   /* default "main" */
     int offline;            /* 1: only the cache (also when $HF_HUB_OFFLINE=1) */
     long connect_timeout_s; /* default 10 */
@@ -82,9 +93,19 @@ typedef struct dc_hf_result {
 dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result *out,
                      dc_error *err);
 
+/* The same for one file of any repo: path in repo (e.g.
+ * "data/0124/toxic-chat_annotation_test.csv") at params->revision, into
+ * the cache folder of its kind. The errors of dc_hf_pull; NOT_FOUND
+ * lists the repo's files when it lacks path; INVALID_ARG for a repo that
+ * is not owner/name or a path with "..". out->path: caller frees with
+ * dc_free (also via dc_hf_result_clear). */
+dc_status dc_hf_pull_file(dc_hf_repo_type type, const char *repo, const char *path,
+                          const dc_hf_params *params, dc_hf_result *out, dc_error *err);
+
 void dc_hf_result_clear(dc_hf_result *r);
 
-/* $HF_HOME/hub (or the default) into buf. LIMIT when it does not fit. */
+/* The hub cache folder ($HF_HUB_CACHE, $HF_HOME/hub or the default) into
+ * buf. LIMIT when it does not fit. */
 dc_status dc_hf_cache_dir(const dc_hf_params *params, char *buf, size_t size);
 
 /* Lowercase hex SHA-256 of a file into hex (65 bytes). IO. */

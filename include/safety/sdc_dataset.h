@@ -1,10 +1,13 @@
 /* sdc_dataset.h - benchmark loaders: a file in, a list of instances out.
  *
  * Formats: CSV (RFC 4180: quoted multi-line fields, CRLF or LF, a UTF-8
- * BOM, empty header names), JSONL (one object per line), and JSON (a list
+ * BOM, empty header names), JSONL (one object per line), JSON (a list
  * of objects, an object of id -> string, or a JUDGE-BENCH style object
- * with "instances"). The format comes from the file's first non-blank
- * byte and its name; the benchmark from the CSV header or the first
+ * with "instances"), and flat Parquet (the magic "PAR1" or a .parquet
+ * name; one row per Parquet row, nulls as JSON null; see
+ * docs/datasets.md for what is read and what is refused with
+ * DC_STATUS_UNSUPPORTED). The format comes from the file's first bytes
+ * and its name; the benchmark from the CSV header or the first
  * record's keys (see docs/datasets.md for the table), unless
  * params.benchmark names it. A file that matches no benchmark or more
  * than one is an error that lists what was seen.
@@ -15,7 +18,10 @@
  *
  * Errors name the file, the line (1-based) and what was expected:
  *   DC_STATUS_IO      the file cannot be read
- *   DC_STATUS_PARSE   malformed CSV/JSON (unbalanced quote, truncated line)
+ *   DC_STATUS_PARSE   malformed CSV/JSON (unbalanced quote, truncated line),
+ *                     a truncated or corrupt Parquet file
+ *   DC_STATUS_UNSUPPORTED  a Parquet feature the reader does not have (the
+ *                     message names the column and the feature)
  *   DC_STATUS_FORMAT  a row with the wrong number of fields, a missing or
  *                     mistyped field, an unknown or ambiguous format
  *   DC_STATUS_UTF8    invalid UTF-8 (the line and column of the first bad byte)

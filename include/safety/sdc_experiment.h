@@ -50,7 +50,8 @@ typedef struct sdc_experiment_params {
     char *const *argv;
     /* Something the user should be told. NULL: nothing is told. */
     void (*note)(void *user, sdc_experiment_note note, const char *text);
-    /* Download progress of the model; return nonzero to stop (CANCELLED). */
+    /* Download progress of the model or the benchmark file (as dc_hf_params:
+       return 0 to stop, CANCELLED). */
     int (*download)(void *user, uint64_t done, uint64_t total);
     /* Progress of the run (sdc_run.h); return nonzero to stop (CANCELLED). */
     sdc_run_progress_fn progress;

@@ -1,4 +1,4 @@
-/* hf.c - models from the Hugging Face Hub into the Hub's cache layout. */
+/* hf.c - models and dataset files from the Hugging Face Hub into the Hub's cache layout. */
 #include "deepconf/dc_hf.h"
 
 #include <ctype.h>
@@ -126,8 +126,11 @@ dc_status dc_hf_parse_ref(const char *spec, dc_hf_ref *out, dc_error *err)
 dc_status dc_hf_cache_dir(const dc_hf_params *p, char *buf, size_t size)
 {
     const char *home = p && p->home ? p->home : getenv("HF_HOME");
+    const char *hub = p && p->home ? NULL : getenv("HF_HUB_CACHE");
     int n;
-    if (home && *home) {
+    if (hub && *hub) {
+        n = snprintf(buf, size, "%s", hub);
+    } else if (home && *home) {
         n = snprintf(buf, size, "%s/hub", home);
     } else {
         const char *xdg = getenv("XDG_CACHE_HOME");
@@ -420,13 +423,13 @@ static int is_gguf(const char *path)
     return n > 5 && !strcasecmp(path + n - 5, ".gguf");
 }
 
-/* "available: a.gguf, b.gguf" into buf. */
-static void list_ggufs(const hub_file *f, size_t n, char *buf, size_t size)
+/* "a.gguf, b.gguf" into buf: the GGUF files, or every file when all. */
+static void list_ggufs(const hub_file *f, size_t n, int all, char *buf, size_t size)
 {
     size_t used = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < n && used + 1 < size; i++) {
-        if (!is_gguf(f[i].path))
+        if (!all && !is_gguf(f[i].path))
             continue;
         int k = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", f[i].path);
         if (k < 0)
@@ -434,7 +437,7 @@ static void list_ggufs(const hub_file *f, size_t n, char *buf, size_t size)
         used += (size_t)k;
     }
     if (!buf[0])
-        snprintf(buf, size, "no .gguf files");
+        snprintf(buf, size, all ? "no files" : "no .gguf files");
 }
 
 static dc_status pick_file(const dc_hf_ref *ref, const hub_file *f, size_t n, size_t *out,
@@ -460,7 +463,7 @@ static dc_status pick_file(const dc_hf_ref *ref, const hub_file *f, size_t n, si
     }
     if (best < 0) {
         char avail[2048];
-        list_ggufs(f, n, avail, sizeof avail);
+        list_ggufs(f, n, ref->file[0] && !is_gguf(ref->file), avail, sizeof avail);
         if (ref->file[0])
             return dc_error_set(err, DC_STATUS_NOT_FOUND, "%s has no file %s; it has: %s",
                                 ref->repo, ref->file, avail);
@@ -468,7 +471,7 @@ static dc_status pick_file(const dc_hf_ref *ref, const hub_file *f, size_t n, si
                             "%s has no .gguf file for quant %s; it has: %s", ref->repo, ref->quant,
                             avail);
     }
-    if (strstr(f[best].path, "-of-"))
+    if (is_gguf(f[best].path) && strstr(f[best].path, "-of-"))
         return dc_error_set(err, DC_STATUS_UNSUPPORTED,
                             "%s: %s is one shard of a split GGUF; split models are not supported",
                             ref->repo, f[best].path);
@@ -479,16 +482,23 @@ static dc_status pick_file(const dc_hf_ref *ref, const hub_file *f, size_t n, si
 /* ---- the cache ---- */
 
 typedef struct repo_paths {
-    char dir[HF_PATH_MAX]; /* .../hub/models--Owner--Repo */
+    char dir[HF_PATH_MAX]; /* .../hub/models--Owner--Repo or datasets--Owner--Repo */
 } repo_paths;
 
-static dc_status repo_dir(const dc_hf_params *p, const char *repo, repo_paths *rp, dc_error *err)
+/* The Hub's word for a kind of repo: API paths and cache folders use it. */
+static const char *repo_kind(dc_hf_repo_type type)
+{
+    return type == DC_HF_REPO_DATASET ? "datasets" : "models";
+}
+
+static dc_status repo_dir(const dc_hf_params *p, dc_hf_repo_type type, const char *repo,
+                          repo_paths *rp, dc_error *err)
 {
     char hub[HF_PATH_MAX];
     if (dc_hf_cache_dir(p, hub, sizeof hub) != DC_STATUS_OK)
         return dc_error_set(err, DC_STATUS_LIMIT, "the cache path is too long");
     char folder[600];
-    snprintf(folder, sizeof folder, "models--%s", repo);
+    snprintf(folder, sizeof folder, "%s--%s", repo_kind(type), repo);
     char *s = strchr(folder, '/');
     if (s) {
         memmove(s + 2, s + 1, strlen(s + 1) + 1);
@@ -540,6 +550,22 @@ static dc_status from_cache(const dc_hf_ref *ref, const dc_hf_params *p, const r
                             p->revision, rp->dir);
     char snap[HF_PATH_MAX + 128];
     snprintf(snap, sizeof snap, "%s/snapshots/%s", rp->dir, commit);
+    if (ref->file[0] && strchr(ref->file, '/')) { /* a file in a sub-folder */
+        char path[HF_PATH_MAX + 700];
+        snprintf(path, sizeof path, "%s/%s", snap, ref->file);
+        int ex;
+        out->size = file_size(path, &ex);
+        if (!ex)
+            return dc_error_set(err, DC_STATUS_NOT_FOUND, "cache: %s@%s has no %s (%s)", ref->repo,
+                                p->revision, ref->file, snap);
+        out->path = dc_strdup(path);
+        if (!out->path)
+            return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+        snprintf(out->commit, sizeof out->commit, "%s", commit);
+        snprintf(out->file, sizeof out->file, "%s", ref->file);
+        out->from_cache = 1;
+        return DC_STATUS_OK;
+    }
     /* The snapshot's files, as hub_file entries for pick_file. */
     char names[64][256];
     hub_file files[64];
@@ -743,32 +769,19 @@ static void url_of(char *buf, size_t size, const char *endpoint, const char *fmt
     snprintf(buf, size, "%s%s%s%s%s", endpoint, fmt1, a, fmt2, b ? b : "");
 }
 
-dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result *out, dc_error *err)
+/* The steps of a pull once the repo and the file (or quant) are known:
+ * cache, revision, file list, download, snapshot link and ref. */
+static dc_status pull_ref(const dc_hf_ref *which, dc_hf_repo_type type, dc_hf_params p,
+                          dc_hf_result *out, dc_error *err)
 {
-    memset(out, 0, sizeof *out);
-    dc_hf_params p = params ? *params : dc_hf_default_params();
-    if (!p.revision || !*p.revision)
-        p.revision = "main";
-    if (!spec || !*spec)
-        return dc_error_set(err, DC_STATUS_INVALID_ARG, "no model given");
-    if (dc_hf_is_path(spec)) {
-        int ex;
-        out->size = file_size(spec, &ex);
-        if (!ex)
-            return dc_error_set(err, DC_STATUS_NOT_FOUND, "%s: no such file", spec);
-        out->path = dc_strdup(spec);
-        out->from_cache = 1;
-        return out->path ? DC_STATUS_OK : dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
-    }
-    dc_hf_ref ref;
-    dc_status st = dc_hf_parse_ref(spec, &ref, err);
-    if (st != DC_STATUS_OK)
-        return st;
+    const dc_hf_ref ref = *which;
+    const char *kind = repo_kind(type);
+    dc_status st;
     for (const char *c = p.revision; *c; c++)
         if (!isalnum((unsigned char)*c) && !strchr("._-", *c))
             return dc_error_set(err, DC_STATUS_INVALID_ARG, "bad revision '%s'", p.revision);
     repo_paths rp;
-    st = repo_dir(&p, ref.repo, &rp, err);
+    st = repo_dir(&p, type, ref.repo, &rp, err);
     if (st != DC_STATUS_OK)
         return st;
     const char *off = getenv("HF_HUB_OFFLINE");
@@ -794,9 +807,10 @@ dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result 
 
     /* 1. the revision's commit */
     char url[4096];
-    char revpath[512];
+    char revpath[512], api[32];
     snprintf(revpath, sizeof revpath, "/revision/%s", p.revision);
-    url_of(url, sizeof url, endpoint, "/api/models/", ref.repo, revpath, NULL);
+    snprintf(api, sizeof api, "/api/%s/", kind);
+    url_of(url, sizeof url, endpoint, api, ref.repo, revpath, NULL);
     json_t *j = NULL;
     int unreachable = 0;
     st = get_json(&h, url, "repository lookup", &j, &unreachable, err);
@@ -823,7 +837,7 @@ dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result 
     /* 2. its files */
     char treepath[256];
     snprintf(treepath, sizeof treepath, "/tree/%s?recursive=1", out->commit);
-    url_of(url, sizeof url, endpoint, "/api/models/", ref.repo, treepath, NULL);
+    url_of(url, sizeof url, endpoint, api, ref.repo, treepath, NULL);
     st = get_json(&h, url, "file list", &j, &unreachable, err);
     if (st != DC_STATUS_OK)
         return st;
@@ -870,8 +884,9 @@ dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result 
     out->from_cache = ex && (!hf.size || bsize == hf.size);
     if (!out->from_cache) {
         char file_url[4096 + 600];
-        snprintf(file_url, sizeof file_url, "%s/%s/resolve/%s/%s", endpoint, ref.repo, out->commit,
-                 out->file);
+        /* Models resolve at /REPO/..., datasets at /datasets/REPO/... */
+        snprintf(file_url, sizeof file_url, "%s%s/%s/resolve/%s/%s", endpoint,
+                 type == DC_HF_REPO_DATASET ? "/datasets" : "", ref.repo, out->commit, out->file);
         st = download(&h, file_url, part, hf.size, &out->resumed_from, err);
         if (st == DC_STATUS_PROTOCOL) /* could not resume: once more from zero */
             st = download(&h, file_url, part, hf.size, &out->resumed_from, err);
@@ -925,4 +940,51 @@ dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result 
     }
     out->path = dc_strdup(path);
     return out->path ? DC_STATUS_OK : dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+}
+
+dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result *out, dc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    dc_hf_params p = params ? *params : dc_hf_default_params();
+    if (!p.revision || !*p.revision)
+        p.revision = "main";
+    if (!spec || !*spec)
+        return dc_error_set(err, DC_STATUS_INVALID_ARG, "no model given");
+    if (dc_hf_is_path(spec)) {
+        int ex;
+        out->size = file_size(spec, &ex);
+        if (!ex)
+            return dc_error_set(err, DC_STATUS_NOT_FOUND, "%s: no such file", spec);
+        out->path = dc_strdup(spec);
+        out->from_cache = 1;
+        return out->path ? DC_STATUS_OK : dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    }
+    dc_hf_ref ref;
+    dc_status st = dc_hf_parse_ref(spec, &ref, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    return pull_ref(&ref, DC_HF_REPO_MODEL, p, out, err);
+}
+
+dc_status dc_hf_pull_file(dc_hf_repo_type type, const char *repo, const char *path,
+                          const dc_hf_params *params, dc_hf_result *out, dc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    dc_hf_params p = params ? *params : dc_hf_default_params();
+    if (!p.revision || !*p.revision)
+        p.revision = "main";
+    const char *slash = repo ? strchr(repo, '/') : NULL;
+    if (!slash || strchr(slash + 1, '/') || !name_ok(repo, (size_t)(slash - repo)) ||
+        !name_ok(slash + 1, strlen(slash + 1)))
+        return dc_error_set(err, DC_STATUS_INVALID_ARG,
+                            "'%s' is not a Hub repo (owner/name of letters, digits, '-', '_', '.')",
+                            repo ? repo : "");
+    dc_hf_ref ref;
+    memset(&ref, 0, sizeof ref);
+    if (!path || !*path || path[0] == '/' || strstr(path, "..") || strlen(path) >= sizeof ref.file)
+        return dc_error_set(err, DC_STATUS_INVALID_ARG, "%s: bad file name '%s'", repo,
+                            path ? path : "");
+    snprintf(ref.repo, sizeof ref.repo, "%s", repo);
+    snprintf(ref.file, sizeof ref.file, "%s", path);
+    return pull_ref(&ref, type, p, out, err);
 }

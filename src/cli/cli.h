@@ -3,6 +3,7 @@
 #define SDC_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Exit codes: 0 ok, 1 the work failed (bad input, I/O), 2 usage error. */
@@ -24,6 +25,17 @@ int cli_parse_size(const char *cmd, const char *flag, const char *text, size_t l
 
 /* Writes all of data to stdout; 0 on a write error (full disk, closed pipe). */
 int cli_write_stdout(const char *cmd, const char *data, size_t len);
+
+/* Progress of a download on stderr ("\rWHAT 1.5 / 3.0 MiB (50%)"), at most
+ * twice a second: cli_progress_bytes is a dc_hf_params.progress callback
+ * (user: a cli_progress); cli_progress_end ends the line when one was shown. */
+typedef struct cli_progress {
+    const char *what;
+    double last;
+    int shown;
+} cli_progress;
+int cli_progress_bytes(void *user, uint64_t done, uint64_t total);
+void cli_progress_end(cli_progress *p);
 
 int cmd_score(int argc, char **argv);
 int cmd_version(int argc, char **argv);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/clock.h"
+
 void cli_err(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
@@ -59,4 +61,33 @@ int cli_write_stdout(const char *cmd, const char *data, size_t len)
         return 0;
     }
     return 1;
+}
+
+/* ---- download progress ---- */
+
+static double mib(uint64_t b)
+{
+    return (double)b / (1024.0 * 1024.0);
+}
+
+int cli_progress_bytes(void *user, uint64_t done, uint64_t total)
+{
+    cli_progress *p = user;
+    double t = sdc_now_seconds();
+    if (t - p->last >= 0.5 || (total && done == total)) {
+        if (total)
+            fprintf(stderr, "\r%s %.1f / %.1f MiB (%.0f%%)", p->what, mib(done), mib(total),
+                    100.0 * (double)done / (double)total);
+        else
+            fprintf(stderr, "\r%s %.1f MiB", p->what, mib(done));
+        p->last = t;
+        p->shown = 1;
+    }
+    return 1;
+}
+
+void cli_progress_end(cli_progress *p)
+{
+    if (p->shown)
+        fputc('\n', stderr);
 }

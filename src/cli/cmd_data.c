@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "safety/sdc_dataset.h"
+#include "safety/sdc_hub.h"
 #include "safety/sdc_synthetic.h"
 #include "util/jsonw.h"
 
@@ -16,6 +17,8 @@ static const char *const usage_text =
     "usage: safety-deepconf data inspect FILE [LOAD OPTIONS] [--json]\n"
     "       safety-deepconf data export  FILE [LOAD OPTIONS] [SELECTION OPTIONS]\n"
     "       safety-deepconf data synth   [--num-instances N] [--seed S]\n"
+    "       safety-deepconf data pull    NAME[@REVISION] [--offline] [--quiet] [--json]\n"
+    "       safety-deepconf data list    [--json]\n"
     "\n"
     "inspect  counts what a benchmark file holds: rows, labels, categories.\n"
     "export   writes the file's instances as normalised JSONL on stdout, one per line:\n"
@@ -25,6 +28,17 @@ static const char *const usage_text =
     "synth    writes the built-in synthetic benchmark as the same JSONL: unsafe\n"
     "         requests in 10 harm categories, plainly safe requests and borderline-safe\n"
     "         ones (XSTest style), 2:1:1, the same bytes for a seed on any machine.\n"
+    "pull     downloads a benchmark's file from the Hugging Face Hub into the Hub's cache\n"
+    "         ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub; shared with\n"
+    "         Python tools) as 'model pull' does, and prints its path. NAME is a\n"
+    "         --benchmark name; REVISION a branch, tag or commit (default: the revision\n"
+    "         the table pins). $HF_ENDPOINT, $HF_TOKEN (gated sets: wildguard),\n"
+    "         $HF_HUB_OFFLINE=1 (cache only); a cut download resumes; sha256 checked.\n"
+    "         --json prints {path, benchmark, repo, file, commit, size, sha256,\n"
+    "         from_cache, resumed_from}. 'run --benchmark NAME' without --data does\n"
+    "         the same before it loads the file.\n"
+    "list     the table of benchmarks on the Hub: repo, revision, file, format,\n"
+    "         config, split, licence, gated.\n"
     "\n"
     "Files: CSV (RFC 4180, CRLF or LF, BOM), JSONL, JSON lists, JUDGE-BENCH JSON\n"
     "(\"instances\"), and a JSON object of id -> text. The benchmark is detected from\n"
@@ -349,6 +363,145 @@ static int inspect(const data_opts *o, const sdc_dataset *ds)
     return ok;
 }
 
+/* ---- the Hub ---- */
+
+static int data_pull(int argc, char **argv)
+{
+    static const struct option opts[] = {{"offline", no_argument, NULL, 'O'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    dc_hf_params hp = dc_hf_default_params();
+    int quiet = 0, json = 0, c;
+    opterr = 0;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'O': hp.offline = 1; break;
+        case 'q': quiet = 1; break;
+        case 'j': json = 1; break;
+        case 'h': fputs(usage_text, stdout); return CLI_OK;
+        default:
+            cli_err(CMD, "unknown option '%s' (see --help)", argv[optind - 1]);
+            return CLI_USAGE;
+        }
+    }
+    if (optind + 1 != argc) {
+        cli_err(CMD, "pull: expected one NAME[@REVISION] (see 'data list')");
+        return CLI_USAGE;
+    }
+    cli_progress pr = {"downloading", -1.0, 0};
+    if (!quiet) {
+        hp.progress = cli_progress_bytes;
+        hp.progress_user = &pr;
+    }
+    const char *spec = argv[optind];
+    const sdc_hub_source *src;
+    dc_hf_result res;
+    dc_error err = {DC_STATUS_OK, ""};
+    dc_status st = sdc_hub_pull(spec, &hp, &res, &src, &err);
+    cli_progress_end(&pr);
+    if (st != DC_STATUS_OK) {
+        cli_err(CMD, "pull %s: %s", spec, err.msg[0] ? err.msg : dc_strerror(st));
+        return CLI_FAIL;
+    }
+    sdc_buf b;
+    sdc_buf_init(&b, 0);
+    if (json) {
+        jw w;
+        jw_init(&w, &b);
+        jw_obj_begin(&w);
+        jw_key(&w, "path");
+        jw_str(&w, res.path);
+        jw_key(&w, "benchmark");
+        jw_str(&w, sdc_benchmark_name(src->benchmark));
+        jw_key(&w, "repo");
+        jw_str(&w, src->repo);
+        jw_key(&w, "file");
+        jw_str(&w, res.file);
+        jw_key(&w, "commit");
+        jw_str(&w, res.commit[0] ? res.commit : NULL);
+        jw_key(&w, "size");
+        jw_uint(&w, res.size);
+        jw_key(&w, "sha256");
+        jw_str(&w, res.sha256[0] ? res.sha256 : NULL);
+        jw_key(&w, "from_cache");
+        jw_bool(&w, res.from_cache);
+        jw_key(&w, "resumed_from");
+        jw_uint(&w, res.resumed_from);
+        jw_obj_end(&w);
+        sdc_buf_putc(&b, '\n');
+    } else {
+        sdc_buf_printf(&b, "%s\n", res.path);
+    }
+    int ok = !b.st && cli_write_stdout(CMD, b.data, b.len);
+    sdc_buf_free(&b);
+    dc_hf_result_clear(&res);
+    return ok ? CLI_OK : CLI_FAIL;
+}
+
+static int data_list(int argc, char **argv)
+{
+    int json = argc == 2 && !strcmp(argv[1], "--json");
+    if (argc > 2 || (argc == 2 && !json)) {
+        cli_err(CMD, "list: takes only --json");
+        return CLI_USAGE;
+    }
+    size_t n;
+    const sdc_hub_source *t = sdc_hub_sources(&n);
+    sdc_buf b;
+    sdc_buf_init(&b, 0);
+    jw w;
+    jw_init(&w, &b);
+    if (json)
+        jw_arr_begin(&w);
+    else
+        sdc_buf_printf(&b, "%-18s %-29s %-12s %-8s %-14s %-8s %-20s %s\n", "benchmark", "repo",
+                       "revision", "format", "config", "split", "licence", "file");
+    for (size_t i = 0; i < n; i++) {
+        const sdc_hub_source *s = &t[i];
+        const char *name = sdc_benchmark_name(s->benchmark);
+        if (json) {
+            jw_obj_begin(&w);
+            jw_key(&w, "benchmark");
+            jw_str(&w, name);
+            jw_key(&w, "repo");
+            jw_str(&w, s->repo);
+            jw_key(&w, "revision");
+            jw_str(&w, s->repo ? s->revision : NULL);
+            jw_key(&w, "file");
+            jw_str(&w, s->repo ? s->path : NULL);
+            jw_key(&w, "format");
+            jw_str(&w, s->format);
+            jw_key(&w, "config");
+            jw_str(&w, s->repo ? s->config : NULL);
+            jw_key(&w, "split");
+            jw_str(&w, s->repo ? s->split : NULL);
+            jw_key(&w, "licence");
+            jw_str(&w, s->repo ? s->licence : NULL);
+            jw_key(&w, "gated");
+            jw_bool(&w, s->gated);
+            jw_key(&w, "note");
+            jw_str(&w, s->note);
+            jw_obj_end(&w);
+        } else if (!s->repo) {
+            sdc_buf_printf(&b, "%-18s (%s)\n", name, s->note);
+        } else {
+            sdc_buf_printf(&b, "%-18s %-29s %-12.12s %-8s %-14s %-8s %-20s %s%s\n", name, s->repo,
+                           s->revision, s->format, s->config, s->split, s->licence, s->path,
+                           s->gated ? "  [gated: HF_TOKEN]" : "");
+        }
+    }
+    if (json) {
+        jw_arr_end(&w);
+        sdc_buf_putc(&b, '\n');
+    }
+    int ok = !b.st && cli_write_stdout(CMD, b.data, b.len);
+    sdc_buf_free(&b);
+    return ok ? CLI_OK : CLI_FAIL;
+}
+
 int cmd_data(int argc, char **argv)
 {
     if (argc < 2) {
@@ -360,8 +513,13 @@ int cmd_data(int argc, char **argv)
         fputs(usage_text, stdout);
         return CLI_OK;
     }
+    if (!strcmp(sub, "pull"))
+        return data_pull(argc - 1, argv + 1);
+    if (!strcmp(sub, "list"))
+        return data_list(argc - 1, argv + 1);
     if (strcmp(sub, "inspect") && strcmp(sub, "export") && strcmp(sub, "synth")) {
-        cli_err(CMD, "unknown subcommand '%s' (expected inspect, export or synth)", sub);
+        cli_err(CMD, "unknown subcommand '%s' (expected inspect, export, synth, pull or list)",
+                sub);
         return CLI_USAGE;
     }
     data_opts o;

@@ -98,15 +98,9 @@ static double mib(uint64_t b)
 
 /* ---- progress ---- */
 
-typedef struct progress {
-    const char *what;
-    double last;
-    int shown;
-} progress;
-
 static int show_fraction(void *user, float f)
 {
-    progress *p = user;
+    cli_progress *p = user;
     double t = (double)clock() / CLOCKS_PER_SEC;
     if (f >= 1.0f || t - p->last >= 0.5) {
         fprintf(stderr, "\r%s %5.1f%%", p->what, 100.0 * f);
@@ -114,28 +108,6 @@ static int show_fraction(void *user, float f)
         p->shown = 1;
     }
     return 1;
-}
-
-static int show_bytes(void *user, uint64_t done, uint64_t total)
-{
-    progress *p = user;
-    double t = sdc_now_seconds();
-    if (t - p->last >= 0.5 || (total && done == total)) {
-        if (total)
-            fprintf(stderr, "\r%s %.1f / %.1f MiB (%.0f%%)", p->what, mib(done), mib(total),
-                    100.0 * (double)done / (double)total);
-        else
-            fprintf(stderr, "\r%s %.1f MiB", p->what, mib(done));
-        p->last = t;
-        p->shown = 1;
-    }
-    return 1;
-}
-
-static void progress_end(progress *p)
-{
-    if (p->shown)
-        fputc('\n', stderr);
 }
 
 /* ---- pull ---- */
@@ -164,15 +136,15 @@ static int cmd_pull(int argc, char **argv)
         fputs(pull_usage, stderr);
         return CLI_USAGE;
     }
-    progress pr = {"downloading", -1.0, 0};
+    cli_progress pr = {"downloading", -1.0, 0};
     if (!quiet) {
-        hp.progress = show_bytes;
+        hp.progress = cli_progress_bytes;
         hp.progress_user = &pr;
     }
     dc_hf_result res;
     dc_error err = {0};
     dc_status st = dc_hf_pull(argv[optind], &hp, &res, &err);
-    progress_end(&pr);
+    cli_progress_end(&pr);
     if (st != DC_STATUS_OK) {
         cli_err(CMD, "pull %s: %s", argv[optind], err.msg[0] ? err.msg : dc_strerror(st));
         return CLI_FAIL;
@@ -477,14 +449,14 @@ static int cmd_mkdemo(int argc, char **argv)
         fputs(mkdemo_usage, stderr);
         return CLI_USAGE;
     }
-    progress pr = {"writing", -1.0, 0};
+    cli_progress pr = {"writing", -1.0, 0};
     if (!quiet && p.shape != DC_DEMO_TINY) {
         p.progress = show_fraction;
         p.progress_user = &pr;
     }
     dc_error err = {0};
     dc_status st = dc_demo_write(outp, &p, &err);
-    progress_end(&pr);
+    cli_progress_end(&pr);
     if (st != DC_STATUS_OK) {
         cli_err(CMD, "mkdemo: %s", err.msg[0] ? err.msg : dc_strerror(st));
         return CLI_FAIL;

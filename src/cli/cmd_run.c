@@ -47,7 +47,9 @@ static const char *const run_usage =
     "  --benchmark NAME      synthetic (default), auto, toxicchat, harmbench, wildguard,\n"
     "                        xstest, advbench, jailbreakbench, strongreject,\n"
     "                        refusal-direction, generic\n"
-    "  --data PATH           the benchmark file (see 'safety-deepconf data --help')\n"
+    "  --data PATH           the benchmark file (see 'safety-deepconf data --help');\n"
+    "                        without it a named benchmark's file is downloaded from\n"
+    "                        the Hugging Face Hub into its cache ('data list')\n"
     "  --num-instances N     instances (default 20; 0: all)\n"
     "Generation:\n"
     "  --mode refusal|classify  answer the prompt (refusal detector), or say whether\n"
@@ -124,6 +126,7 @@ typedef struct progress {
     int quiet, tty;
     double last;        /* when the last plain line was printed */
     double finished_at; /* elapsed seconds when the last instance finished */
+    cli_progress download;
 } progress;
 
 static int on_progress(void *user, const sdc_run_progress *p)
@@ -398,8 +401,8 @@ static void on_note(void *user, sdc_experiment_note n, const char *text)
     case SDC_NOTE_LOADING: fprintf(stderr, "loading %s\n", text); break;
     case SDC_NOTE_CHECKSUM: fprintf(stderr, "checksumming the model (sha256)\n"); break;
     case SDC_NOTE_DOWNLOADED:
-        if (pg->tty)
-            fputc('\n', stderr);
+        cli_progress_end(&pg->download);
+        pg->download.shown = 0;
         fprintf(stderr, "downloaded %s\n", text);
         break;
     }
@@ -408,9 +411,9 @@ static void on_note(void *user, sdc_experiment_note n, const char *text)
 static int on_download(void *user, uint64_t done, uint64_t total)
 {
     progress *pg = user;
-    if (!pg->quiet && pg->tty && total)
-        fprintf(stderr, "\rdownloading: %.1f / %.1f MB", (double)done / 1e6, (double)total / 1e6);
-    return g_interrupted;
+    if (!pg->quiet)
+        cli_progress_bytes(&pg->download, done, total);
+    return !g_interrupted;
 }
 
 static void catch_signals(void)
@@ -509,7 +512,7 @@ static int run_main(const char *cmd, int argc, char **argv, int is_compare)
         dc_error_set(&err, DC_STATUS_CONFIG, "--resume needs the run's directory: --out DIR");
         goto out;
     }
-    progress pg = {o.quiet, isatty(2), -1e9, 0.0};
+    progress pg = {o.quiet, isatty(2), -1e9, 0.0, {"downloading", -1.0, 0}};
     catch_signals();
     sdc_experiment_params ep = experiment_params(&o, &pg, argc, argv);
     dc_status st = sdc_experiment_open(cfg, &ep, &e, &err);
@@ -549,7 +552,7 @@ static int replay_main(const char *cmd, const char *src, const run_opts *o, doub
         keys[i] = o->sets[i].key;
         values[i] = o->sets[i].value;
     }
-    progress pg = {o->quiet, isatty(2), -1e9, 0.0};
+    progress pg = {o->quiet, isatty(2), -1e9, 0.0, {"downloading", -1.0, 0}};
     catch_signals();
     sdc_experiment_params ep = experiment_params(o, &pg, 0, NULL);
     sdc_experiment *e = NULL;

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <yaml.h>
 
+#include "safety/sdc_hub.h"
 #include "util/buf.h"
 #include "util/jsonw.h"
 
@@ -60,7 +61,9 @@ static const key keys[] = {
      0, 0,
      "benchmark; auto detects the file's format; empty: auto when benchmark.data is set, "
      "else synthetic"},
-    {"benchmark.data", K_STR, OFF(data), "", NULL, 0, 0, "benchmark file (not for synthetic)"},
+    {"benchmark.data", K_STR, OFF(data), "", NULL, 0, 0,
+     "benchmark file (not for synthetic; empty: the benchmark's file from the Hugging Face Hub, "
+     "see 'data list')"},
     {"benchmark.num_instances", K_INT, OFF(num_instances), "20", NULL, 0, BIG,
      "instances to run (0: all)"},
     {"benchmark.shuffle", K_BOOL, OFF(shuffle), "true", NULL, 0, 0,
@@ -557,7 +560,9 @@ dc_status sdc_config_validate(sdc_config *c, dc_error *err)
                             "benchmark.data is '%s' (leave --benchmark out, or name the file's "
                             "benchmark)",
                             c->data);
-    if (c->kind.benchmark != SDC_BENCHMARK_SYNTHETIC && !*c->data)
+    /* without a file, a benchmark of the Hub table is downloaded (sdc_hub.h) */
+    const sdc_hub_source *hub = sdc_hub_source_find(c->benchmark);
+    if (c->kind.benchmark != SDC_BENCHMARK_SYNTHETIC && !*c->data && !(hub && hub->repo))
         return dc_error_set(err, DC_STATUS_CONFIG,
                             "benchmark.name %s needs a file: benchmark.data (--data PATH)",
                             c->benchmark);

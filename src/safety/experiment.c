@@ -19,6 +19,7 @@
 #include "safety/records.h"
 #include "safety/sdc_analysis.h"
 #include "safety/sdc_dataset.h"
+#include "safety/sdc_hub.h"
 #include "safety/sdc_refusal.h"
 #include "safety/sdc_synthetic.h"
 #include "util/fs.h"
@@ -32,6 +33,7 @@ struct sdc_experiment {
     sdc_refusal *refusal;
     dc_model_info mi;
     char model_path[4096];
+    char data_path[4096]; /* the benchmark file: benchmark.data, or pulled from the Hub */
     char model_name[256];
     char sha[65];
     char dir[4096];
@@ -181,6 +183,28 @@ static dc_status open_backend(sdc_experiment *e, dc_error *err)
 
 /* ---- data ---- */
 
+/* benchmark.data, or with none the named benchmark's file from the Hub
+ * (the cache first; sdc_hub.h). */
+static dc_status data_file(sdc_experiment *e, dc_error *err)
+{
+    if (*e->cfg->data) {
+        snprintf(e->data_path, sizeof e->data_path, "%s", e->cfg->data);
+        return DC_STATUS_OK;
+    }
+    dc_hf_params hp = dc_hf_default_params();
+    hp.progress = e->p.download;
+    hp.progress_user = e->p.user;
+    dc_hf_result hr;
+    dc_status st = sdc_hub_pull(e->cfg->benchmark, &hp, &hr, NULL, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    snprintf(e->data_path, sizeof e->data_path, "%s", hr.path);
+    if (!hr.from_cache)
+        note(e, SDC_NOTE_DOWNLOADED, hr.path);
+    dc_hf_result_clear(&hr);
+    return DC_STATUS_OK;
+}
+
 static dc_status load_data(sdc_experiment *e, dc_error *err)
 {
     const sdc_config *cfg = e->cfg;
@@ -204,7 +228,9 @@ static dc_status load_data(sdc_experiment *e, dc_error *err)
             lp.category_field = cfg->category_field;
         if (*cfg->unsafe_values)
             lp.unsafe_values = cfg->unsafe_values;
-        st = sdc_dataset_load(cfg->data, &lp, &e->data, err);
+        if ((st = data_file(e, err)) != DC_STATUS_OK)
+            return st;
+        st = sdc_dataset_load(e->data_path, &lp, &e->data, err);
     }
     if (st != DC_STATUS_OK)
         return st;

@@ -38,6 +38,8 @@ typedef enum shape {
     SHAPE_JBB,
     SHAPE_STRONGREJECT,
     SHAPE_REFUSAL_DIRECTION,
+    SHAPE_HUB_UNSAFE, /* the Hub copies of HarmBench, AdvBench, StrongREJECT: prompt[, category] */
+    SHAPE_XSTEST_HUB, /* natolambert/xstest-v2-copy: id, prompt, type; no label */
     SHAPE_GENERIC,
 } shape;
 
@@ -45,22 +47,28 @@ typedef struct shape_def {
     shape s;
     sdc_benchmark b;
     const char *need; /* comma-separated keys that must all be present */
+    size_t keys;      /* exactly this many keys; 0: any number */
+    int named_only;   /* only with --benchmark: too plain a shape to detect by */
 } shape_def;
 
 static const shape_def shapes[] = {
-    {SHAPE_TOXICCHAT, SDC_BENCHMARK_TOXICCHAT, "conv_id,user_input,toxicity"},
-    {SHAPE_TOXICCHAT_COPY, SDC_BENCHMARK_TOXICCHAT, "text,label,source"},
-    {SHAPE_TOXICCHAT_JUDGE, SDC_BENCHMARK_TOXICCHAT, "id,instance,annotations"},
-    {SHAPE_HARMBENCH, SDC_BENCHMARK_HARMBENCH, "Behavior,FunctionalCategory,BehaviorID"},
-    {SHAPE_HARMBENCH_TARGETS, SDC_BENCHMARK_HARMBENCH, NULL},
-    {SHAPE_WILDGUARD, SDC_BENCHMARK_WILDGUARD, "prompt,prompt_harm_label"},
-    {SHAPE_WILDGUARD_COPY, SDC_BENCHMARK_WILDGUARD, "text,label,source"},
-    {SHAPE_XSTEST, SDC_BENCHMARK_XSTEST, "id,prompt,type,label,focus"},
-    {SHAPE_ADVBENCH, SDC_BENCHMARK_ADVBENCH, "goal,target"},
-    {SHAPE_ADVBENCH_STRINGS, SDC_BENCHMARK_ADVBENCH, "target"},
-    {SHAPE_JBB, SDC_BENCHMARK_JAILBREAKBENCH, "Goal,Target,Behavior,Category,Source"},
-    {SHAPE_STRONGREJECT, SDC_BENCHMARK_STRONGREJECT, "category,source,forbidden_prompt"},
-    {SHAPE_REFUSAL_DIRECTION, SDC_BENCHMARK_REFUSAL_DIRECTION, "instruction,category"},
+    {SHAPE_TOXICCHAT, SDC_BENCHMARK_TOXICCHAT, "conv_id,user_input,toxicity", 0, 0},
+    {SHAPE_TOXICCHAT_COPY, SDC_BENCHMARK_TOXICCHAT, "text,label,source", 0, 0},
+    {SHAPE_TOXICCHAT_JUDGE, SDC_BENCHMARK_TOXICCHAT, "id,instance,annotations", 0, 0},
+    {SHAPE_HARMBENCH, SDC_BENCHMARK_HARMBENCH, "Behavior,FunctionalCategory,BehaviorID", 0, 0},
+    {SHAPE_HARMBENCH_TARGETS, SDC_BENCHMARK_HARMBENCH, NULL, 0, 0},
+    {SHAPE_HUB_UNSAFE, SDC_BENCHMARK_HARMBENCH, "prompt,category", 0, 1},
+    {SHAPE_WILDGUARD, SDC_BENCHMARK_WILDGUARD, "prompt,prompt_harm_label", 0, 0},
+    {SHAPE_WILDGUARD_COPY, SDC_BENCHMARK_WILDGUARD, "text,label,source", 0, 0},
+    {SHAPE_XSTEST, SDC_BENCHMARK_XSTEST, "id,prompt,type,label,focus", 0, 0},
+    {SHAPE_XSTEST_HUB, SDC_BENCHMARK_XSTEST, "id,prompt,type", 0, 1},
+    {SHAPE_ADVBENCH, SDC_BENCHMARK_ADVBENCH, "goal,target", 2, 0},
+    {SHAPE_ADVBENCH_STRINGS, SDC_BENCHMARK_ADVBENCH, "target", 1, 0},
+    {SHAPE_HUB_UNSAFE, SDC_BENCHMARK_ADVBENCH, "prompt,target", 0, 1},
+    {SHAPE_JBB, SDC_BENCHMARK_JAILBREAKBENCH, "Goal,Target,Behavior,Category,Source", 0, 0},
+    {SHAPE_STRONGREJECT, SDC_BENCHMARK_STRONGREJECT, "category,source,forbidden_prompt", 0, 0},
+    {SHAPE_HUB_UNSAFE, SDC_BENCHMARK_STRONGREJECT, "prompt,category,source", 0, 1},
+    {SHAPE_REFUSAL_DIRECTION, SDC_BENCHMARK_REFUSAL_DIRECTION, "instruction,category", 2, 0},
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 
@@ -102,15 +110,14 @@ static int shape_matches(const shape_def *d, const sdc_records *r)
         return r->format == SDC_REC_JSON_DICT;
     if (r->format == SDC_REC_JSON_DICT || !r->keys || !keys_have_all(r->keys, d->need))
         return 0;
-    size_t nk = json_array_size(r->keys);
+    if (d->keys && json_array_size(r->keys) != d->keys)
+        return 0;
     const char *src = first_str(r, "source");
     switch (d->s) {
     case SHAPE_TOXICCHAT_COPY: return src && !strncmp(src, "toxicchat", 9);
     case SHAPE_WILDGUARD_COPY: return src && !strncmp(src, "wildguardmix", 12);
     case SHAPE_TOXICCHAT_JUDGE: return r->format == SDC_REC_JSON_JUDGE;
-    case SHAPE_ADVBENCH: return nk == 2;
-    case SHAPE_ADVBENCH_STRINGS: return nk == 1;
-    case SHAPE_REFUSAL_DIRECTION: return nk == 2;
+    case SHAPE_XSTEST_HUB: return !keys_have(r->keys, "label", 5);
     default: return 1;
     }
 }
@@ -143,13 +150,15 @@ static dc_status pick_shape(const sdc_records *r, const char *name, sdc_benchmar
     const shape_def *hit[N_SHAPES];
     size_t nh = 0;
     for (size_t i = 0; i < N_SHAPES; i++)
-        if ((want == SDC_BENCHMARK_AUTO || shapes[i].b == want) && shape_matches(&shapes[i], r))
+        if ((want == SDC_BENCHMARK_AUTO ? !shapes[i].named_only : shapes[i].b == want) &&
+            shape_matches(&shapes[i], r))
             hit[nh++] = &shapes[i];
     if (nh == 1) {
         *out = hit[0]->s;
         return DC_STATUS_OK;
     }
-    const char *kind = r->format == SDC_REC_CSV ? "columns" : "keys";
+    const char *kind =
+        r->format == SDC_REC_CSV || r->format == SDC_REC_PARQUET ? "columns" : "keys";
     if (nh == 0 && want != SDC_BENCHMARK_AUTO) {
         sdc_buf need;
         sdc_buf_init(&need, 400);
@@ -596,6 +605,28 @@ static dc_status map_row(build *b, shape s, size_t i)
         st = need_text(b, i, "instruction", o.prompt, &ok);
         break;
     }
+    case SHAPE_HUB_UNSAFE: {
+        static const char *const u[] = {"prompt", "category", NULL};
+        o.prompt = field(rec, "prompt", nb1, sizeof nb1);
+        o.category = field(rec, "category", nb2, sizeof nb2);
+        o.label = SDC_LABEL_UNSAFE;
+        o.used = u;
+        st = need_text(b, i, "prompt", o.prompt, &ok);
+        break;
+    }
+    case SHAPE_XSTEST_HUB: {
+        static const char *const u[] = {"id", "prompt", "type", NULL};
+        o.id = field(rec, "id", nb1, sizeof nb1);
+        o.prompt = field(rec, "prompt", nb2, sizeof nb2);
+        o.category = field(rec, "type", nb3, sizeof nb3);
+        o.used = u;
+        if ((st = need_text(b, i, "prompt", o.prompt, &ok)) || !ok ||
+            (st = need_text(b, i, "type", o.category, &ok)) || !ok)
+            break;
+        /* XSTest's unsafe prompts are its contrast_* types. */
+        o.label = !strncmp(o.category, "contrast_", 9) ? SDC_LABEL_UNSAFE : SDC_LABEL_SAFE;
+        break;
+    }
     case SHAPE_GENERIC: {
         const char *pf = p->prompt_field ? p->prompt_field : "prompt";
         const char *lf = p->label_field ? p->label_field : "label";
@@ -702,8 +733,9 @@ dc_status sdc_dataset_load_buffer(const char *name, const char *data, size_t len
         st = pick_shape(&r, name, p.benchmark, &s, err);
     sdc_dataset *ds = NULL;
     if (st == DC_STATUS_OK) {
-        sdc_benchmark b = SDC_BENCHMARK_GENERIC;
-        for (size_t i = 0; i < N_SHAPES; i++)
+        /* Named: that benchmark (one shape may serve several); detected: the shape's. */
+        sdc_benchmark b = p.benchmark == SDC_BENCHMARK_AUTO ? SDC_BENCHMARK_GENERIC : p.benchmark;
+        for (size_t i = 0; i < N_SHAPES && p.benchmark == SDC_BENCHMARK_AUTO; i++)
             if (shapes[i].s == s)
                 b = shapes[i].b;
         ds = sdc_dataset_new(b);

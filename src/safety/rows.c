@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "safety/parquet.h"
 #include "safety/text.h"
 #include "util/buf.h"
 
@@ -25,7 +26,9 @@ const char *sdc_records_where(const sdc_records *r, size_t i)
     static char slots[4][48];
     static unsigned next;
     char *s = slots[next++ % 4];
-    if (r->line[i])
+    if (r->format == SDC_REC_PARQUET)
+        snprintf(s, 48, "row %zu", r->line[i]);
+    else if (r->line[i])
         snprintf(s, 48, "%zu", r->line[i]);
     else
         snprintf(s, 48, "record %zu", i + 1);
@@ -630,6 +633,109 @@ static dc_status read_json_object(const char *d, size_t n, const sdc_rec_params 
     return st;
 }
 
+/* ---- Parquet ---- */
+
+/* A value as JSON: NULL for a null; *bad_msg set for a row error. */
+static json_t *pq_json(const sdc_pq_value *v, const char *col, size_t row, const sdc_rec_params *p,
+                       dc_status *bad, char *msg, size_t size)
+{
+    size_t off;
+    switch (v->kind) {
+    case SDC_PQ_NULL: return json_null();
+    case SDC_PQ_BOOL: return json_boolean(v->v.i);
+    case SDC_PQ_INT: return json_integer((json_int_t)v->v.i);
+    case SDC_PQ_REAL: return json_real(v->v.d);
+    case SDC_PQ_TEXT:
+        if (v->n > p->max_field) {
+            *bad = DC_STATUS_LIMIT;
+            snprintf(msg, size,
+                     "%s:row %zu: field '%s' is %u bytes, over the limit of %zu bytes "
+                     "(--max-field-bytes)",
+                     p->name, row, col, (unsigned)v->n, p->max_field);
+            return NULL;
+        }
+        if (!sdc_utf8_valid(v->v.s, v->n, &off)) {
+            *bad = DC_STATUS_UTF8;
+            snprintf(msg, size,
+                     "%s:row %zu: invalid UTF-8 in column '%s' (byte 0x%02X at %zu); expected "
+                     "UTF-8 text",
+                     p->name, row, col, (unsigned)(unsigned char)v->v.s[off], off);
+            return NULL;
+        }
+        return json_stringn(v->v.s, v->n);
+    }
+    return NULL;
+}
+
+/* The rows of one row group, its columns decoded in cols. */
+static dc_status pq_rows(sdc_records *r, const sdc_rec_params *p, const sdc_pq_file *f,
+                         const sdc_pq_column *cols, size_t first_row, size_t n, dc_error *err)
+{
+    size_t nc = sdc_pq_num_columns(f);
+    for (size_t i = 0; i < n; i++) {
+        size_t row = first_row + i + 1;
+        json_t *obj = json_object();
+        if (!obj)
+            return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", p->name);
+        dc_status bad = DC_STATUS_OK;
+        char msg[DC_ERROR_MSG_MAX];
+        for (size_t c = 0; c < nc && bad == DC_STATUS_OK; c++) {
+            const char *col = sdc_pq_column_name(f, c);
+            json_t *v = pq_json(&cols[c].v[i], col, row, p, &bad, msg, sizeof msg);
+            if (bad == DC_STATUS_OK && (!v || json_object_set_new(obj, col, v))) {
+                json_decref(obj);
+                return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", p->name);
+            }
+        }
+        dc_status st;
+        if (bad != DC_STATUS_OK) {
+            json_decref(obj);
+            st = row_error(r, p, err, bad, msg);
+        } else {
+            st = push(r, obj, row, p, err);
+        }
+        if (st != DC_STATUS_OK)
+            return st;
+    }
+    return DC_STATUS_OK;
+}
+
+static dc_status read_parquet(const char *d, size_t n, const sdc_rec_params *p, sdc_records *r,
+                              dc_error *err)
+{
+    r->format = SDC_REC_PARQUET;
+    sdc_pq_file *f;
+    dc_status st = sdc_pq_open(d, n, p->name, p->max_rows, &f, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    size_t nc = sdc_pq_num_columns(f);
+    r->keys = json_array();
+    for (size_t c = 0; r->keys && c < nc; c++)
+        if (json_array_append_new(r->keys, json_string(sdc_pq_column_name(f, c))))
+            st = dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", p->name);
+    if (!r->keys)
+        st = dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", p->name);
+    sdc_pq_column *cols = dc_calloc(nc, sizeof *cols);
+    if (!cols && st == DC_STATUS_OK)
+        st = dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", p->name);
+    size_t first_row = 0;
+    for (size_t g = 0; st == DC_STATUS_OK && g < sdc_pq_num_row_groups(f); g++) {
+        for (size_t c = 0; st == DC_STATUS_OK && c < nc; c++)
+            st = sdc_pq_read_column(f, g, c, &cols[c], err);
+        size_t rows = (size_t)sdc_pq_row_group_rows(f, g);
+        if (st == DC_STATUS_OK)
+            st = pq_rows(r, p, f, cols, first_row, rows, err);
+        first_row += rows;
+        for (size_t c = 0; c < nc; c++)
+            sdc_pq_column_free(&cols[c]);
+    }
+    dc_free(cols);
+    sdc_pq_close(f);
+    if (st == DC_STATUS_OK && r->n == 0 && r->skipped == 0)
+        st = dc_error_set(err, DC_STATUS_FORMAT, "%s: the Parquet file has no rows", p->name);
+    return st;
+}
+
 /* ---- entry ---- */
 
 static int ends_with_ci(const char *s, const char *suf)
@@ -650,6 +756,8 @@ static int ends_with_ci(const char *s, const char *suf)
 dc_status sdc_records_read(const char *data, size_t len, const sdc_rec_params *p, sdc_records *r,
                            dc_error *err)
 {
+    if ((len >= 4 && !memcmp(data, "PAR1", 4)) || ends_with_ci(p->name, ".parquet"))
+        return read_parquet(data, len, p, r, err);
     if (len >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3)) {
         data += 3;
         len -= 3;

@@ -2,7 +2,8 @@
  *
  * The loaders see every format the same way: one jansson object per data
  * row (CSV values are strings keyed by the header), each with the line it
- * starts on. Row-level problems are skipped and counted when asked to. */
+ * starts on (for Parquet, its 1-based row number). Row-level problems are
+ * skipped and counted when asked to. */
 #ifndef SDC_SAFETY_ROWS_H
 #define SDC_SAFETY_ROWS_H
 
@@ -17,6 +18,7 @@ typedef enum sdc_rec_format {
     SDC_REC_JSON_LIST,  /* [ {...}, ... ] */
     SDC_REC_JSON_DICT,  /* { "id": "text", ... }: records {"key", "value"} */
     SDC_REC_JSON_JUDGE, /* { ..., "instances": [ {...}, ... ] } */
+    SDC_REC_PARQUET,    /* flat Parquet: one record per row, line = row number */
 } sdc_rec_format;
 
 typedef struct sdc_records {
@@ -42,7 +44,8 @@ dc_status sdc_records_read(const char *data, size_t len, const sdc_rec_params *p
                            dc_error *err);
 void sdc_records_free(sdc_records *r);
 
-/* "N" (a line number) or "record N" for "file:WHERE:" messages (static per call slot: 4 live). */
+/* "N" (a line number), "row N" (Parquet) or "record N" for "file:WHERE:"
+ * messages (static per call slot: 4 live). */
 const char *sdc_records_where(const sdc_records *r, size_t i);
 
 #endif

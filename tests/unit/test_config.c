@@ -127,7 +127,10 @@ static void test_validate(void **state)
     assert_int_equal(sdc_config_validate(c, &err), DC_STATUS_CONFIG);
     assert_non_null(strstr(err.msg, "--endpoint"));
     sdc_config_set(c, "model.backend", "llama", &err);
+    /* A benchmark of the Hub table needs no file (it is downloaded); others do. */
     sdc_config_set(c, "benchmark.name", "xstest", &err);
+    assert_int_equal(sdc_config_validate(c, &err), DC_STATUS_OK);
+    sdc_config_set(c, "benchmark.name", "refusal-direction", &err);
     assert_int_equal(sdc_config_validate(c, &err), DC_STATUS_CONFIG);
     assert_non_null(strstr(err.msg, "--data"));
     sdc_config_free(c);
