@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/llama_global.h"
 #include "backend/llama_util.h"
 #include "util/clock.h"
 
@@ -40,7 +41,6 @@ dc_status dc_backend_llama_open(const dc_llama_params *params, dc_backend **out,
 #else
 
 #include <llama.h>
-#include <pthread.h>
 
 /* ---- state ---- */
 
@@ -83,29 +83,6 @@ typedef struct llama_impl {
     struct llama_batch batch;
     size_t batch_cap;
 } llama_impl;
-
-/* ---- llama.cpp's global state: backend init and log sink ---- */
-
-static pthread_once_t backend_once = PTHREAD_ONCE_INIT;
-static void (*log_fn)(void *, int, const char *);
-static void *log_user;
-
-static void backend_init_once(void)
-{
-    llama_backend_init();
-}
-
-static void log_trampoline(enum ggml_log_level level, const char *text, void *user)
-{
-    (void)user;
-    if (log_fn)
-        log_fn(log_user, (int)level, text);
-}
-
-void sdc_llama_logs_install(void)
-{
-    llama_log_set(log_trampoline, NULL);
-}
 
 static bool progress_trampoline(float p, void *user)
 {
@@ -822,10 +799,9 @@ dc_status dc_backend_llama_open(const dc_llama_params *params, dc_backend **out,
     if (p.n_threads_batch <= 0)
         p.n_threads_batch = p.n_threads;
 
-    pthread_once(&backend_once, backend_init_once);
-    log_fn = p.log;
-    log_user = p.log_user;
-    sdc_llama_logs_install();
+    dc_llama_global_init();
+    dc_llama_global_log_to(p.log, p.log_user);
+    dc_llama_global_logs_install();
 
     llama_impl *L = dc_calloc(1, sizeof *L);
     if (!L)

@@ -24,10 +24,4 @@ char *sdc_qwen3_format(const char *system, const char *user, int enable_thinking
  * "unknown" for others. Static. */
 const char *sdc_ftype_name(int ftype);
 
-/* Routes llama.cpp's and ggml's log lines to the callback of the last
- * dc_backend_llama_open() (none: dropped), so that reading a GGUF header
- * prints nothing. Process-wide, as llama.cpp's logger is. Only with
- * SDC_HAVE_LLAMA. */
-void sdc_llama_logs_install(void);
-
 #endif

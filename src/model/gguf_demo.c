@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "backend/llama_global.h"
 #include "backend/llama_util.h"
 
 #ifdef SDC_HAVE_LLAMA
@@ -448,7 +449,7 @@ static const struct {
 
 static dc_status set_tokenizer(struct gguf_context *g, const char *vocab_path, dc_error *err)
 {
-    sdc_llama_logs_install();
+    dc_llama_global_logs_install();
     struct gguf_init_params ip = {true, NULL};
     struct gguf_context *v = gguf_init_from_file(vocab_path, ip);
     if (!v)

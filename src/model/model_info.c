@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "backend/llama_global.h"
 #include "backend/llama_util.h"
 
 #ifdef SDC_HAVE_LLAMA
@@ -181,7 +182,7 @@ dc_status dc_gguf_read_info(const char *path, dc_gguf_info *out, dc_error *err)
         return dc_error_set(err, errno == ENOENT ? DC_STATUS_NOT_FOUND : DC_STATUS_IO, "%s: %s",
                             path, strerror(errno));
     out->file_bytes = (uint64_t)sb.st_size;
-    sdc_llama_logs_install();
+    dc_llama_global_logs_install();
     struct gguf_init_params ip = {true, NULL};
     struct gguf_context *g = gguf_init_from_file(path, ip);
     if (!g)
