@@ -20,13 +20,14 @@ extern "C" {
 /* Opens an empty replay backend; caller frees with dc_backend_free. */
 dc_status dc_backend_replay_open(dc_backend **out, dc_error *err);
 
-/* Makes traces[0..n) the saved traces of instance_id: trace index i of a
- * generate() call is traces[i] (first_trace + k). Borrowed: they must
- * stay valid until the next call or dc_backend_free. A trace's tokens
- * must carry their top-k. stop[i] (may be NULL: all "eos") is the stop
- * reason of the saved trace (DC_STOP_EOS: its last token is the end of
- * generation). INVALID_ARG when b is not a replay backend. */
-dc_status dc_backend_replay_set(dc_backend *b, const char *instance_id, const dc_trace *traces,
+/* Adds traces[0..n) as the traces of instance_id: trace index i of a
+ * generate() call for that instance is traces[i] (first_trace + k).
+ * Borrowed, with instance_id: they must stay valid until dc_backend_free.
+ * A trace's tokens must carry their top-k. stop[i] (may be NULL: all
+ * "eos") is the stop reason of the trace (DC_STOP_EOS: its last token is
+ * the end of generation). INVALID_ARG when b is not a replay backend,
+ * NOMEM. */
+dc_status dc_backend_replay_add(dc_backend *b, const char *instance_id, const dc_trace *traces,
                                 const dc_stop_reason *stop, size_t n);
 
 #ifdef __cplusplus

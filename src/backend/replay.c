@@ -7,11 +7,17 @@
 
 #include "util/clock.h"
 
-typedef struct replay {
-    const char *instance_id; /* borrowed */
+/* One instance's traces; all borrowed. */
+typedef struct replay_entry {
+    const char *instance_id;
     const dc_trace *traces;
     const dc_stop_reason *stop;
     size_t n;
+} replay_entry;
+
+typedef struct replay {
+    replay_entry *entries;
+    size_t n_entries;
     volatile int cancel;
 } replay;
 
@@ -35,14 +41,18 @@ static dc_status replay_generate(void *impl, const dc_prompt *prompt, const dc_g
     replay *r = impl;
     r->cancel = 0;
     const char *want = p->instance_id ? p->instance_id : "";
-    if (!r->instance_id || strcmp(want, r->instance_id) != 0)
+    const replay_entry *e = NULL;
+    for (size_t i = 0; i < r->n_entries && !e; i++)
+        if (!strcmp(want, r->entries[i].instance_id))
+            e = &r->entries[i];
+    if (!e)
         return dc_error_set(err, DC_STATUS_NOT_FOUND, "replay: no saved traces for instance '%s'",
                             want);
-    if (p->first_trace + p->n_traces > r->n)
+    if (p->first_trace + p->n_traces > e->n)
         return dc_error_set(err, DC_STATUS_NOT_FOUND,
                             "replay: instance '%s' has %zu saved traces; traces %llu..%llu were "
                             "asked for (is the budget larger than the saved run's?)",
-                            want, r->n, (unsigned long long)p->first_trace,
+                            want, e->n, (unsigned long long)p->first_trace,
                             (unsigned long long)(p->first_trace + p->n_traces - 1));
     out->traces = dc_calloc(p->n_traces, sizeof *out->traces);
     if (!out->traces)
@@ -52,8 +62,8 @@ static dc_status replay_generate(void *impl, const dc_prompt *prompt, const dc_g
     int cancelled = 0;
     for (size_t k = 0; k < p->n_traces; k++) {
         uint64_t index = p->first_trace + k;
-        const dc_trace *s = &r->traces[index];
-        dc_stop_reason saved = r->stop ? r->stop[index] : DC_STOP_EOS;
+        const dc_trace *s = &e->traces[index];
+        dc_stop_reason saved = e->stop ? e->stop[index] : DC_STOP_EOS;
         dc_gen_trace *g = &out->traces[k];
         g->index = index;
         g->seed = dc_trace_seed(p->seed, want, index);
@@ -116,7 +126,9 @@ static void replay_cancel(void *impl)
 
 static void replay_free(void *impl)
 {
-    dc_free(impl);
+    replay *r = impl;
+    dc_free(r->entries);
+    dc_free(r);
 }
 
 static const dc_backend_vtable replay_vt = {"replay",        replay_describe, NULL,       NULL,
@@ -135,15 +147,16 @@ dc_status dc_backend_replay_open(dc_backend **out, dc_error *err)
 
 /* ---- file mode ---- */
 
-dc_status dc_backend_replay_set(dc_backend *b, const char *instance_id, const dc_trace *traces,
+dc_status dc_backend_replay_add(dc_backend *b, const char *instance_id, const dc_trace *traces,
                                 const dc_stop_reason *stop, size_t n)
 {
-    if (!b || strcmp(dc_backend_name(b), "replay") != 0)
+    if (!b || !instance_id || strcmp(dc_backend_name(b), "replay") != 0)
         return DC_STATUS_INVALID_ARG;
     replay *r = dc_backend_impl(b);
-    r->instance_id = instance_id;
-    r->traces = traces;
-    r->stop = stop;
-    r->n = n;
+    replay_entry *e = dc_reallocarray(r->entries, r->n_entries + 1, sizeof *e);
+    if (!e)
+        return DC_STATUS_NOMEM;
+    r->entries = e;
+    r->entries[r->n_entries++] = (replay_entry){instance_id, traces, stop, n};
     return DC_STATUS_OK;
 }
