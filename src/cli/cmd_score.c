@@ -10,6 +10,7 @@
 #include "deepconf/deepconf.h"
 #include "deepconf/dc_trace.h"
 #include "safety/sdc_refusal.h"
+#include "safety/sdc_strategy.h"
 #include "util/jsonw.h"
 #include "util/lines.h"
 
@@ -406,119 +407,85 @@ nomem:
 
 /* ---- online replay ---- */
 
+/* The online strategy over the traces in input order, one at a time as
+ * the official online code takes them: the same in-memory replay that
+ * compare and analyze --replay use (sdc_strategy_replay). Returns 1 ok, 0
+ * out of memory, -1 after an input error. */
 static int write_online(jw *w, const tracelist *l, const char **answers, const score_opts *o,
                         const char *name)
 {
-    dc_online_params p = {o->warmup, o->keep_percent, o->window, o->consensus,
-                          o->budget_set ? o->budget : l->n};
-    dc_online *ctl;
-    if (dc_online_new(&p, &ctl) != DC_STATUS_OK)
-        return 0;
-    int ok = 1;
-    size_t tokens_used = 0;
-    long *stopped_at = dc_calloc(l->n ? l->n : 1, sizeof *stopped_at);
-    size_t *used = dc_calloc(l->n ? l->n : 1, sizeof *used);
-    if (!stopped_at || !used) {
-        ok = 0;
-        goto out;
-    }
-    size_t i = 0;
-    for (; i < l->n && i < o->warmup; i++) {
-        stopped_at[i] = -1;
-        used[i] = l->v[i].t.n_tokens;
-        if (dc_online_add_warmup(ctl, answers[i], l->v[i].sc.lowest) != DC_STATUS_OK) {
-            ok = 0;
-            goto out;
-        }
-    }
-    for (; i < l->n && !dc_online_done(ctl); i++) {
-        const dc_trace *t = &l->v[i].t;
-        dc_online_window win;
-        if (dc_online_window_init(ctl, &win) != DC_STATUS_OK) {
-            ok = 0;
-            goto out;
-        }
-        stopped_at[i] = -1;
-        for (size_t pos = 0; pos < t->n_tokens; pos++) {
-            /* the official online processor tests the paper confidence */
-            const dc_token *k = &t->tokens[pos];
-            double c = dc_topk_confidence(k->top_lp, k->n_top, o->top_k);
-            if (isnan(c)) {
+    /* the window test needs every position's alternatives */
+    for (size_t i = 0; i < l->n; i++)
+        for (size_t pos = 0; pos < l->v[i].t.n_tokens; pos++)
+            if (l->v[i].t.tokens[pos].n_top == 0) {
                 cli_err(CMD,
-                        "%s:%zu: trace '%s' position %zu has no top_logprobs, which "
-                        "the online replay needs",
-                        name, l->v[i].line, t->id, pos);
-                dc_online_window_free(&win);
-                dc_free(stopped_at);
-                dc_free(used);
-                dc_online_free(ctl);
+                        "%s:%zu: trace '%s' position %zu has no top_logprobs, which the online "
+                        "replay needs",
+                        name, l->v[i].line, l->v[i].t.id, pos);
                 return -1;
             }
-            if (dc_online_window_push(&win, c) == DC_ONLINE_STOP) {
-                stopped_at[i] = (long)pos;
-                break;
-            }
-        }
-        dc_online_window_free(&win);
-        int stopped = stopped_at[i] >= 0;
-        used[i] = stopped ? (size_t)stopped_at[i] + 1 : t->n_tokens;
-        if (dc_online_add_final(ctl, stopped ? NULL : answers[i], l->v[i].sc.lowest, stopped) !=
-            DC_STATUS_OK) {
-            ok = 0;
-            goto out;
-        }
+    dc_gen_trace *g = dc_calloc(l->n ? l->n : 1, sizeof *g);
+    sdc_trace_info *info = dc_calloc(l->n ? l->n : 1, sizeof *info);
+    if (!g || !info) {
+        dc_free(g);
+        dc_free(info);
+        return 0;
     }
-    size_t n_used = i;
-    double thr;
-    const char *ans;
-    dc_vote_result v;
-    if (dc_online_threshold(ctl, &thr) != DC_STATUS_OK ||
-        dc_online_result(ctl, &ans, &v) != DC_STATUS_OK) {
-        ok = 0;
-        goto out;
+    for (size_t i = 0; i < l->n; i++) {
+        g[i].trace = l->v[i].t; /* borrowed: the replay copies what it keeps */
+        g[i].index = i;
+        g[i].stop = DC_STOP_LENGTH;
+        g[i].n_generated = g[i].n_evaluated = l->v[i].t.n_tokens;
+        info[i].answer = dc_answer_present(answers[i]) ? answers[i] : NULL;
+        info[i].scores = l->v[i].sc;
+        info[i].mean_logprob = NAN;
     }
-    for (size_t j = 0; j < n_used; j++)
-        tokens_used += used[j];
+    sdc_strategy_params sp = sdc_strategy_default_params();
+    sp.kind = SDC_STRATEGY_ONLINE;
+    sp.warmup = o->warmup;
+    sp.keep_percent = o->keep_percent;
+    sp.score.window = o->window;
+    sp.consensus = o->consensus;
+    sp.budget = o->budget_set && o->budget < l->n ? o->budget : l->n;
+    sp.step = 1;
+    sp.top_k = o->top_k;
+    sdc_trace_pool pool = {g, info, l->n};
+    sdc_outcome out;
+    dc_error err = {0};
+    dc_status st = sdc_strategy_replay(&pool, &sp, &out, &err);
+    dc_free(g);
+    dc_free(info);
+    if (st != DC_STATUS_OK) {
+        cli_err(CMD, "online replay: %s", err.msg);
+        return st == DC_STATUS_NOMEM ? 0 : -1;
+    }
     jw_obj_begin(w);
-    jw_key(w, "threshold");
-    jw_double(w, thr);
-    jw_key(w, "answer");
-    jw_str(w, ans);
-    jw_key(w, "share");
-    jw_double(w, v.share);
-    jw_key(w, "tokens_used");
-    jw_uint(w, tokens_used);
-    jw_key(w, "traces_used");
-    jw_uint(w, n_used);
+    jw_kv_double(w, "threshold", out.threshold);
+    jw_kv_str(w, "answer", out.answer);
+    jw_kv_double(w, "share", out.consensus);
+    jw_kv_uint(w, "tokens_used", out.tokens_generated);
+    jw_kv_uint(w, "traces_used", out.n_traces);
     jw_key(w, "traces");
     jw_arr_begin(w);
-    for (size_t j = 0; j < n_used; j++) {
-        int warm = j < o->warmup;
-        int stopped = stopped_at[j] >= 0;
+    for (size_t j = 0; j < out.n_traces; j++) {
+        const dc_gen_trace *t = &out.traces[j];
+        int stopped = t->stop == DC_STOP_CONFIDENCE;
         jw_obj_begin(w);
-        jw_key(w, "id");
-        jw_str(w, l->v[j].t.id);
-        jw_key(w, "warmup");
-        jw_bool(w, warm);
+        jw_kv_str(w, "id", l->v[j].t.id);
+        jw_kv_bool(w, "warmup", j < o->warmup);
         jw_key(w, "stopped_at");
         if (stopped)
-            jw_int(w, stopped_at[j]);
+            jw_uint(w, t->n_generated);
         else
             jw_null(w);
-        jw_key(w, "tokens_used");
-        jw_uint(w, used[j]);
-        jw_key(w, "voted");
-        jw_bool(w, !stopped && dc_answer_present(answers[j]) &&
-                       !dc_online_flagged(ctl, l->v[j].sc.lowest));
+        jw_kv_uint(w, "tokens_used", t->n_evaluated);
+        jw_kv_bool(w, "voted", out.info[j].voted);
         jw_obj_end(w);
     }
     jw_arr_end(w);
     jw_obj_end(w);
-out:
-    dc_free(stopped_at);
-    dc_free(used);
-    dc_online_free(ctl);
-    return ok;
+    sdc_outcome_clear(&out);
+    return 1;
 }
 
 /* ---- output ---- */
