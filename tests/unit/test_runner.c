@@ -162,15 +162,14 @@ static void run(const char *name, const char *strategy, size_t n, sdc_open_mode 
     dc_backend_free(b);
 }
 
-static json_t *lines(const char *name, const char *file)
+/* The JSON lines of a file, without their wall-clock "seconds". */
+static json_t *file_lines(const char *path)
 {
-    char p[256];
-    snprintf(p, sizeof p, "%s/%s/%s", fx.dir, name, file);
-    FILE *f = fopen(p, "rb");
+    FILE *f = fopen(path, "rb");
     if (!f)
-        fail_msg("%s: cannot open", p);
+        fail_msg("%s: cannot open", path);
     json_t *a = json_array();
-    char buf[1 << 16];
+    static char buf[1 << 20];
     while (fgets(buf, sizeof buf, f)) {
         json_t *o = json_loads(buf, 0, NULL);
         assert_non_null(o);
@@ -179,6 +178,14 @@ static json_t *lines(const char *name, const char *file)
     }
     fclose(f);
     return a;
+}
+
+/* The lines of dir/name/file of this test's runs. */
+static json_t *lines(const char *name, const char *file)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s/%s", fx.dir, name, file);
+    return file_lines(p);
 }
 
 static size_t evaluated(int i, int t)
@@ -278,23 +285,6 @@ static void test_resume_same_files(void **state)
     assert_true(json_equal(a, b));
     json_decref(a);
     json_decref(b);
-}
-
-static json_t *file_lines(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("%s: cannot open", path);
-    json_t *a = json_array();
-    static char buf[1 << 20];
-    while (fgets(buf, sizeof buf, f)) {
-        json_t *o = json_loads(buf, 0, NULL);
-        assert_non_null(o);
-        json_object_del(o, "seconds");
-        json_array_append_new(a, o);
-    }
-    fclose(f);
-    return a;
 }
 
 static void assert_same_lines(const char *got, const char *want)
