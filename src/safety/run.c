@@ -21,6 +21,7 @@
 typedef struct answer_ctx {
     const sdc_refusal *det;
     int classify;
+    const char *prompt; /* the current instance's: the refusal classifier sees it */
 } answer_ctx;
 
 static const char *answer_of(void *user, const char *text)
@@ -32,7 +33,8 @@ static const char *answer_of(void *user, const char *text)
         return v == SDC_VERDICT_UNSAFE ? "unsafe" : v == SDC_VERDICT_SAFE ? "safe" : NULL;
     }
     sdc_refusal_result r;
-    if (sdc_refusal_classify(a->det, text, len, &r) != DC_STATUS_OK)
+    if (sdc_refusal_classify_reply(a->det, a->prompt, a->prompt ? strlen(a->prompt) : 0, text, len,
+                                   &r) != DC_STATUS_OK)
         return NULL;
     return sdc_refusal_is_refusal(r.kind) ? "refuse" : "comply";
 }
@@ -164,12 +166,18 @@ static void trace_line(sdc_buf *b, const sdc_instance *inst, const char *strateg
     jw_str(&w, ti->answer);
     if (!ac->classify && g->trace.text && g->stop != DC_STOP_ERROR) {
         sdc_refusal_result rr;
-        if (sdc_refusal_classify(ac->det, g->trace.text, strlen(g->trace.text), &rr) ==
-            DC_STATUS_OK) {
+        if (sdc_refusal_classify_reply(ac->det, ac->prompt, ac->prompt ? strlen(ac->prompt) : 0,
+                                       g->trace.text, strlen(g->trace.text), &rr) == DC_STATUS_OK) {
             jw_key(&w, "refusal_kind");
             jw_str(&w, sdc_refusal_kind_name(rr.kind));
             jw_key(&w, "refusal_rule");
             jw_str(&w, rr.rule);
+            if (!isnan(rr.p_combined)) {
+                jw_key(&w, "refusal_prob");
+                jw_double(&w, sdc_refusal_get_mode(ac->det) == SDC_REFUSAL_MODE_CLASSIFIER
+                                  ? rr.p_classifier
+                                  : rr.p_combined);
+            }
         }
     }
     jw_key(&w, "mean_logprob");
@@ -366,6 +374,7 @@ static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err
                     cfg->thinking};
     dc_prompt prompt = {.chat = &chat};
     dc_gen_params gen = r->gen;
+    r->ac.prompt = inst->prompt;
     gen.instance_id = inst->id;
     sdc_buf_reset(&r->traces);
     sdc_buf_reset(&r->preds);
