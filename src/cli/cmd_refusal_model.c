@@ -12,19 +12,29 @@
 #include "util/buf.h"
 
 #define MAX_DATA 32
-#define DEFAULT_DATA "../shared/refusal"
+/* The labelled sets that hold both classes or plain compliances; gptfuzz's
+ * "complied" rows are mostly two-persona answers (a refusal, then a
+ * jailbroken persona complying), partial refusals under this detector's
+ * definition: training on them costs 1 to 3 points on every other source
+ * held out (docs/refusal.md). */
+static const char *const default_data[] = {
+    "../shared/refusal/harmbench_val.jsonl", "../shared/refusal/rbr_gold.jsonl",
+    "../shared/refusal/wildguardtest.jsonl", "../shared/refusal/xstest_response_refusal.jsonl"};
+#define N_DEFAULT_DATA (sizeof default_data / sizeof default_data[0])
 
 static const char *const train_usage =
     "usage: safety-deepconf refusal train [--data DIR|FILE.jsonl]... [-o OUT] [OPTIONS]\n"
     "\n"
     "Trains the learned refusal classifier (docs/refusal.md) on labelled\n"
     "responses and writes its model file. Each --data is a JSONL file or a\n"
-    "directory of them (default " DEFAULT_DATA "); a row holds \"prompt\",\n"
+    "directory of them (default: harmbench_val, rbr_gold, wildguardtest and\n"
+    "xstest_response_refusal .jsonl in ../shared/refusal); a row holds \"prompt\",\n"
     "\"response\" and \"label\": \"refusal\"|\"compliance\" or \"refusal\": true|false\n"
     "(null rows are skipped, exact duplicate responses in a file count once).\n"
     "Training is deterministic: the same data and options give the same bytes.\n"
     "The shipped data/refusal_model.bin is\n"
-    "  safety-deepconf refusal train --data ../shared/refusal -o data/refusal_model.bin\n"
+    "  safety-deepconf refusal train -o data/refusal_model.bin\n"
+    "run in the repository root with ../shared/refusal next to it.\n"
     "\n"
     "Options:\n"
     "  --data PATH         labelled responses (repeatable)\n"
@@ -47,7 +57,8 @@ static const char *const eval_usage =
     "classifier on all the other sources and scores this one with the rules\n"
     "alone, the classifier alone and the combination (the default in runs):\n"
     "accuracy, precision, recall, F1, n. A refusal is a full or partial one.\n"
-    "The acceptance figure is the worst held-out source, marked with <-.\n"
+    "The acceptance figure is the worst held-out source among those with both\n"
+    "labels, marked with <- (a source of compliances only shows accuracy).\n"
     "Options as for `refusal train` (--data, --seed, --epochs, --hash-bits,\n"
     "--learning-rate, --l2, --folds); -h, --help this text.\n"
     "\n"
@@ -138,7 +149,8 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, opts
         return CLI_USAGE;
     }
     if (!o->n_data)
-        o->data[o->n_data++] = DEFAULT_DATA;
+        for (size_t i = 0; i < N_DEFAULT_DATA; i++)
+            o->data[o->n_data++] = default_data[i];
     return -1;
 }
 
@@ -223,13 +235,14 @@ int cmd_refusal_eval(int argc, char **argv)
         cli_err(cmd, "%s", err.msg[0] ? err.msg : dc_strerror(st));
         return CLI_FAIL;
     }
-    /* the worst source by the combination's accuracy */
-    size_t worst = 0;
+    /* the worst source with both labels by the combination's accuracy */
+    size_t worst = nr;
     double wa = 2;
     for (size_t i = 0; i < nr; i++) {
+        const sdc_refusal_counts *c = &rows[i].combined;
         double a;
-        sdc_refusal_counts_metrics(&rows[i].combined, &a, NULL, NULL, NULL);
-        if (a < wa) {
+        sdc_refusal_counts_metrics(c, &a, NULL, NULL, NULL);
+        if (c->tp + c->fn > 0 && c->tn + c->fp > 0 && a < wa) {
             wa = a;
             worst = i;
         }
@@ -251,7 +264,7 @@ int cmd_refusal_eval(int argc, char **argv)
         put_row(&b, "", "", "combined", &rows[i].combined, i == worst);
     }
     sdc_buf_printf(&b, "worst held-out source (combined accuracy): %s %.3f\n",
-                   nr ? rows[worst].source : "-", nr ? wa : 0.0);
+                   worst < nr ? rows[worst].source : "-", worst < nr ? wa : 0.0);
     int ok = b.st == DC_STATUS_OK && cli_write_stdout(cmd, b.data, b.len);
     sdc_buf_free(&b);
     dc_free(rows);

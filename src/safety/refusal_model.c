@@ -55,10 +55,39 @@ void sdc_refusal_model_free(sdc_refusal_model *m)
 
 /* Namespaces keep prompt, response and cross features in separate hash
  * spaces even when the strings are equal. */
-enum { NS_WORD = 1, NS_BIGRAM, NS_OPEN, NS_CHAR, NS_LEN, NS_PROMPT, NS_CROSS, NS_SHAPE, NS_TAIL };
+enum {
+    NS_WORD = 1,
+    NS_BIGRAM,
+    NS_OPEN,
+    NS_CHAR,
+    NS_LEN,
+    NS_PROMPT,
+    NS_CROSS,
+    NS_SHAPE,
+    NS_TAIL,
+    NS_FIRST
+};
+
+/* Features fall into three groups, each scaled to unit length on its
+ * own, so that a long body does not drown the opening or the prompt. */
+enum { G_OPEN, G_BODY, G_PROMPT, N_GROUPS };
+#define GROUP_SHIFT 28
+
+static int group_of(int ns)
+{
+    switch (ns) {
+    case NS_OPEN:
+    case NS_FIRST:
+    case NS_CHAR: return G_OPEN;
+    case NS_PROMPT:
+    case NS_CROSS: return G_PROMPT;
+    default: return G_BODY;
+    }
+}
 
 typedef struct feats {
-    uint32_t *idx;
+    uint32_t *idx; /* hashed index | group << GROUP_SHIFT until finished */
+    float *val;
     size_t n, cap;
     uint32_t mask;
 } feats;
@@ -91,7 +120,7 @@ static void feat_add(feats *f, int ns, const char *a, size_t an, const char *b, 
         h = hash_bytes(h, "\x1f", 1);
         h = hash_bytes(h, b, bn);
     }
-    f->idx[f->n++] = hash_final(h) & f->mask;
+    f->idx[f->n++] = (hash_final(h) & f->mask) | (uint32_t)group_of(ns) << GROUP_SHIFT;
 }
 
 typedef struct span {
@@ -183,6 +212,58 @@ static void shape_features(const char *t, size_t n, feats *f)
         feat_add(f, NS_SHAPE, "ends?", 5, NULL, 0);
 }
 
+/* Words a response shares with its prompt say what the topic is, not
+ * whether the response helps: "i am unable to provide a guide on how to
+ * pick locks" and "here is a guide on how to pick locks" differ in their
+ * own words. Such echoes become one placeholder, so the classifier learns
+ * the framing rather than topics (which differ from one source to the
+ * next). Short words and the words of helping or refusing stay. */
+static const char *const keep_words[] = {
+    "provide", "help",  "assist", "give",    "offer",    "write",   "create",  "generate",
+    "answer",  "share", "tell",   "explain", "describe", "discuss", "support", "make",
+    "about",   "would", "could",  "should",  "cannot",   "will",    "this",    "that",
+    "these",   "those", "with",   "your",    "what",     "there",   "here",    "which",
+    "have",    "from",  "they",   "their",   "some",     "other",   "please",  "sure",
+    "sorry",   "like",  "just",   "when",    "where",    "know",    "want",    "need",
+    "into",    "them",  "then",   "than",    "also",     "more",    NULL};
+
+static int is_keep_word(const span *w)
+{
+    for (size_t i = 0; keep_words[i]; i++)
+        if (strlen(keep_words[i]) == w->n && !memcmp(keep_words[i], w->s, w->n))
+            return 1;
+    return 0;
+}
+
+static uint64_t word_hash(const span *w)
+{
+    return hash_bytes(0xcbf29ce484222325u, w->s, w->n);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Replaces the words of rw that also occur in pw with "<p>". */
+static void mask_echoes(span *rw, size_t nr, const span *pw, size_t np)
+{
+    uint64_t ph[MAX_PROMPT_WORDS];
+    for (size_t i = 0; i < np; i++)
+        ph[i] = word_hash(&pw[i]);
+    qsort(ph, np, sizeof *ph, cmp_u64);
+    for (size_t i = 0; i < nr; i++) {
+        if (rw[i].n < 4 || !word_byte(rw[i].s[0]) || is_keep_word(&rw[i]))
+            continue;
+        uint64_t h = word_hash(&rw[i]);
+        if (np && bsearch(&h, ph, np, sizeof *ph, cmp_u64)) {
+            rw[i].s = "<p>";
+            rw[i].n = 3;
+        }
+    }
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -215,10 +296,21 @@ static dc_status extract(const char *prompt, size_t plen, const char *resp, size
     }
     size_t nr = split_words(r, rn, rw, MAX_WORDS);
     size_t np = p ? split_words(p, pn, pw, MAX_PROMPT_WORDS) : 0;
+    mask_echoes(rw, nr, pw, np);
+    /* the first sentence: where a response says whether it will help */
+    size_t first_end = 0;
+    while (first_end < nr && first_end < 40 &&
+           !(rw[first_end].n == 1 && strchr(".!?", rw[first_end].s[0])))
+        first_end++;
     for (size_t i = 0; i < nr; i++) {
         feat_add(f, NS_WORD, rw[i].s, rw[i].n, NULL, 0);
         if (i + 1 < nr)
             feat_add(f, NS_BIGRAM, rw[i].s, rw[i].n, rw[i + 1].s, rw[i + 1].n);
+        if (i < first_end) {
+            feat_add(f, NS_FIRST, rw[i].s, rw[i].n, NULL, 0);
+            if (i + 1 < first_end)
+                feat_add(f, NS_FIRST, rw[i].s, rw[i].n, rw[i + 1].s, rw[i + 1].n);
+        }
         if (i < OPENING_WORDS) {
             char pos = (char)('0' + i);
             feat_add(f, NS_OPEN, &pos, 1, rw[i].s, rw[i].n);
@@ -230,10 +322,17 @@ static dc_status extract(const char *prompt, size_t plen, const char *resp, size
         feat_add(f, NS_TAIL, &pos, 1, rw[i].s, rw[i].n);
     }
     shape_features(resp + b, k, f);
-    size_t cn = rn < MAX_CHARS ? rn : MAX_CHARS;
+    /* character n-grams of the opening, echoes masked */
+    char ms[MAX_CHARS + 64];
+    size_t cn = 0;
+    for (size_t i = 0; i < nr && cn + rw[i].n + 1 < MAX_CHARS; i++) {
+        memcpy(ms + cn, rw[i].s, rw[i].n);
+        cn += rw[i].n;
+        ms[cn++] = ' ';
+    }
     for (size_t g = 3; g <= 5; g++)
         for (size_t i = 0; i + g <= cn; i++)
-            feat_add(f, NS_CHAR, r + i, g, NULL, 0);
+            feat_add(f, NS_CHAR, ms + i, g, NULL, 0);
     char len[16];
     int bucket = 0;
     while (((size_t)1 << bucket) < nr + 1)
@@ -249,11 +348,17 @@ static dc_status extract(const char *prompt, size_t plen, const char *resp, size
         feat_add(f, NS_CROSS, a, strlen(a), c, strlen(c));
     }
     qsort(f->idx, f->n, sizeof *f->idx, cmp_u32);
-    size_t u = 0;
+    size_t u = 0, cnt[N_GROUPS] = {0};
     for (size_t i = 0; i < f->n; i++)
-        if (u == 0 || f->idx[i] != f->idx[u - 1])
+        if (u == 0 || f->idx[i] != f->idx[u - 1]) {
             f->idx[u++] = f->idx[i];
+            cnt[f->idx[i] >> GROUP_SHIFT]++;
+        }
     f->n = u;
+    for (size_t i = 0; i < u; i++) {
+        f->val[i] = (float)(1.0 / sqrt((double)cnt[f->idx[i] >> GROUP_SHIFT]));
+        f->idx[i] &= f->mask;
+    }
     dc_free(r);
     dc_free(p);
     dc_free(rw);
@@ -329,6 +434,7 @@ static void stack_fit(const double (*x)[N_STACK], const int *y, size_t n, float 
 /* An example ready for training: features, label, the rules' result. */
 typedef struct prepared {
     uint32_t *idx;
+    float *val;
     size_t n;
     int y;
     sdc_refusal_result rules;
@@ -356,8 +462,20 @@ static double text_logit(const float *w, float bias, const prepared *e)
 {
     double z = 0;
     for (size_t i = 0; i < e->n; i++)
-        z += w[e->idx[i]];
-    return bias + (e->n ? z / sqrt((double)e->n) : 0);
+        z += w[e->idx[i]] * e->val[i];
+    return bias + z;
+}
+
+/* Weights of the rows use[0..n) (ew[i] for use[i]): both classes weigh
+ * the same whatever the sources' mix; the mean weight is 1. (Weighing each
+ * source the same as well did not help leave-one-source-out.) */
+static void example_weights(const prepared *pr, const size_t *use, size_t n, double *ew)
+{
+    double cls[2] = {0, 0};
+    for (size_t i = 0; i < n; i++)
+        cls[pr[use[i]].y] += 1.0;
+    for (size_t i = 0; i < n; i++)
+        ew[i] = (double)n / (2.0 * cls[pr[use[i]].y]);
 }
 
 /* AdaGrad logistic regression on the rows of pr listed in use[0..n);
@@ -376,27 +494,29 @@ static dc_status text_fit(const prepared *pr, const size_t *use, size_t n,
         dc_free(order);
         return DC_STATUS_NOMEM;
     }
-    size_t pos = 0;
-    for (size_t i = 0; i < n; i++)
-        pos += pr[use[i]].y;
-    /* both classes weigh the same, whatever the sources' mix */
-    double wpos = pos ? (double)n / (2.0 * (double)pos) : 1.0;
-    double wneg = n - pos ? (double)n / (2.0 * (double)(n - pos)) : 1.0;
+    double *ew = dc_malloc((n ? n : 1) * sizeof *ew);
+    if (!ew) {
+        dc_free(w);
+        dc_free(g2);
+        dc_free(order);
+        return DC_STATUS_NOMEM;
+    }
+    example_weights(pr, use, n, ew);
     double bias = 0, gb = 0;
     uint64_t seed = p->seed;
-    memcpy(order, use, n * sizeof *order);
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
     for (unsigned ep = 0; ep < p->epochs; ep++) {
         shuffle(order, n, &seed);
         for (size_t k = 0; k < n; k++) {
-            const prepared *e = &pr[order[k]];
-            double s = e->n ? 1.0 / sqrt((double)e->n) : 0.0;
+            const prepared *e = &pr[use[order[k]]];
             double z = bias;
             for (size_t i = 0; i < e->n; i++)
-                z += w[e->idx[i]] * s;
-            double g = (sigmoid(z) - e->y) * (e->y ? wpos : wneg);
+                z += w[e->idx[i]] * e->val[i];
+            double g = (sigmoid(z) - e->y) * ew[order[k]];
             for (size_t i = 0; i < e->n; i++) {
                 uint32_t j = e->idx[i];
-                double gj = g * s + p->l2 * w[j];
+                double gj = g * e->val[i] + p->l2 * w[j];
                 g2[j] += gj * gj;
                 w[j] -= p->learning_rate * gj / sqrt(g2[j] + 1e-8);
             }
@@ -416,13 +536,16 @@ static dc_status text_fit(const prepared *pr, const size_t *use, size_t n,
     dc_free(w);
     dc_free(g2);
     dc_free(order);
+    dc_free(ew);
     return DC_STATUS_OK;
 }
 
 static void prepared_free(prepared *pr, size_t n)
 {
-    for (size_t i = 0; pr && i < n; i++)
+    for (size_t i = 0; pr && i < n; i++) {
         dc_free(pr[i].idx);
+        dc_free(pr[i].val);
+    }
     dc_free(pr);
 }
 
@@ -430,10 +553,12 @@ static dc_status prepare(const sdc_refusal_example *ex, size_t n, unsigned hash_
                          const sdc_refusal *rules, prepared **out, dc_error *err)
 {
     prepared *pr = dc_calloc(n ? n : 1, sizeof *pr);
-    feats f = {dc_malloc(MAX_FEATURES * sizeof(uint32_t)), 0, MAX_FEATURES, 0};
-    if (!pr || !f.idx) {
+    feats f = {dc_malloc(MAX_FEATURES * sizeof(uint32_t)), dc_malloc(MAX_FEATURES * sizeof(float)),
+               0, MAX_FEATURES, 0};
+    if (!pr || !f.idx || !f.val) {
         dc_free(pr);
         dc_free(f.idx);
+        dc_free(f.val);
         return dc_error_set(err, DC_STATUS_NOMEM, "refusal model: out of memory");
     }
     uint32_t mask = (uint32_t)(((uint64_t)1 << hash_bits) - 1);
@@ -444,16 +569,20 @@ static dc_status prepare(const sdc_refusal_example *ex, size_t n, unsigned hash_
         if (st == DC_STATUS_OK)
             st = sdc_refusal_classify_rules(rules, e->response, strlen(e->response), &pr[i].rules);
         pr[i].idx = st == DC_STATUS_OK ? dc_malloc((f.n ? f.n : 1) * sizeof *pr[i].idx) : NULL;
-        if (!pr[i].idx) {
+        pr[i].val = st == DC_STATUS_OK ? dc_malloc((f.n ? f.n : 1) * sizeof *pr[i].val) : NULL;
+        if (!pr[i].idx || !pr[i].val) {
             prepared_free(pr, n);
             dc_free(f.idx);
+            dc_free(f.val);
             return dc_error_set(err, DC_STATUS_NOMEM, "refusal model: out of memory");
         }
         memcpy(pr[i].idx, f.idx, f.n * sizeof *f.idx);
+        memcpy(pr[i].val, f.val, f.n * sizeof *f.val);
         pr[i].n = f.n;
         pr[i].y = e->refusal ? 1 : 0;
     }
     dc_free(f.idx);
+    dc_free(f.val);
     *out = pr;
     return DC_STATUS_OK;
 }
@@ -578,12 +707,13 @@ dc_status sdc_refusal_model_predict(const sdc_refusal_model *m, const char *prom
                                     double *p_combined)
 {
     uint32_t buf[MAX_FEATURES];
-    feats f = {buf, 0, MAX_FEATURES, 0};
+    float val[MAX_FEATURES];
+    feats f = {buf, val, 0, MAX_FEATURES, 0};
     uint32_t mask = (uint32_t)(((uint64_t)1 << m->hash_bits) - 1);
     dc_status st = extract(prompt, prompt_len, response, response_len, mask, &f);
     if (st != DC_STATUS_OK)
         return st;
-    prepared e = {buf, f.n, 0, {SDC_REFUSAL_NONE, "", 0, SDC_REFUSAL_NONE, 0, 0}};
+    prepared e = {buf, val, f.n, 0, {SDC_REFUSAL_NONE, "", 0, SDC_REFUSAL_NONE, 0, 0}};
     double z = text_logit(m->w, m->bias, &e);
     double x[N_STACK];
     stack_inputs(z, rules, x);

@@ -135,15 +135,32 @@ static void test_refusal_command(void **state)
                        "{\"id\":2,\"response\":\"<think>maybe refuse</think>Sure, here it is.\"}\n";
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
-    run_out r = run("refusal -", in);
+    run_out r = run("refusal --mode rules -", in);
     assert_int_equal(r.status, 0);
     assert_string_equal(
         r.out,
         "{\"id\": 1, \"x\": 0.1, \"response\": \"I\xE2\x80\x99m sorry, but I can\xE2\x80\x99t help "
         "with that.\","
-        "\"refusal\":true,\"refusal_kind\":\"full\",\"refusal_rule\":\"opening: i am sorry\"}\n"
+        "\"refusal\":true,\"refusal_kind\":\"full\",\"refusal_rule\":\"opening: i am sorry\","
+        "\"refusal_prob\":null}\n"
         "{\"id\":2,\"response\":\"<think>maybe refuse</think>Sure, here it is.\",\"refusal\":false,"
-        "\"refusal_kind\":\"none\",\"refusal_rule\":\"none\"}\n");
+        "\"refusal_kind\":\"none\",\"refusal_rule\":\"none\",\"refusal_prob\":null}\n");
+    run_free(&r);
+    /* the default, the combination, adds its probability */
+    r = run("refusal -", in);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "\"refusal\":true,\"refusal_kind\":\"full\",\"refusal_rule\":"
+                                  "\"opening: i am sorry\",\"refusal_prob\":0.9"));
+    assert_non_null(strstr(r.out, "\"refusal\":false,\"refusal_kind\":\"none\",\"refusal_rule\":"
+                                  "\"none\",\"refusal_prob\":0."));
+    run_free(&r);
+    r = run("refusal --mode maybe -", in);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--mode: expected combined, rules or classifier"));
+    run_free(&r);
+    r = run("refusal --model /nonexistent/m.bin -", in);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "/nonexistent/m.bin"));
     run_free(&r);
     fd = open(in, O_WRONLY | O_TRUNC);
     const char *bad = "{\"id\":1}\n";
