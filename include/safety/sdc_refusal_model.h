@@ -1,16 +1,22 @@
 /* sdc_refusal_model.h - the learned refusal classifier next to the rules.
  *
- * A logistic regression over hashed features of the prompt and the
- * response, both in the refusal detector's normal form (reasoning dropped,
- * lower case, contractions expanded):
- *   response  word 1- and 2-grams (first 400 words), the first six words
- *             by position, character 3- to 5-grams of the first 400
- *             characters, and the length (log2 of the word count)
- *   prompt    word 1-grams of the last user turn (a premise rejection is
- *             a refusal of *that* prompt)
+ * A logistic regression over hashed features of the response as it
+ * relates to its prompt, both in the refusal detector's normal form
+ * (reasoning dropped, lower case, contractions expanded). Response words
+ * of four letters or more that also occur in the prompt's last user turn
+ * become one placeholder "<p>" (a few words of helping and refusing
+ * excepted), so "it is not accurate to suggest that <p> should be <p>"
+ * is learned as a framing of *that* prompt, not as a topic. Then:
+ *   opening   the first sentence's word 1- and 2-grams, the first six
+ *             words by position, character 3- to 5-grams of the first 400
+ *             characters
+ *   body      word 1- and 2-grams (first 400 words), the last six words by
+ *             position, the length (log2 of the word count), the layout
+ *             (list items, lines, code, question marks, a final "?")
  *   cross     the prompt's first two words with the response's first two
- * each hashed into 2^hash_bits weights (separate hash spaces), the vector
- * scaled to unit length. Training is AdaGrad SGD with L2 from a fixed
+ * each hashed into 2^hash_bits weights (separate hash spaces per kind);
+ * each of the three groups is scaled to unit length on its own, so a long
+ * body does not drown the opening. Training is AdaGrad SGD with L2 from a fixed
  * seed: the same examples and params give the same weights, byte for
  * byte. On top sits a "stack", a small logistic regression over [the
  * classifier's logit, the rules' kind and tier] fitted on out-of-fold

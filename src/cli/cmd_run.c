@@ -976,7 +976,9 @@ static int replay_main(const char *cmd, const char *src, const char *dst, kv *se
         sdc_instance in;
         memset(&in, 0, sizeof in);
         in.id = (char *)pl.items[i].instance_id;
-        in.prompt = "(replayed from saved traces)";
+        /* the refusal classifier reads the prompt: replaying must see the same */
+        in.prompt =
+            (char *)(pl.items[i].prompt ? pl.items[i].prompt : "(replayed from saved traces)");
         in.label = pl.items[i].label;
         in.category = (char *)(pl.items[i].harm_category ? pl.items[i].harm_category : "");
         if (pl.items[i].benchmark)

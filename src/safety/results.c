@@ -428,6 +428,7 @@ static dc_status fill_prediction(json_t *o, sdc_prediction *p, const char *path,
                             line);
     p->benchmark = str_or_null(o, "benchmark");
     p->harm_category = str_or_null(o, "harm_category");
+    p->prompt = str_or_null(o, "prompt");
     const char *label = str_or_null(o, "label");
     p->label = label && !strcmp(label, "unsafe") ? SDC_LABEL_UNSAFE
                : label && !strcmp(label, "safe") ? SDC_LABEL_SAFE

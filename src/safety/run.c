@@ -226,6 +226,8 @@ static void prediction_line(sdc_buf *b, const sdc_instance *inst, const sdc_conf
     jw_str(&w, sdc_label_name(inst->label));
     jw_key(&w, "harm_category");
     jw_str(&w, inst->category);
+    jw_key(&w, "prompt");
+    jw_str(&w, inst->prompt);
     jw_key(&w, "mode");
     jw_str(&w, classify ? "classify" : "refusal");
     jw_key(&w, "answer");

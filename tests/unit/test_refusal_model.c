@@ -13,7 +13,7 @@
 /* The sha256 of data/refusal_model.bin, as written by
  * `safety-deepconf refusal train -o data/refusal_model.bin` (docs/refusal.md).
  * Retraining changes it: update it here and in the docs together. */
-#define SHIPPED_SHA256 "db2beb3e8aa85abb7b45eaff76a8ef7dfc4b823c3bd92b6f8087594a009af6e5"
+#define SHIPPED_SHA256 "aa50c850042aaaa781700a826be942375bd7b4d481bfc2e07d5efc5736069487"
 
 static char *read_all(const char *path, size_t *len)
 {
