@@ -12,7 +12,8 @@
  *             characters
  *   body      word 1- and 2-grams (first 400 words), the last six words by
  *             position, the length (log2 of the word count), the layout
- *             (list items, lines, code, question marks, a final "?")
+ *             (list items, lines, code, question marks, a final "?"), and
+ *             the share of the prompt's content words the response takes up
  *   cross     the prompt's first two words with the response's first two
  * each hashed into 2^hash_bits weights (separate hash spaces per kind);
  * each of the three groups is scaled to unit length on its own, so a long

@@ -12,7 +12,7 @@
 
 #define MODEL_MAGIC "SDCRFM\0\0"
 #define MODEL_VERSION 1u
-#define FEATURE_SET 2u /* bump when the features change: old weights mean nothing */
+#define FEATURE_SET 3u /* bump when the features change: old weights mean nothing */
 #define N_STACK 8
 #define MAX_WORDS 400
 #define MAX_CHARS 400
@@ -234,22 +234,41 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Replaces the words of rw that also occur in pw with "<p>". */
-static void mask_echoes(span *rw, size_t nr, const span *pw, size_t np)
+static int content_word(const span *w)
 {
-    uint64_t ph[MAX_PROMPT_WORDS];
+    return w->n >= 4 && word_byte(w->s[0]) && !is_keep_word(w);
+}
+
+/* Replaces the words of rw that also occur in pw with "<p>". Returns the
+ * share of the prompt's distinct content words the response takes up, in
+ * tenths (0 to 10), or -1 when the prompt has none. */
+static int mask_echoes(span *rw, size_t nr, const span *pw, size_t np)
+{
+    uint64_t ph[MAX_PROMPT_WORDS], rh[MAX_WORDS];
+    size_t nph = 0, nrh = 0;
     for (size_t i = 0; i < np; i++)
-        ph[i] = word_hash(&pw[i]);
-    qsort(ph, np, sizeof *ph, cmp_u64);
+        if (content_word(&pw[i]))
+            ph[nph++] = word_hash(&pw[i]);
+    qsort(ph, nph, sizeof *ph, cmp_u64);
     for (size_t i = 0; i < nr; i++) {
-        if (rw[i].n < 4 || !word_byte(rw[i].s[0]) || is_keep_word(&rw[i]))
+        if (!content_word(&rw[i]))
             continue;
         uint64_t h = word_hash(&rw[i]);
-        if (np && bsearch(&h, ph, np, sizeof *ph, cmp_u64)) {
+        if (nph && bsearch(&h, ph, nph, sizeof *ph, cmp_u64)) {
+            rh[nrh++] = h;
             rw[i].s = "<p>";
             rw[i].n = 3;
         }
     }
+    qsort(rh, nrh, sizeof *rh, cmp_u64);
+    size_t distinct = 0, covered = 0;
+    for (size_t i = 0; i < nph; i++) {
+        if (i && ph[i] == ph[i - 1])
+            continue;
+        distinct++;
+        covered += bsearch(&ph[i], rh, nrh, sizeof *rh, cmp_u64) != NULL;
+    }
+    return distinct ? (int)(10 * covered / distinct) : -1;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -284,7 +303,14 @@ static dc_status extract(const char *prompt, size_t plen, const char *resp, size
     }
     size_t nr = split_words(r, rn, rw, MAX_WORDS);
     size_t np = p ? split_words(p, pn, pw, MAX_PROMPT_WORDS) : 0;
-    mask_echoes(rw, nr, pw, np);
+    int cover = mask_echoes(rw, nr, pw, np);
+    if (cover >= 0) {
+        /* how much of the question the response takes up: an answer more,
+           a deflection or a change of topic less */
+        char cb[16];
+        snprintf(cb, sizeof cb, "cover%d", cover / 2);
+        feat_add(f, NS_SHAPE, cb, strlen(cb), NULL, 0);
+    }
     /* the first sentence: where a response says whether it will help */
     size_t first_end = 0;
     while (first_end < nr && first_end < 40 &&

@@ -13,7 +13,7 @@
 /* The sha256 of data/refusal_model.bin, as written by
  * `safety-deepconf refusal train -o data/refusal_model.bin` (docs/refusal.md).
  * Retraining changes it: update it here and in the docs together. */
-#define SHIPPED_SHA256 "aa50c850042aaaa781700a826be942375bd7b4d481bfc2e07d5efc5736069487"
+#define SHIPPED_SHA256 "4ef5945cde4b99ed1d1b063e3261f6370e07bdd0a53269754666d4f6cf885a7d"
 
 static char *read_all(const char *path, size_t *len)
 {
