@@ -277,6 +277,70 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Word n-grams of the whole response, the first sentence, the first and
+ * last words by position, character n-grams of the opening, the length. */
+static void word_features(const span *rw, size_t nr, feats *f)
+{
+    /* the first sentence: where a response says whether it will help */
+    size_t first_end = 0;
+    while (first_end < nr && first_end < 40 &&
+           !(rw[first_end].n == 1 && strchr(".!?", rw[first_end].s[0])))
+        first_end++;
+    for (size_t i = 0; i < nr; i++) {
+        feat_add(f, NS_WORD, rw[i].s, rw[i].n, NULL, 0);
+        if (i + 1 < nr)
+            feat_add(f, NS_BIGRAM, rw[i].s, rw[i].n, rw[i + 1].s, rw[i + 1].n);
+        if (i < first_end) {
+            feat_add(f, NS_FIRST, rw[i].s, rw[i].n, NULL, 0);
+            if (i + 1 < first_end)
+                feat_add(f, NS_FIRST, rw[i].s, rw[i].n, rw[i + 1].s, rw[i + 1].n);
+        }
+        if (i < OPENING_WORDS) {
+            char pos = (char)('0' + i);
+            feat_add(f, NS_OPEN, &pos, 1, rw[i].s, rw[i].n);
+        }
+    }
+    /* the closing words ("feel free to ask", "anything else?") by position */
+    for (size_t i = nr > TAIL_WORDS ? nr - TAIL_WORDS : 0; i < nr; i++) {
+        char pos = (char)('0' + (nr - i));
+        feat_add(f, NS_TAIL, &pos, 1, rw[i].s, rw[i].n);
+    }
+    /* character n-grams of the opening, echoes masked */
+    char ms[MAX_CHARS + 64];
+    size_t cn = 0;
+    for (size_t i = 0; i < nr && cn + rw[i].n + 1 < MAX_CHARS; i++) {
+        memcpy(ms + cn, rw[i].s, rw[i].n);
+        cn += rw[i].n;
+        ms[cn++] = ' ';
+    }
+    for (size_t g = 3; g <= 5; g++)
+        for (size_t i = 0; i + g <= cn; i++)
+            feat_add(f, NS_CHAR, ms + i, g, NULL, 0);
+    char len[16];
+    int bucket = 0;
+    while (((size_t)1 << bucket) < nr + 1)
+        bucket++;
+    snprintf(len, sizeof len, "%d", bucket);
+    feat_add(f, NS_LEN, len, strlen(len), NULL, 0);
+}
+
+/* Sorts and dedupes the indices, scales each group to unit length. */
+static void feats_finish(feats *f)
+{
+    qsort(f->idx, f->n, sizeof *f->idx, cmp_u32);
+    size_t u = 0, cnt[N_GROUPS] = {0};
+    for (size_t i = 0; i < f->n; i++)
+        if (u == 0 || f->idx[i] != f->idx[u - 1]) {
+            f->idx[u++] = f->idx[i];
+            cnt[f->idx[i] >> GROUP_SHIFT]++;
+        }
+    f->n = u;
+    for (size_t i = 0; i < u; i++) {
+        f->val[i] = (float)(1.0 / sqrt((double)cnt[f->idx[i] >> GROUP_SHIFT]));
+        f->idx[i] &= f->mask;
+    }
+}
+
 /* Hashed, sorted, unique feature indices of one (prompt, response). */
 static dc_status extract(const char *prompt, size_t plen, const char *resp, size_t rlen,
                          uint32_t mask, feats *f)
@@ -311,48 +375,8 @@ static dc_status extract(const char *prompt, size_t plen, const char *resp, size
         snprintf(cb, sizeof cb, "cover%d", cover / 2);
         feat_add(f, NS_SHAPE, cb, strlen(cb), NULL, 0);
     }
-    /* the first sentence: where a response says whether it will help */
-    size_t first_end = 0;
-    while (first_end < nr && first_end < 40 &&
-           !(rw[first_end].n == 1 && strchr(".!?", rw[first_end].s[0])))
-        first_end++;
-    for (size_t i = 0; i < nr; i++) {
-        feat_add(f, NS_WORD, rw[i].s, rw[i].n, NULL, 0);
-        if (i + 1 < nr)
-            feat_add(f, NS_BIGRAM, rw[i].s, rw[i].n, rw[i + 1].s, rw[i + 1].n);
-        if (i < first_end) {
-            feat_add(f, NS_FIRST, rw[i].s, rw[i].n, NULL, 0);
-            if (i + 1 < first_end)
-                feat_add(f, NS_FIRST, rw[i].s, rw[i].n, rw[i + 1].s, rw[i + 1].n);
-        }
-        if (i < OPENING_WORDS) {
-            char pos = (char)('0' + i);
-            feat_add(f, NS_OPEN, &pos, 1, rw[i].s, rw[i].n);
-        }
-    }
-    /* the closing words ("feel free to ask", "anything else?") by position */
-    for (size_t i = nr > TAIL_WORDS ? nr - TAIL_WORDS : 0; i < nr; i++) {
-        char pos = (char)('0' + (nr - i));
-        feat_add(f, NS_TAIL, &pos, 1, rw[i].s, rw[i].n);
-    }
+    word_features(rw, nr, f);
     shape_features(resp + b, k, f);
-    /* character n-grams of the opening, echoes masked */
-    char ms[MAX_CHARS + 64];
-    size_t cn = 0;
-    for (size_t i = 0; i < nr && cn + rw[i].n + 1 < MAX_CHARS; i++) {
-        memcpy(ms + cn, rw[i].s, rw[i].n);
-        cn += rw[i].n;
-        ms[cn++] = ' ';
-    }
-    for (size_t g = 3; g <= 5; g++)
-        for (size_t i = 0; i + g <= cn; i++)
-            feat_add(f, NS_CHAR, ms + i, g, NULL, 0);
-    char len[16];
-    int bucket = 0;
-    while (((size_t)1 << bucket) < nr + 1)
-        bucket++;
-    snprintf(len, sizeof len, "%d", bucket);
-    feat_add(f, NS_LEN, len, strlen(len), NULL, 0);
     /* The prompt's own words are no features: its topics differ from one
      * source to the next, and they cost 1 to 2 points leave-one-source-out.
      * The prompt works through the masked echoes and this cross. */
@@ -362,18 +386,7 @@ static dc_status extract(const char *prompt, size_t plen, const char *resp, size
         snprintf(c, sizeof c, "%.*s %.*s", (int)rw[0].n, rw[0].s, (int)rw[1].n, rw[1].s);
         feat_add(f, NS_CROSS, a, strlen(a), c, strlen(c));
     }
-    qsort(f->idx, f->n, sizeof *f->idx, cmp_u32);
-    size_t u = 0, cnt[N_GROUPS] = {0};
-    for (size_t i = 0; i < f->n; i++)
-        if (u == 0 || f->idx[i] != f->idx[u - 1]) {
-            f->idx[u++] = f->idx[i];
-            cnt[f->idx[i] >> GROUP_SHIFT]++;
-        }
-    f->n = u;
-    for (size_t i = 0; i < u; i++) {
-        f->val[i] = (float)(1.0 / sqrt((double)cnt[f->idx[i] >> GROUP_SHIFT]));
-        f->idx[i] &= f->mask;
-    }
+    feats_finish(f);
     dc_free(r);
     dc_free(p);
     dc_free(rw);
