@@ -8,7 +8,7 @@
  * excepted), so "it is not accurate to suggest that <p> should be <p>"
  * is learned as a framing of *that* prompt, not as a topic. Then:
  *   opening   the first sentence's word 1- and 2-grams, the first six
- *             words by position, character 3- to 5-grams of the first 400
+ *             words by position, character 3- to 5-grams of the first 800
  *             characters
  *   body      word 1- and 2-grams (first 400 words), the last six words by
  *             position, the length (log2 of the word count), the layout

@@ -12,10 +12,10 @@
 
 #define MODEL_MAGIC "SDCRFM\0\0"
 #define MODEL_VERSION 1u
-#define FEATURE_SET 3u /* bump when the features change: old weights mean nothing */
+#define FEATURE_SET 4u /* bump when the features change: old weights mean nothing */
 #define N_STACK 8
 #define MAX_WORDS 400
-#define MAX_CHARS 400
+#define MAX_CHARS 800
 #define OPENING_WORDS 6
 #define TAIL_WORDS 6
 #define MAX_PROMPT_WORDS 200

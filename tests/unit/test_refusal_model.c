@@ -13,7 +13,7 @@
 /* The sha256 of data/refusal_model.bin, as written by
  * `safety-deepconf refusal train -o data/refusal_model.bin` (docs/refusal.md).
  * Retraining changes it: update it here and in the docs together. */
-#define SHIPPED_SHA256 "4ef5945cde4b99ed1d1b063e3261f6370e07bdd0a53269754666d4f6cf885a7d"
+#define SHIPPED_SHA256 "f3b455fc650493576240abd90fcfb62d1b5768abb27589d83e99d8caadf629e3"
 
 static char *read_all(const char *path, size_t *len)
 {
@@ -209,7 +209,7 @@ static void test_combination_beats_rules(void **state)
     const char *f = test_data_path("refusal/hard_kinds.jsonl");
     double rules = accuracy(SDC_REFUSAL_MODE_RULES, f);
     double combined = accuracy(SDC_REFUSAL_MODE_COMBINED, f);
-    /* measured: rules 5 of 16, combined 9 of 16 */
+    /* measured: rules 5 of 16, combined 8 of 16 */
     if (!(combined >= rules + 3.0 / 16 - 1e-9))
         fail_msg("combined %.3f does not beat the rules %.3f by 3 rows", combined, rules);
 }
