@@ -118,6 +118,13 @@ dc_status sdc_refusal_new(const sdc_refusal_params *params, sdc_refusal **out, d
  * sdc_refusal_free. */
 dc_status sdc_refusal_load_config(const char *path, sdc_refusal **out, dc_error *err);
 
+/* The detector a run uses: the `refusal:` section of the config file at
+ * path (NULL: none), with mode ("combined", "rules", "classifier"; NULL or
+ * "": the file's) overriding the file's mode, as the resolved configuration
+ * key refusal.mode does. Errors as for sdc_refusal_load_config. Caller
+ * frees *out with sdc_refusal_free. */
+dc_status sdc_refusal_open(const char *path, const char *mode, sdc_refusal **out, dc_error *err);
+
 /* Reads the `refusal:` section into *p, starting from the defaults. The
  * lists and model_path read are owned by *p: free them with
  * sdc_refusal_params_free (only for params filled here). Errors as for

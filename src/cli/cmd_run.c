@@ -763,8 +763,7 @@ static int run_main(const char *cmd, int argc, char **argv, int is_compare)
     sigaction(SIGTERM, &sa, NULL);
 
     /* the refusal detector, from the config file's refusal section */
-    if (o.config ? sdc_refusal_load_config(o.config, &det, &err) != DC_STATUS_OK
-                 : sdc_refusal_new(NULL, &det, &err) != DC_STATUS_OK) {
+    if (sdc_refusal_open(o.config, cfg->refusal_mode, &det, &err) != DC_STATUS_OK) {
         cli_err(cmd, "%s", err.msg);
         goto out;
     }
@@ -989,9 +988,8 @@ static int replay_main(const char *cmd, const char *src, const char *dst, kv *se
         }
     }
     const char *cfgfile = cfg->config_path;
-    if (cfgfile && *cfgfile && access(cfgfile, R_OK) == 0
-            ? sdc_refusal_load_config(cfgfile, &det, &err) != DC_STATUS_OK
-            : sdc_refusal_new(NULL, &det, &err) != DC_STATUS_OK) {
+    if (sdc_refusal_open(cfgfile && *cfgfile && access(cfgfile, R_OK) == 0 ? cfgfile : NULL,
+                         cfg->refusal_mode, &det, &err) != DC_STATUS_OK) {
         cli_err(cmd, "%s", err.msg);
         goto out;
     }

@@ -198,6 +198,22 @@ dc_status sdc_refusal_load_params(const char *path, sdc_refusal_params *p, dc_er
     return st;
 }
 
+dc_status sdc_refusal_open(const char *path, const char *mode, sdc_refusal **out, dc_error *err)
+{
+    *out = NULL;
+    sdc_refusal_params p = sdc_refusal_default_params();
+    dc_status st = path ? sdc_refusal_load_params(path, &p, err) : DC_STATUS_OK;
+    if (st != DC_STATUS_OK)
+        return st;
+    if (mode && *mode && sdc_refusal_mode_from_name(mode, &p.mode) != DC_STATUS_OK)
+        st = dc_error_set(err, DC_STATUS_CONFIG,
+                          "refusal.mode: expected combined, rules or classifier, got '%s'", mode);
+    if (st == DC_STATUS_OK)
+        st = sdc_refusal_new(&p, out, err);
+    sdc_refusal_params_free(&p);
+    return st;
+}
+
 dc_status sdc_refusal_load_config(const char *path, sdc_refusal **out, dc_error *err)
 {
     *out = NULL;
