@@ -2,6 +2,7 @@
 #include "safety_common.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <unistd.h>
 
 #include "safety/sdc_refusal.h"
@@ -202,6 +203,31 @@ static void test_config_yaml(void **state)
     assert_int_equal(sdc_refusal_load_config("/nonexistent/x.yaml", &d, &err), DC_STATUS_IO);
 }
 
+/* The run's detector: the file's lists, the configuration's mode. */
+static void test_open_mode(void **state)
+{
+    (void)state;
+    const char *p = temp_yaml("refusal:\n  mode: classifier\n  openings:\n    - \"nah\"\n");
+    sdc_refusal *d = NULL;
+    dc_error err;
+    assert_int_equal(sdc_refusal_open(p, NULL, &d, &err), DC_STATUS_OK);
+    assert_int_equal(sdc_refusal_get_mode(d), SDC_REFUSAL_MODE_CLASSIFIER);
+    sdc_refusal_free(d);
+    assert_int_equal(sdc_refusal_open(p, "rules", &d, &err), DC_STATUS_OK);
+    assert_int_equal(sdc_refusal_get_mode(d), SDC_REFUSAL_MODE_RULES);
+    sdc_refusal_result r;
+    assert_int_equal(sdc_refusal_classify(d, "Nah.", 4, &r), DC_STATUS_OK);
+    assert_string_equal(r.rule, "opening: nah");
+    assert_true(isnan(r.p_combined));
+    sdc_refusal_free(d);
+    assert_int_equal(sdc_refusal_open(p, "maybe", &d, &err), DC_STATUS_CONFIG);
+    assert_null(d);
+    unlink(p);
+    assert_int_equal(sdc_refusal_open(NULL, NULL, &d, &err), DC_STATUS_OK);
+    assert_int_equal(sdc_refusal_get_mode(d), SDC_REFUSAL_MODE_COMBINED);
+    sdc_refusal_free(d);
+}
+
 /* Accuracy of a detector on the labelled responses. */
 static double measure(const sdc_refusal *d, size_t *n_out)
 {
@@ -263,8 +289,8 @@ int main(void)
         cmocka_unit_test(test_openings),       cmocka_unit_test(test_statements_anywhere),
         cmocka_unit_test(test_partial),        cmocka_unit_test(test_helpful_words_do_not_fire),
         cmocka_unit_test(test_deflection),     cmocka_unit_test(test_config_lists),
-        cmocka_unit_test(test_config_yaml),    cmocka_unit_test(test_measured_floor),
-        cmocka_unit_test(test_shipped_config),
+        cmocka_unit_test(test_config_yaml),    cmocka_unit_test(test_open_mode),
+        cmocka_unit_test(test_measured_floor), cmocka_unit_test(test_shipped_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
