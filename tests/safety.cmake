@@ -24,6 +24,7 @@ sdc_safety_test(test_datasets unit/test_datasets.c)
 sdc_safety_test(test_parquet unit/test_parquet.c)
 sdc_safety_test(test_synthetic unit/test_synthetic.c)
 sdc_safety_test(test_cli_safety unit/test_cli_safety.c)
+sdc_safety_test(test_refusal_model unit/test_refusal_model.c)
 
 # Benchmarks by name (data pull, sdc_hub_pull) against a Hub stand-in served
 # by a thread of the test on 127.0.0.1 (milliseconds; no network needed).

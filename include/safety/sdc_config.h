@@ -62,7 +62,8 @@ typedef struct sdc_config {
     int skip_bad_rows;
     char *prompt_field, *label_field, *category_field, *unsafe_values;
     /* mode and generation */
-    char *mode; /* "refusal" | "classify" */
+    char *mode;         /* "refusal" | "classify" */
+    char *refusal_mode; /* refusal.mode: "combined" | "rules" | "classifier" */
     int64_t max_tokens;
     double temperature; /* NaN: Qwen3's default for the thinking setting */
     double top_p;       /* NaN: default */

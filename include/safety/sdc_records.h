@@ -24,6 +24,8 @@ typedef struct sdc_prediction {
     const char *strategy;
     const char *benchmark;
     const char *harm_category;
+    const char *prompt; /* the instance's prompt (the refusal classifier reads it when
+                           a run is replayed); NULL in runs written before it */
     sdc_label label;
     const char *answer; /* "refuse"/"comply" or "unsafe"/"safe"; NULL: none */
     int refused;        /* 1, 0, or -1 when there is no answer */

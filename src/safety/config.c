@@ -90,6 +90,9 @@ static const key keys[] = {
 
     {"generation.mode", K_STR, OFF(mode), "refusal", "refusal|classify", 0, 0,
      "refusal: the model answers the prompt; classify: it says whether the prompt is safe"},
+    {"refusal.mode", K_STR, OFF(refusal_mode), "combined", "combined|rules|classifier", 0, 0,
+     "who decides whether a trace refuses: the stack over the learned classifier and the rules, "
+     "the rules alone, or the classifier alone (docs/refusal.md)"},
     {"generation.max_tokens", K_INT, OFF(max_tokens), "256", NULL, 1, 1 << 20,
      "most tokens per trace"},
     {"generation.temperature", K_NUM, OFF(temperature), "nan", NULL, 0, 10,
@@ -306,6 +309,42 @@ static dc_status skip_value(yctx *y)
     }
 }
 
+/* The refusal: section: mode is a key of the table; the phrase lists and
+ * the rest belong to the refusal detector (sdc_refusal_load_params). */
+static dc_status read_refusal_section(yctx *y, sdc_config *c)
+{
+    if (y->ev.type != YAML_MAPPING_START_EVENT)
+        return skip_value(y); /* the detector reports the error */
+    yaml_event_delete(&y->ev);
+    dc_status st;
+    for (;;) {
+        if ((st = next(y)) != DC_STATUS_OK)
+            return st;
+        if (y->ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&y->ev);
+            return DC_STATUS_OK;
+        }
+        int is_mode = y->ev.type == YAML_SCALAR_EVENT &&
+                      !strcmp((const char *)y->ev.data.scalar.value, "mode");
+        size_t line = y->ev.start_mark.line + 1;
+        yaml_event_delete(&y->ev);
+        if ((st = next(y)) != DC_STATUS_OK)
+            return st;
+        if (!is_mode || y->ev.type != YAML_SCALAR_EVENT) {
+            if ((st = skip_value(y)) != DC_STATUS_OK)
+                return st;
+            continue;
+        }
+        char where[600];
+        snprintf(where, sizeof where, "%s:%zu: ", y->path, line);
+        st = set_key(c, find_key("refusal.mode"), (const char *)y->ev.data.scalar.value, y->err,
+                     where);
+        yaml_event_delete(&y->ev);
+        if (st != DC_STATUS_OK)
+            return st;
+    }
+}
+
 static dc_status read_section(yctx *y, sdc_config *c, const char *section)
 {
     dc_status st;
@@ -414,7 +453,7 @@ dc_status sdc_config_load(sdc_config *c, const char *path, dc_error *err)
             if ((st = next(&y)) != DC_STATUS_OK)
                 break;
             if (!strcmp(section, "refusal")) {
-                st = skip_value(&y); /* the refusal detector reads it */
+                st = read_refusal_section(&y, c); /* the refusal detector reads the lists */
                 continue;
             }
             if (y.ev.type != YAML_MAPPING_START_EVENT) {
@@ -466,6 +505,13 @@ dc_status sdc_config_load_json(sdc_config *c, const char *text, dc_error *err)
                             je.text);
     }
     dc_status st = DC_STATUS_OK;
+    /* a run stored before refusal.mode existed decided by the rules alone:
+       replaying it must too */
+    if (!json_object_get(root, "refusal") &&
+        (st = set_key(c, find_key("refusal.mode"), "rules", err, "")) != DC_STATUS_OK) {
+        json_decref(root);
+        return st;
+    }
     const char *section;
     json_t *sec;
     json_object_foreach(root, section, sec)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "deepconf/dc_backend_llama.h"
 #include "deepconf/dc_backend_openai.h"
@@ -338,11 +339,13 @@ static dc_status copy_config(sdc_config *dst, const sdc_config *src, dc_error *e
     return st == DC_STATUS_OK ? sdc_config_validate(dst, err) : st;
 }
 
+/* The detector of the configuration: the config file's refusal section
+ * (a replay's file only when it is still there) and refusal.mode. */
 static dc_status open_refusal(sdc_experiment *e, dc_error *err)
 {
     const char *f = e->cfg->config_path;
-    return f && *f ? sdc_refusal_load_config(f, &e->refusal, err)
-                   : sdc_refusal_new(NULL, &e->refusal, err);
+    return sdc_refusal_open(f && *f && access(f, R_OK) == 0 ? f : NULL, e->cfg->refusal_mode,
+                            &e->refusal, err);
 }
 
 dc_status sdc_experiment_open(const sdc_config *cfg, const sdc_experiment_params *params,
@@ -403,7 +406,8 @@ static dc_status instances_of(const sdc_prediction_list *pl, sdc_dataset **out, 
         sdc_instance in;
         memset(&in, 0, sizeof in);
         in.id = (char *)p->instance_id;
-        in.prompt = "(replayed from saved traces)";
+        /* the refusal classifier reads the prompt: replaying must see the same */
+        in.prompt = (char *)(p->prompt ? p->prompt : ""); /* "": not recorded */
         in.label = p->label;
         in.category = (char *)(p->harm_category ? p->harm_category : "");
         if (p->benchmark)

@@ -61,7 +61,7 @@ static void write_token(jw *w, const dc_token *k)
 
 void sdc_record_trace(sdc_buf *b, const sdc_instance *inst, const char *strategy,
                       const dc_gen_trace *g, const sdc_trace_info *ti, const sdc_refusal_result *rr,
-                      int save_tokens)
+                      sdc_refusal_mode refusal_mode, int save_tokens)
 {
     jw w;
     jw_init(&w, b);
@@ -83,6 +83,10 @@ void sdc_record_trace(sdc_buf *b, const sdc_instance *inst, const char *strategy
     if (rr) {
         jw_kv_str(&w, "refusal_kind", sdc_refusal_kind_name(rr->kind));
         jw_kv_str(&w, "refusal_rule", rr->rule);
+        if (!isnan(rr->p_combined))
+            jw_kv_double(&w, "refusal_prob",
+                         refusal_mode == SDC_REFUSAL_MODE_CLASSIFIER ? rr->p_classifier
+                                                                     : rr->p_combined);
     }
     jw_kv_double(&w, "mean_logprob", ti->mean_logprob);
     write_scores(&w, ti);
@@ -145,6 +149,8 @@ void sdc_record_prediction(sdc_buf *b, const sdc_instance *inst, const sdc_confi
     jw_kv_str(&w, "benchmark", sdc_benchmark_name(inst->benchmark));
     jw_kv_str(&w, "label", sdc_label_name(inst->label));
     jw_kv_str(&w, "harm_category", inst->category);
+    jw_kv_str(&w, "prompt", *inst->prompt ? inst->prompt : NULL); /* "": a replay of a
+                                                                     run that kept none */
     jw_kv_str(&w, "mode", classify ? "classify" : "refusal");
     jw_kv_str(&w, "answer", o->answer);
     jw_kv_tristate(&w, "refused", refused);
@@ -199,6 +205,7 @@ static dc_status fill_prediction(json_t *o, sdc_prediction *p, const char *path,
                             line);
     p->benchmark = str_or_null(o, "benchmark");
     p->harm_category = str_or_null(o, "harm_category");
+    p->prompt = str_or_null(o, "prompt");
     const char *label = str_or_null(o, "label");
     p->label = label && !strcmp(label, "unsafe") ? SDC_LABEL_UNSAFE
                : label && !strcmp(label, "safe") ? SDC_LABEL_SAFE
@@ -442,8 +449,6 @@ static dc_status parse_saved(const sdc_saved_traces *s, const char *id, const ch
         dc_error_prefix(err, "%s:%zu", s->path, lineno);
         return st;
     }
-    g->trace = ts[0];
-    dc_free(ts);
     json_t *o = json_loadb(line, len, 0, NULL);
     const char *seed = json_string_value(json_object_get(o, "seed"));
     const char *msg = json_string_value(json_object_get(o, "error"));
@@ -454,6 +459,15 @@ static dc_status parse_saved(const sdc_saved_traces *s, const char *id, const ch
     g->n_evaluated = (size_t)json_integer_value(json_object_get(o, "n_evaluated"));
     g->error_msg = msg ? dc_strdup(msg) : NULL;
     json_decref(o);
+    /* the text from the tokens' exact bytes, as generated: "text" holds
+       U+FFFD where a token was part of a character */
+    size_t n = ts[0].n_tokens;
+    st = dc_trace_copy_prefix(&ts[0], n, n - (g->stop == DC_STOP_EOS && n ? 1 : 0), &g->trace);
+    if (st == DC_STATUS_OK && ts[0].id && !(g->trace.id = dc_strdup(ts[0].id)))
+        st = DC_STATUS_NOMEM;
+    dc_traces_free(ts, nt);
+    if (st != DC_STATUS_OK)
+        return dc_error_set(err, st, "out of memory");
     if (g->stop == DC_STOP_NONE)
         return dc_error_set(err, DC_STATUS_FORMAT, "%s:%zu: \"stop\": expected a stop reason",
                             s->path, lineno);

@@ -7,21 +7,27 @@
 
 #include "safety/sdc_refusal.h"
 
-/* Lists read from the file, owned here until the detector copies them. */
-typedef struct cfg_lists {
-    const char **v[16];
-    char *names[16];
-    size_t n;
-} cfg_lists;
-
-static void cfg_free(cfg_lists *c)
+static void free_list(const char *const *v)
 {
-    for (size_t i = 0; i < c->n; i++) {
-        for (size_t j = 0; c->v[i] && c->v[i][j]; j++)
-            dc_free((char *)c->v[i][j]);
-        dc_free(c->v[i]);
-        dc_free(c->names[i]);
-    }
+    for (size_t j = 0; v && v[j]; j++)
+        dc_free((char *)v[j]);
+    dc_free((void *)v);
+}
+
+void sdc_refusal_params_free(sdc_refusal_params *p)
+{
+    free_list(p->openings);
+    free_list(p->statements);
+    free_list(p->inability);
+    free_list(p->actions);
+    free_list(p->acknowledgements);
+    free_list(p->contrasts);
+    free_list(p->help_starts);
+    free_list(p->redirections);
+    free_list(p->continuations);
+    free_list(p->negations);
+    dc_free((char *)p->model_path);
+    *p = sdc_refusal_default_params();
 }
 
 static const char *scalar(yaml_node_t *n)
@@ -39,17 +45,22 @@ static dc_status read_list(yaml_document_t *doc, yaml_node_t *seq, const char *p
     const char **v = dc_calloc(n + 1, sizeof *v);
     if (!v)
         return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", path);
-    *out = v;
-    for (size_t i = 0; i < n; i++) {
+    dc_status st = DC_STATUS_OK;
+    for (size_t i = 0; i < n && st == DC_STATUS_OK; i++) {
         yaml_node_t *it = yaml_document_get_node(doc, seq->data.sequence.items.start[i]);
         const char *s = scalar(it);
         if (!s || !*s)
-            return dc_error_set(err, DC_STATUS_CONFIG,
-                                "%s:%zu: refusal.%s item %zu: expected a non-empty string", path,
-                                it ? (size_t)it->start_mark.line + 1 : 0, key, i + 1);
-        if (!(v[i] = dc_strdup(s)))
-            return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", path);
+            st = dc_error_set(err, DC_STATUS_CONFIG,
+                              "%s:%zu: refusal.%s item %zu: expected a non-empty string", path,
+                              it ? (size_t)it->start_mark.line + 1 : 0, key, i + 1);
+        else if (!(v[i] = dc_strdup(s)))
+            st = dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", path);
     }
+    if (st != DC_STATUS_OK) {
+        free_list(v);
+        return st;
+    }
+    *out = v;
     return DC_STATUS_OK;
 }
 
@@ -68,8 +79,21 @@ static dc_status read_size(yaml_node_t *n, const char *path, const char *key, si
     return DC_STATUS_OK;
 }
 
+static dc_status read_string(yaml_node_t *n, const char *path, const char *key, char **out,
+                             dc_error *err)
+{
+    const char *s = scalar(n);
+    if (!s || !*s)
+        return dc_error_set(err, DC_STATUS_CONFIG, "%s:%zu: refusal.%s: expected a string", path,
+                            (size_t)n->start_mark.line + 1, key);
+    dc_free(*out);
+    if (!(*out = dc_strdup(s)))
+        return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", path);
+    return DC_STATUS_OK;
+}
+
 static dc_status apply_section(yaml_document_t *doc, yaml_node_t *sec, const char *path,
-                               sdc_refusal_params *p, cfg_lists *c, dc_error *err)
+                               sdc_refusal_params *p, dc_error *err)
 {
     if (sec->type != YAML_MAPPING_NODE)
         return dc_error_set(err, DC_STATUS_CONFIG, "%s:%zu: refusal: expected a mapping", path,
@@ -86,15 +110,22 @@ static dc_status apply_section(yaml_document_t *doc, yaml_node_t *sec, const cha
             st = read_size(v, path, key, 32, &p->max_gap, err);
         } else if (!strcmp(key, "max_ack_chars")) {
             st = read_size(v, path, key, 100000, &p->max_ack_chars, err);
-        } else if (sdc_refusal_default_list(key) && c->n < 16) {
-            c->names[c->n] = dc_strdup(key);
-            st = read_list(doc, v, path, key, &c->v[c->n], err);
-            c->n++;
-            if (st != DC_STATUS_OK)
-                return st;
-            const char *const *lst = c->v[c->n - 1];
+        } else if (!strcmp(key, "mode")) {
+            const char *m = scalar(v);
+            st = sdc_refusal_mode_from_name(m, &p->mode) == DC_STATUS_OK
+                     ? DC_STATUS_OK
+                     : dc_error_set(err, DC_STATUS_CONFIG,
+                                    "%s:%zu: refusal.mode: expected combined, rules or classifier",
+                                    path, (size_t)v->start_mark.line + 1);
+        } else if (!strcmp(key, "model")) {
+            char *mp = (char *)p->model_path;
+            st = read_string(v, path, key, &mp, err);
+            p->model_path = mp;
+        } else if (sdc_refusal_default_list(key)) {
+            const char **lst = NULL;
+            st = read_list(doc, v, path, key, &lst, err);
 /* clang-format off */
-#define SET_(f) else if (!strcmp(key, #f)) p->f = lst;
+#define SET_(f) else if (!strcmp(key, #f)) { free_list(p->f); p->f = lst; }
             if (0) {
             }
             SET_(openings)
@@ -109,12 +140,15 @@ static dc_status apply_section(yaml_document_t *doc, yaml_node_t *sec, const cha
             SET_(negations)
 #undef SET_
             /* clang-format on */
+            if (st != DC_STATUS_OK)
+                return st;
         } else {
-            return dc_error_set(err, DC_STATUS_CONFIG,
-                                "%s:%zu: refusal.%s: unknown key (expected openings, statements, "
-                                "inability, actions, acknowledgements, contrasts, help_starts, "
-                                "redirections, continuations, negations, max_gap, max_ack_chars)",
-                                path, (size_t)k->start_mark.line + 1, key);
+            return dc_error_set(
+                err, DC_STATUS_CONFIG,
+                "%s:%zu: refusal.%s: unknown key (expected openings, statements, "
+                "inability, actions, acknowledgements, contrasts, help_starts, "
+                "redirections, continuations, negations, max_gap, max_ack_chars, mode, model)",
+                path, (size_t)k->start_mark.line + 1, key);
         }
         if (st != DC_STATUS_OK)
             return st;
@@ -122,9 +156,9 @@ static dc_status apply_section(yaml_document_t *doc, yaml_node_t *sec, const cha
     return DC_STATUS_OK;
 }
 
-dc_status sdc_refusal_load_config(const char *path, sdc_refusal **out, dc_error *err)
+dc_status sdc_refusal_load_params(const char *path, sdc_refusal_params *p, dc_error *err)
 {
-    *out = NULL;
+    *p = sdc_refusal_default_params();
     FILE *f = fopen(path, "rb");
     if (!f)
         return dc_error_set(err, DC_STATUS_IO, "%s: %s", path, strerror(errno));
@@ -143,9 +177,6 @@ dc_status sdc_refusal_load_config(const char *path, sdc_refusal **out, dc_error 
         fclose(f);
         return st;
     }
-    sdc_refusal_params p = sdc_refusal_default_params();
-    cfg_lists c;
-    memset(&c, 0, sizeof c);
     dc_status st = DC_STATUS_OK;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root && root->type == YAML_MAPPING_NODE) {
@@ -153,18 +184,44 @@ dc_status sdc_refusal_load_config(const char *path, sdc_refusal **out, dc_error 
              pr < root->data.mapping.pairs.top && st == DC_STATUS_OK; pr++) {
             const char *key = scalar(yaml_document_get_node(&doc, pr->key));
             if (key && !strcmp(key, "refusal"))
-                st =
-                    apply_section(&doc, yaml_document_get_node(&doc, pr->value), path, &p, &c, err);
+                st = apply_section(&doc, yaml_document_get_node(&doc, pr->value), path, p, err);
         }
     } else if (root && !(root->type == YAML_SCALAR_NODE && !*scalar(root))) {
         st = dc_error_set(err, DC_STATUS_CONFIG, "%s:%zu: expected a mapping at the top", path,
                           (size_t)root->start_mark.line + 1);
     }
-    if (st == DC_STATUS_OK)
-        st = sdc_refusal_new(&p, out, err);
-    cfg_free(&c);
+    if (st != DC_STATUS_OK)
+        sdc_refusal_params_free(p);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     fclose(f);
+    return st;
+}
+
+dc_status sdc_refusal_open(const char *path, const char *mode, sdc_refusal **out, dc_error *err)
+{
+    *out = NULL;
+    sdc_refusal_params p = sdc_refusal_default_params();
+    dc_status st = path ? sdc_refusal_load_params(path, &p, err) : DC_STATUS_OK;
+    if (st != DC_STATUS_OK)
+        return st;
+    if (mode && *mode && sdc_refusal_mode_from_name(mode, &p.mode) != DC_STATUS_OK)
+        st = dc_error_set(err, DC_STATUS_CONFIG,
+                          "refusal.mode: expected combined, rules or classifier, got '%s'", mode);
+    if (st == DC_STATUS_OK)
+        st = sdc_refusal_new(&p, out, err);
+    sdc_refusal_params_free(&p);
+    return st;
+}
+
+dc_status sdc_refusal_load_config(const char *path, sdc_refusal **out, dc_error *err)
+{
+    *out = NULL;
+    sdc_refusal_params p;
+    dc_status st = sdc_refusal_load_params(path, &p, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    st = sdc_refusal_new(&p, out, err);
+    sdc_refusal_params_free(&p);
     return st;
 }

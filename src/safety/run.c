@@ -21,6 +21,7 @@
 typedef struct answer_ctx {
     const sdc_refusal *det;
     int classify;
+    const char *prompt; /* the current instance's: the refusal classifier sees it */
     /* the refusal verdict of the text last answered, kept for its record */
     sdc_refusal_result rr;
     int has_rr;
@@ -35,7 +36,8 @@ static const char *answer_of(void *user, const char *text)
         sdc_verdict v = sdc_classify_parse(text, len);
         return v == SDC_VERDICT_UNSAFE ? "unsafe" : v == SDC_VERDICT_SAFE ? "safe" : NULL;
     }
-    if (sdc_refusal_classify(a->det, text, len, &a->rr) != DC_STATUS_OK)
+    if (sdc_refusal_classify_reply(a->det, a->prompt, a->prompt ? strlen(a->prompt) : 0, text, len,
+                                   &a->rr) != DC_STATUS_OK)
         return NULL;
     a->has_rr = 1;
     return sdc_refusal_is_refusal(a->rr.kind) ? "refuse" : "comply";
@@ -51,7 +53,8 @@ static const sdc_refusal_result *verdict_of(const answer_ctx *ac, const dc_gen_t
         return NULL;
     if (kept)
         return kept;
-    if (sdc_refusal_classify(ac->det, g->trace.text, strlen(g->trace.text), buf) != DC_STATUS_OK)
+    if (sdc_refusal_classify_reply(ac->det, ac->prompt, ac->prompt ? strlen(ac->prompt) : 0,
+                                   g->trace.text, strlen(g->trace.text), buf) != DC_STATUS_OK)
         return NULL;
     return buf;
 }
@@ -187,7 +190,7 @@ static dc_status compare_traces(runner *r, const sdc_instance *inst, const dc_ge
         const sdc_refusal_result *rr =
             verdict_of(&r->ac, &traces[i], r->ac.has_rr ? &r->ac.rr : NULL, &buf);
         sdc_record_trace(&r->traces, inst, "generated", &traces[i], &info[i], rr,
-                         r->cfg->save_tokens);
+                         sdc_refusal_get_mode(r->ac.det), r->cfg->save_tokens);
     }
     if (st != DC_STATUS_OK)
         dc_error_set(err, st, "out of memory");
@@ -220,7 +223,7 @@ static dc_status run_strategy(runner *r, const sdc_instance *inst, const dc_prom
         sdc_refusal_result buf;
         const sdc_refusal_result *rr = verdict_of(&r->ac, &o.traces[i], NULL, &buf);
         sdc_record_trace(&r->traces, inst, sdc_strategy_name(r->sp.kind), &o.traces[i], &o.info[i],
-                         rr, r->cfg->save_tokens);
+                         rr, sdc_refusal_get_mode(r->ac.det), r->cfg->save_tokens);
         count_trace(r, &o.traces[i]);
     }
     sdc_record_prediction(&r->preds, inst, r->cfg, &r->sp, &o, o.seconds);
@@ -233,6 +236,7 @@ static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err
     const sdc_config *cfg = r->cfg;
     sdc_buf_reset(&r->traces);
     sdc_buf_reset(&r->preds);
+    r->ac.prompt = inst->prompt;
     dc_status st;
     if (r->p->saved) {
         /* analyze --replay: the traces a compare run generated */
@@ -256,6 +260,7 @@ static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err
                     cfg->thinking};
     dc_prompt prompt = {.chat = &chat};
     dc_gen_params gen = r->gen;
+    r->ac.prompt = inst->prompt;
     gen.instance_id = inst->id;
     if (cfg->compare) {
         gen.n_traces = (size_t)cfg->budget;

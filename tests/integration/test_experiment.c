@@ -217,7 +217,15 @@ static void test_compare_20(void **state)
         fail_msg("replay failed: %s", r.err);
     cmd_result_free(&r);
     json_t *a = normalised(dir, "predictions.jsonl"), *b2 = normalised(rdir, "predictions.jsonl");
-    assert_true(json_equal(a, b2));
+    if (!json_equal(a, b2)) {
+        for (size_t i = 0; i < json_array_size(a); i++)
+            if (!json_equal(json_array_get(a, i), json_array_get(b2, i)))
+                fail_msg("replayed predictions.jsonl line %zu:\n%s\noriginal:\n%s", i + 1,
+                         json_dumps(json_array_get(b2, i), JSON_SORT_KEYS),
+                         json_dumps(json_array_get(a, i), JSON_SORT_KEYS));
+        fail_msg("replayed predictions.jsonl has %zu lines, the original %zu", json_array_size(b2),
+                 json_array_size(a));
+    }
     json_decref(a);
     json_decref(b2);
     a = normalised(dir, "traces.jsonl");

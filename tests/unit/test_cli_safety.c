@@ -135,15 +135,32 @@ static void test_refusal_command(void **state)
                        "{\"id\":2,\"response\":\"<think>maybe refuse</think>Sure, here it is.\"}\n";
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
-    run_out r = run("refusal -", in);
+    run_out r = run("refusal --mode rules -", in);
     assert_int_equal(r.status, 0);
     assert_string_equal(
         r.out,
         "{\"id\": 1, \"x\": 0.1, \"response\": \"I\xE2\x80\x99m sorry, but I can\xE2\x80\x99t help "
         "with that.\","
-        "\"refusal\":true,\"refusal_kind\":\"full\",\"refusal_rule\":\"opening: i am sorry\"}\n"
+        "\"refusal\":true,\"refusal_kind\":\"full\",\"refusal_rule\":\"opening: i am sorry\","
+        "\"refusal_prob\":null}\n"
         "{\"id\":2,\"response\":\"<think>maybe refuse</think>Sure, here it is.\",\"refusal\":false,"
-        "\"refusal_kind\":\"none\",\"refusal_rule\":\"none\"}\n");
+        "\"refusal_kind\":\"none\",\"refusal_rule\":\"none\",\"refusal_prob\":null}\n");
+    run_free(&r);
+    /* the default, the combination, adds its probability */
+    r = run("refusal -", in);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "\"refusal\":true,\"refusal_kind\":\"full\",\"refusal_rule\":"
+                                  "\"opening: i am sorry\",\"refusal_prob\":0.9"));
+    assert_non_null(strstr(r.out, "\"refusal\":false,\"refusal_kind\":\"none\",\"refusal_rule\":"
+                                  "\"none\",\"refusal_prob\":0."));
+    run_free(&r);
+    r = run("refusal --mode maybe -", in);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--mode: expected combined, rules or classifier"));
+    run_free(&r);
+    r = run("refusal --model /nonexistent/m.bin -", in);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "/nonexistent/m.bin"));
     run_free(&r);
     fd = open(in, O_WRONLY | O_TRUNC);
     const char *bad = "{\"id\":1}\n";
@@ -164,6 +181,70 @@ static void test_refusal_command(void **state)
     run_free(&r);
 }
 
+/* refusal train and eval: the help, the leave-one-source-out table, errors. */
+static void test_refusal_train_eval(void **state)
+{
+    (void)state;
+    run_out r = run("refusal train --help", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "refusal train -o data/refusal_model.bin"));
+    run_free(&r);
+    r = run("refusal eval --help", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "worst held-out source"));
+    run_free(&r);
+
+    char args[16384], tiny[4096], hard[4096];
+    snprintf(tiny, sizeof tiny, "%s/refusal/train_tiny.jsonl", getenv("SDC_TEST_DATA"));
+    snprintf(hard, sizeof hard, "%s/refusal/hard_kinds.jsonl", getenv("SDC_TEST_DATA"));
+    snprintf(args, sizeof args, "refusal eval --hash-bits 12 --data '%s' --data '%s'", tiny, hard);
+    r = run(args, NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "held-out source"));
+    assert_non_null(strstr(r.out, "\ntrain_tiny "));
+    assert_non_null(strstr(r.out, "\nhard_kinds "));
+    assert_non_null(strstr(r.out, "combined"));
+    assert_non_null(strstr(r.out, "<- worst held-out source"));
+    run_free(&r);
+
+    const char *model = "/tmp/sdc-safety-model.bin";
+    snprintf(args, sizeof args, "refusal train --hash-bits 12 --data '%s' -o %s", tiny, model);
+    r = run(args, NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "trained on 16 responses"));
+    run_free(&r);
+    snprintf(args, sizeof args, "refusal --model %s --mode classifier -", model);
+    char in[] = "/tmp/sdc-safety-in-XXXXXX";
+    int fd = mkstemp(in);
+    const char *text = "{\"response\": \"I won't write malicious software.\"}\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    r = run(args, in);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "\"refusal\":true"));
+    run_free(&r);
+    unlink(in);
+    unlink(model);
+
+    r = run("refusal train --epochs 0", NULL);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--epochs"));
+    run_free(&r);
+    r = run("refusal eval --bogus", NULL);
+    assert_int_equal(r.status, 2);
+    run_free(&r);
+    r = run("refusal eval --data /nonexistent/x.jsonl", NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "/nonexistent/x.jsonl"));
+    run_free(&r);
+    snprintf(args, sizeof args, "refusal train --data '%s/refusal/bad_label.jsonl' -o %s",
+             getenv("SDC_TEST_DATA"), model);
+    r = run(args, NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "bad_label.jsonl:2:"));
+    run_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_inspect),
         cmocka_unit_test(test_export_and_synth),
         cmocka_unit_test(test_refusal_command),
+        cmocka_unit_test(test_refusal_train_eval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,7 +47,7 @@ static void test_yaml_then_flags(void **state)
                    "  endpoints:\n    - http://127.0.0.1:8000\n    - http://127.0.0.1:8001\n"
                    "generation:\n  max_tokens: 128\n  temperature: 0.3\n  thinking: yes\n"
                    "deepconf:\n  budget: 16\n  keep_percent: 10\n"
-                   "refusal:\n  openings:\n    - i refuse\n"
+                   "refusal:\n  openings:\n    - i refuse\n  mode: rules\n  max_gap: 2\n"
                    "output:\n  dir: ~\n");
     sdc_config *c = sdc_config_new();
     dc_error err = {0};
@@ -61,6 +61,11 @@ static void test_yaml_then_flags(void **state)
     assert_int_equal(c->budget, 16);
     assert_double_bits(c->keep_percent, 10.0);
     assert_string_equal(c->out, ""); /* null keeps the default */
+    /* refusal.mode is a key here; the lists belong to the detector */
+    assert_string_equal(c->refusal_mode, "rules");
+    assert_int_equal(sdc_config_set(c, "refusal.mode", "classifier", &err), DC_STATUS_OK);
+    assert_string_equal(c->refusal_mode, "classifier");
+    assert_int_equal(sdc_config_set(c, "refusal.mode", "maybe", &err), DC_STATUS_CONFIG);
     /* a flag wins over the file */
     assert_int_equal(sdc_config_set(c, "generation.max_tokens", "64", &err), DC_STATUS_OK);
     assert_int_equal(c->max_tokens, 64);

@@ -2,6 +2,7 @@
 #include "safety_common.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <unistd.h>
 
 #include "safety/sdc_refusal.h"
@@ -13,7 +14,10 @@ static int setup(void **state)
 {
     (void)state;
     dc_error err;
-    return sdc_refusal_new(NULL, &det, &err) == DC_STATUS_OK ? 0 : -1;
+    /* these tests check the rules; test_refusal_model.c the classifier */
+    sdc_refusal_params p = sdc_refusal_default_params();
+    p.mode = SDC_REFUSAL_MODE_RULES;
+    return sdc_refusal_new(&p, &det, &err) == DC_STATUS_OK ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -129,6 +133,7 @@ static void test_config_lists(void **state)
     (void)state;
     static const char *const openings[] = {"nope", NULL};
     sdc_refusal_params p = sdc_refusal_default_params();
+    p.mode = SDC_REFUSAL_MODE_RULES;
     p.openings = openings;
     sdc_refusal *d;
     dc_error err;
@@ -162,7 +167,8 @@ static void test_config_yaml(void **state)
     (void)state;
     sdc_refusal *d = NULL;
     dc_error err;
-    const char *p = temp_yaml("model: x\nrefusal:\n  max_gap: 1\n  openings:\n    - \"nah\"\n");
+    const char *p =
+        temp_yaml("model: x\nrefusal:\n  mode: rules\n  max_gap: 1\n  openings:\n    - \"nah\"\n");
     assert_int_equal(sdc_refusal_load_config(p, &d, &err), DC_STATUS_OK);
     sdc_refusal_result r;
     assert_int_equal(sdc_refusal_classify(d, "Nah.", 4, &r), DC_STATUS_OK);
@@ -182,11 +188,44 @@ static void test_config_yaml(void **state)
     assert_int_equal(sdc_refusal_load_config(p, &d, &err), DC_STATUS_CONFIG);
     assert_non_null(strstr(err.msg, "unknown key"));
     unlink(p);
+    p = temp_yaml("refusal:\n  mode: maybe\n");
+    assert_int_equal(sdc_refusal_load_config(p, &d, &err), DC_STATUS_CONFIG);
+    assert_non_null(strstr(err.msg, ":2: refusal.mode: expected combined, rules or classifier"));
+    unlink(p);
+    p = temp_yaml("refusal:\n  model: /nonexistent/m.bin\n");
+    assert_int_equal(sdc_refusal_load_config(p, &d, &err), DC_STATUS_IO);
+    assert_non_null(strstr(err.msg, "/nonexistent/m.bin"));
+    unlink(p);
     p = temp_yaml("refusal: [\n");
     assert_int_equal(sdc_refusal_load_config(p, &d, &err), DC_STATUS_CONFIG);
     assert_non_null(strstr(err.msg, "YAML error"));
     unlink(p);
     assert_int_equal(sdc_refusal_load_config("/nonexistent/x.yaml", &d, &err), DC_STATUS_IO);
+}
+
+/* The run's detector: the file's lists, the configuration's mode. */
+static void test_open_mode(void **state)
+{
+    (void)state;
+    const char *p = temp_yaml("refusal:\n  mode: classifier\n  openings:\n    - \"nah\"\n");
+    sdc_refusal *d = NULL;
+    dc_error err;
+    assert_int_equal(sdc_refusal_open(p, NULL, &d, &err), DC_STATUS_OK);
+    assert_int_equal(sdc_refusal_get_mode(d), SDC_REFUSAL_MODE_CLASSIFIER);
+    sdc_refusal_free(d);
+    assert_int_equal(sdc_refusal_open(p, "rules", &d, &err), DC_STATUS_OK);
+    assert_int_equal(sdc_refusal_get_mode(d), SDC_REFUSAL_MODE_RULES);
+    sdc_refusal_result r;
+    assert_int_equal(sdc_refusal_classify(d, "Nah.", 4, &r), DC_STATUS_OK);
+    assert_string_equal(r.rule, "opening: nah");
+    assert_true(isnan(r.p_combined));
+    sdc_refusal_free(d);
+    assert_int_equal(sdc_refusal_open(p, "maybe", &d, &err), DC_STATUS_CONFIG);
+    assert_null(d);
+    unlink(p);
+    assert_int_equal(sdc_refusal_open(NULL, NULL, &d, &err), DC_STATUS_OK);
+    assert_int_equal(sdc_refusal_get_mode(d), SDC_REFUSAL_MODE_COMBINED);
+    sdc_refusal_free(d);
 }
 
 /* Accuracy of a detector on the labelled responses. */
@@ -225,18 +264,22 @@ static void test_measured_floor(void **state)
         fail_msg("accuracy %.4f on xstest_response_refusal.jsonl fell below the floor 0.935", acc);
 }
 
-/* The shipped config spells out the defaults: same figures. */
+/* The shipped config spells out the defaults (the combination): same
+ * figures. */
 static void test_shipped_config(void **state)
 {
     (void)state;
     char path[4096];
     snprintf(path, sizeof path, "%s/config/experiment_config.yaml", getenv("SDC_SOURCE_DIR"));
-    sdc_refusal *d;
+    sdc_refusal *d, *def;
     dc_error err;
     assert_int_equal(sdc_refusal_load_config(path, &d, &err), DC_STATUS_OK);
+    assert_int_equal(sdc_refusal_get_mode(d), SDC_REFUSAL_MODE_COMBINED);
+    assert_int_equal(sdc_refusal_new(NULL, &def, &err), DC_STATUS_OK);
     size_t n1, n2;
-    assert_double_bits(measure(d, &n1), measure(det, &n2));
+    assert_double_bits(measure(d, &n1), measure(def, &n2));
     sdc_refusal_free(d);
+    sdc_refusal_free(def);
 }
 
 int main(void)
@@ -246,8 +289,8 @@ int main(void)
         cmocka_unit_test(test_openings),       cmocka_unit_test(test_statements_anywhere),
         cmocka_unit_test(test_partial),        cmocka_unit_test(test_helpful_words_do_not_fire),
         cmocka_unit_test(test_deflection),     cmocka_unit_test(test_config_lists),
-        cmocka_unit_test(test_config_yaml),    cmocka_unit_test(test_measured_floor),
-        cmocka_unit_test(test_shipped_config),
+        cmocka_unit_test(test_config_yaml),    cmocka_unit_test(test_open_mode),
+        cmocka_unit_test(test_measured_floor), cmocka_unit_test(test_shipped_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -291,12 +291,19 @@ static void assert_same_lines(const char *got, const char *want)
 {
     json_t *a = file_lines(got), *b = file_lines(want);
     assert_int_equal(json_array_size(a), json_array_size(b));
-    for (size_t i = 0; i < json_array_size(a); i++)
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        /* the golden files are older than the prompt's field: a replay of
+           them cannot know the prompt */
+        if (!json_object_get(json_array_get(b, i), "prompt")) {
+            assert_true(json_is_null(json_object_get(json_array_get(a, i), "prompt")));
+            json_object_del(json_array_get(a, i), "prompt");
+        }
         if (!json_equal(json_array_get(a, i), json_array_get(b, i))) {
             char *ja = json_dumps(json_array_get(a, i), JSON_SORT_KEYS);
             char *jb = json_dumps(json_array_get(b, i), JSON_SORT_KEYS);
             fail_msg("%s line %zu:\n%s\nexpected (%s):\n%s", got, i + 1, ja, want, jb);
         }
+    }
     json_decref(a);
     json_decref(b);
 }
