@@ -769,56 +769,56 @@ static void url_of(char *buf, size_t size, const char *endpoint, const char *fmt
     snprintf(buf, size, "%s%s%s%s%s", endpoint, fmt1, a, fmt2, b ? b : "");
 }
 
-/* The steps of a pull once the repo and the file (or quant) are known:
- * cache, revision, file list, download, snapshot link and ref. */
-static dc_status pull_ref(const dc_hf_ref *which, dc_hf_repo_type type, dc_hf_params p,
-                          dc_hf_result *out, dc_error *err)
+/* ---- the steps of a pull ---- */
+
+/* --offline, or HF_HUB_OFFLINE=1 (or true) as the Hub's own tools read it. */
+static int hub_offline(const dc_hf_params *p)
 {
-    const dc_hf_ref ref = *which;
-    const char *kind = repo_kind(type);
-    dc_status st;
-    for (const char *c = p.revision; *c; c++)
-        if (!isalnum((unsigned char)*c) && !strchr("._-", *c))
-            return dc_error_set(err, DC_STATUS_INVALID_ARG, "bad revision '%s'", p.revision);
-    repo_paths rp;
-    st = repo_dir(&p, type, ref.repo, &rp, err);
-    if (st != DC_STATUS_OK)
-        return st;
     const char *off = getenv("HF_HUB_OFFLINE");
-    if (p.offline || (off && (!strcmp(off, "1") || !strcasecmp(off, "true")))) {
-        st = from_cache(&ref, &p, &rp, out, err);
-        if (st == DC_STATUS_NOT_FOUND) {
-            char msg[DC_ERROR_MSG_MAX];
-            snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
-            return dc_error_set(err, st, "offline, and %s", msg);
-        }
-        return st;
+    return p->offline || (off && (!strcmp(off, "1") || !strcasecmp(off, "true")));
+}
+
+static dc_status pull_offline(const dc_hf_ref *ref, const dc_hf_params *p, const repo_paths *rp,
+                              dc_hf_result *out, dc_error *err)
+{
+    dc_status st = from_cache(ref, p, rp, out, err);
+    if (st == DC_STATUS_NOT_FOUND) {
+        char msg[DC_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
+        return dc_error_set(err, st, "offline, and %s", msg);
     }
+    return st;
+}
 
-    char endpoint[1024];
-    const char *ep = p.endpoint ? p.endpoint : getenv("HF_ENDPOINT");
-    snprintf(endpoint, sizeof endpoint, "%s", ep && *ep ? ep : HF_DEFAULT_ENDPOINT);
-    size_t el = strlen(endpoint);
-    while (el && endpoint[el - 1] == '/')
-        endpoint[--el] = '\0';
-    const char *tok = p.token ? p.token : getenv("HF_TOKEN");
-    http h = {&p, endpoint, tok};
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+/* The Hub's base URL without a trailing '/': the params', HF_ENDPOINT's, or huggingface.co. */
+static void hub_endpoint(const dc_hf_params *p, char *buf, size_t size)
+{
+    const char *ep = p->endpoint ? p->endpoint : getenv("HF_ENDPOINT");
+    snprintf(buf, size, "%s", ep && *ep ? ep : HF_DEFAULT_ENDPOINT);
+    size_t n = strlen(buf);
+    while (n && buf[n - 1] == '/')
+        buf[--n] = '\0';
+}
 
-    /* 1. the revision's commit */
-    char url[4096];
-    char revpath[512], api[32];
-    snprintf(revpath, sizeof revpath, "/revision/%s", p.revision);
-    snprintf(api, sizeof api, "/api/%s/", kind);
-    url_of(url, sizeof url, endpoint, api, ref.repo, revpath, NULL);
+/* The revision's commit into out->commit. When no server answers and the cache has the file,
+ * *served is 1 and out is the cached file. */
+static dc_status resolve_commit(const http *h, const char *api, const dc_hf_ref *ref,
+                                const repo_paths *rp, dc_hf_result *out, int *served, dc_error *err)
+{
+    char url[4096], revpath[512];
+    snprintf(revpath, sizeof revpath, "/revision/%s", h->p->revision);
+    url_of(url, sizeof url, h->endpoint, api, ref->repo, revpath, NULL);
     json_t *j = NULL;
     int unreachable = 0;
-    st = get_json(&h, url, "repository lookup", &j, &unreachable, err);
+    *served = 0;
+    dc_status st = get_json(h, url, "repository lookup", &j, &unreachable, err);
     if (st != DC_STATUS_OK) {
         if (unreachable) {
             dc_error cerr = {0};
-            if (from_cache(&ref, &p, &rp, out, &cerr) == DC_STATUS_OK)
-                return DC_STATUS_OK; /* the Hub is out of reach; the cache has it */
+            if (from_cache(ref, h->p, rp, out, &cerr) == DC_STATUS_OK) {
+                *served = 1; /* the Hub is out of reach; the cache has it */
+                return DC_STATUS_OK;
+            }
             char msg[DC_ERROR_MSG_MAX];
             snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
             return dc_error_set(err, DC_STATUS_NETWORK, "%s; and %s", msg, cerr.msg);
@@ -833,113 +833,168 @@ static dc_status pull_ref(const dc_hf_ref *which, dc_hf_repo_type type, dc_hf_pa
     }
     snprintf(out->commit, sizeof out->commit, "%s", sha);
     json_decref(j);
+    return DC_STATUS_OK;
+}
 
-    /* 2. its files */
-    char treepath[256];
+/* The file to fetch and the blob that holds it. */
+typedef struct blob_ref {
+    char name[80]; /* the sha256, the git oid, or (no oid) commit-<length of the file name> */
+    uint64_t size; /* the Hub's size; 0 when it gave none */
+} blob_ref;
+
+/* Lists the commit's files and picks the one asked for: out->file, size and sha256. */
+static dc_status pick_remote(const http *h, const char *api, const dc_hf_ref *ref,
+                             dc_hf_result *out, blob_ref *blob, dc_error *err)
+{
+    char url[4096], treepath[256];
     snprintf(treepath, sizeof treepath, "/tree/%s?recursive=1", out->commit);
-    url_of(url, sizeof url, endpoint, api, ref.repo, treepath, NULL);
-    st = get_json(&h, url, "file list", &j, &unreachable, err);
+    url_of(url, sizeof url, h->endpoint, api, ref->repo, treepath, NULL);
+    json_t *j = NULL;
+    int unreachable = 0;
+    dc_status st = get_json(h, url, "file list", &j, &unreachable, err);
     if (st != DC_STATUS_OK)
         return st;
     hub_file *files;
-    size_t nf;
+    size_t nf, k = 0;
     st = parse_files(j, &files, &nf, err);
-    size_t k = 0;
     if (st == DC_STATUS_OK)
-        st = pick_file(&ref, files, nf, &k, err);
-    if (st != DC_STATUS_OK) {
-        dc_free(files);
-        json_decref(j);
-        return st;
+        st = pick_file(ref, files, nf, &k, err);
+    if (st == DC_STATUS_OK) {
+        hub_file hf = files[k];
+        snprintf(out->file, sizeof out->file, "%s", hf.path);
+        out->size = hf.size;
+        blob->size = hf.size;
+        if (hf.sha256)
+            snprintf(out->sha256, sizeof out->sha256, "%s", hf.sha256);
+        snprintf(blob->name, sizeof blob->name, "%s",
+                 hf.sha256 ? hf.sha256
+                 : hf.oid  ? hf.oid
+                           : out->commit);
+        /* Without an oid the blob is named by commit and file, never shared. */
+        if (!hf.sha256 && !hf.oid) {
+            size_t n = strlen(blob->name);
+            snprintf(blob->name + n, sizeof blob->name - n, "-%zu", strlen(out->file));
+        }
     }
-    hub_file hf = files[k];
-    snprintf(out->file, sizeof out->file, "%s", hf.path);
-    out->size = hf.size;
-    if (hf.sha256)
-        snprintf(out->sha256, sizeof out->sha256, "%s", hf.sha256);
-    char blob_name[80];
-    snprintf(blob_name, sizeof blob_name, "%s",
-             hf.sha256 ? hf.sha256
-             : hf.oid  ? hf.oid
-                       : out->commit);
-    int have_oid = hf.sha256 || hf.oid;
     dc_free(files);
-
-    /* 3. the blob, unless the cache has it */
-    char blobs[HF_PATH_MAX + 16], blob[HF_PATH_MAX + 100], part[HF_PATH_MAX + 120];
-    snprintf(blobs, sizeof blobs, "%s/blobs", rp.dir);
-    if (sdc_mkdirs(blobs, 0755) != 0) {
-        json_decref(j);
-        return dc_error_set(err, DC_STATUS_IO, "%s: %s", blobs, strerror(errno));
-    }
-    /* Without an oid the blob is named by commit and file, never shared. */
-    if (!have_oid) {
-        char *c = blob_name + strlen(blob_name);
-        snprintf(c, sizeof blob_name - strlen(blob_name), "-%zu", strlen(out->file));
-    }
-    snprintf(blob, sizeof blob, "%s/%s", blobs, blob_name);
-    snprintf(part, sizeof part, "%s.incomplete", blob);
-    int ex;
-    uint64_t bsize = file_size(blob, &ex);
-    out->from_cache = ex && (!hf.size || bsize == hf.size);
-    if (!out->from_cache) {
-        char file_url[4096 + 600];
-        /* Models resolve at /REPO/..., datasets at /datasets/REPO/... */
-        snprintf(file_url, sizeof file_url, "%s%s/%s/resolve/%s/%s", endpoint,
-                 type == DC_HF_REPO_DATASET ? "/datasets" : "", ref.repo, out->commit, out->file);
-        st = download(&h, file_url, part, hf.size, &out->resumed_from, err);
-        if (st == DC_STATUS_PROTOCOL) /* could not resume: once more from zero */
-            st = download(&h, file_url, part, hf.size, &out->resumed_from, err);
-        if (st == DC_STATUS_OK) {
-            uint64_t got = file_size(part, &ex);
-            if (hf.size && got != hf.size) {
-                st = dc_error_set(err, DC_STATUS_CHECKSUM,
-                                  "%s: got %llu bytes, the Hub lists %llu; the partial file is "
-                                  "deleted",
-                                  out->file, (unsigned long long)got, (unsigned long long)hf.size);
-                remove(part);
-            }
-            out->size = got;
-        }
-        if (st == DC_STATUS_OK && out->sha256[0]) {
-            char hex[65];
-            st = dc_sha256_file(part, hex, err);
-            if (st == DC_STATUS_OK && strcmp(hex, out->sha256) != 0) {
-                st = dc_error_set(err, DC_STATUS_CHECKSUM,
-                                  "%s: sha256 %s, the Hub lists %s; the download is deleted",
-                                  out->file, hex, out->sha256);
-                remove(part);
-            }
-        }
-        if (st == DC_STATUS_OK) {
-            int fd = open(part, O_RDONLY);
-            if (fd >= 0) {
-                fsync(fd);
-                close(fd);
-            }
-            if (rename(part, blob) != 0)
-                st = dc_error_set(err, DC_STATUS_IO, "%s: %s", blob, strerror(errno));
-        }
-    }
     json_decref(j);
-    if (st != DC_STATUS_OK)
-        return st;
+    return st;
+}
 
-    /* 4. snapshot link and ref */
-    char path[HF_PATH_MAX + 700];
-    st = link_snapshot(&rp, out->commit, out->file, blob_name, path, sizeof path, err);
+/* A finished download must have the Hub's size and sha256; a wrong one is deleted. */
+static dc_status check_download(const char *part, const blob_ref *blob, dc_hf_result *out,
+                                dc_error *err)
+{
+    int ex;
+    uint64_t got = file_size(part, &ex);
+    out->size = got;
+    if (blob->size && got != blob->size) {
+        remove(part);
+        return dc_error_set(err, DC_STATUS_CHECKSUM,
+                            "%s: got %llu bytes, the Hub lists %llu; the partial file is deleted",
+                            out->file, (unsigned long long)got, (unsigned long long)blob->size);
+    }
+    if (!out->sha256[0])
+        return DC_STATUS_OK;
+    char hex[65];
+    dc_status st = dc_sha256_file(part, hex, err);
+    if (st == DC_STATUS_OK && strcmp(hex, out->sha256) != 0) {
+        st = dc_error_set(err, DC_STATUS_CHECKSUM,
+                          "%s: sha256 %s, the Hub lists %s; the download is deleted", out->file,
+                          hex, out->sha256);
+        remove(part);
+    }
+    return st;
+}
+
+/* Fetches the blob into blobs/, unless the cache has it: download (resumed from
+ * blobs/<name>.incomplete), check, then rename into place. */
+static dc_status fetch_blob(const http *h, dc_hf_repo_type type, const dc_hf_ref *ref,
+                            const repo_paths *rp, const blob_ref *blob, dc_hf_result *out,
+                            dc_error *err)
+{
+    char blobs[HF_PATH_MAX + 16], path[HF_PATH_MAX + 100], part[HF_PATH_MAX + 120];
+    snprintf(blobs, sizeof blobs, "%s/blobs", rp->dir);
+    if (sdc_mkdirs(blobs, 0755) != 0)
+        return dc_error_set(err, DC_STATUS_IO, "%s: %s", blobs, strerror(errno));
+    snprintf(path, sizeof path, "%s/%s", blobs, blob->name);
+    snprintf(part, sizeof part, "%s.incomplete", path);
+    int ex;
+    uint64_t have = file_size(path, &ex);
+    out->from_cache = ex && (!blob->size || have == blob->size);
+    if (out->from_cache)
+        return DC_STATUS_OK;
+    char url[4096 + 600];
+    /* Models resolve at /REPO/..., datasets at /datasets/REPO/... */
+    snprintf(url, sizeof url, "%s%s/%s/resolve/%s/%s", h->endpoint,
+             type == DC_HF_REPO_DATASET ? "/datasets" : "", ref->repo, out->commit, out->file);
+    dc_status st = download(h, url, part, blob->size, &out->resumed_from, err);
+    if (st == DC_STATUS_PROTOCOL) /* could not resume: once more from zero */
+        st = download(h, url, part, blob->size, &out->resumed_from, err);
+    if (st == DC_STATUS_OK)
+        st = check_download(part, blob, out, err);
     if (st != DC_STATUS_OK)
         return st;
-    if (strcmp(p.revision, out->commit) != 0) {
+    int fd = open(part, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    if (rename(part, path) != 0)
+        return dc_error_set(err, DC_STATUS_IO, "%s: %s", path, strerror(errno));
+    return DC_STATUS_OK;
+}
+
+/* snapshots/<commit>/<file> -> the blob, refs/<revision> -> the commit, out->path. */
+static dc_status link_blob(const repo_paths *rp, const char *revision, const blob_ref *blob,
+                           dc_hf_result *out, dc_error *err)
+{
+    char path[HF_PATH_MAX + 700];
+    dc_status st = link_snapshot(rp, out->commit, out->file, blob->name, path, sizeof path, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    if (strcmp(revision, out->commit) != 0) {
         char refs[HF_PATH_MAX + 16], refp[HF_PATH_MAX + 600];
-        snprintf(refs, sizeof refs, "%s/refs", rp.dir);
-        snprintf(refp, sizeof refp, "%s/%s", refs, p.revision);
+        snprintf(refs, sizeof refs, "%s/refs", rp->dir);
+        snprintf(refp, sizeof refp, "%s/%s", refs, revision);
         if (sdc_mkdirs(refs, 0755) != 0 || write_atomic(refp, out->commit) != 0)
             return dc_error_set(err, DC_STATUS_IO, "%s: cannot write the ref: %s", refp,
                                 strerror(errno));
     }
     out->path = dc_strdup(path);
     return out->path ? DC_STATUS_OK : dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+}
+
+/* A pull once the repo and the file (or quant) are known: cache, revision, file list,
+ * download, snapshot link and ref. */
+static dc_status pull_ref(const dc_hf_ref *which, dc_hf_repo_type type, dc_hf_params p,
+                          dc_hf_result *out, dc_error *err)
+{
+    const dc_hf_ref ref = *which;
+    for (const char *c = p.revision; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr("._-", *c))
+            return dc_error_set(err, DC_STATUS_INVALID_ARG, "bad revision '%s'", p.revision);
+    repo_paths rp;
+    dc_status st = repo_dir(&p, type, ref.repo, &rp, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    if (hub_offline(&p))
+        return pull_offline(&ref, &p, &rp, out, err);
+    char endpoint[1024], api[32];
+    hub_endpoint(&p, endpoint, sizeof endpoint);
+    http h = {&p, endpoint, p.token ? p.token : getenv("HF_TOKEN")};
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    snprintf(api, sizeof api, "/api/%s/", repo_kind(type));
+    int served = 0;
+    st = resolve_commit(&h, api, &ref, &rp, out, &served, err);
+    if (st != DC_STATUS_OK || served)
+        return st;
+    blob_ref blob;
+    memset(&blob, 0, sizeof blob);
+    if ((st = pick_remote(&h, api, &ref, out, &blob, err)) != DC_STATUS_OK ||
+        (st = fetch_blob(&h, type, &ref, &rp, &blob, out, err)) != DC_STATUS_OK)
+        return st;
+    return link_blob(&rp, p.revision, &blob, out, err);
 }
 
 dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result *out, dc_error *err)
