@@ -391,11 +391,8 @@ static int data_pull(int argc, char **argv)
         cli_err(CMD, "pull: expected one NAME[@REVISION] (see 'data list')");
         return CLI_USAGE;
     }
-    cli_progress pr = {"downloading", -1.0, 0};
-    if (!quiet) {
-        hp.progress = cli_progress_bytes;
-        hp.progress_user = &pr;
-    }
+    cli_progress pr;
+    cli_pull_progress(&hp, &pr, quiet);
     const char *spec = argv[optind];
     const sdc_hub_source *src;
     dc_hf_result res;
@@ -406,37 +403,7 @@ static int data_pull(int argc, char **argv)
         cli_err(CMD, "pull %s: %s", spec, err.msg[0] ? err.msg : dc_strerror(st));
         return CLI_FAIL;
     }
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
-    if (json) {
-        jw w;
-        jw_init(&w, &b);
-        jw_obj_begin(&w);
-        jw_key(&w, "path");
-        jw_str(&w, res.path);
-        jw_key(&w, "benchmark");
-        jw_str(&w, sdc_benchmark_name(src->benchmark));
-        jw_key(&w, "repo");
-        jw_str(&w, src->repo);
-        jw_key(&w, "file");
-        jw_str(&w, res.file);
-        jw_key(&w, "commit");
-        jw_str(&w, res.commit[0] ? res.commit : NULL);
-        jw_key(&w, "size");
-        jw_uint(&w, res.size);
-        jw_key(&w, "sha256");
-        jw_str(&w, res.sha256[0] ? res.sha256 : NULL);
-        jw_key(&w, "from_cache");
-        jw_bool(&w, res.from_cache);
-        jw_key(&w, "resumed_from");
-        jw_uint(&w, res.resumed_from);
-        jw_obj_end(&w);
-        sdc_buf_putc(&b, '\n');
-    } else {
-        sdc_buf_printf(&b, "%s\n", res.path);
-    }
-    int ok = !b.st && cli_write_stdout(CMD, b.data, b.len);
-    sdc_buf_free(&b);
+    int ok = cli_pull_print(CMD, &res, sdc_benchmark_name(src->benchmark), src->repo, json);
     dc_hf_result_clear(&res);
     return ok ? CLI_OK : CLI_FAIL;
 }
@@ -504,15 +471,10 @@ static int data_list(int argc, char **argv)
 
 int cmd_data(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(usage_text, stderr);
-        return CLI_USAGE;
-    }
-    const char *sub = argv[1];
-    if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
-        fputs(usage_text, stdout);
-        return CLI_OK;
-    }
+    int rc;
+    const char *sub = cli_subcommand(argc, argv, usage_text, &rc);
+    if (!sub)
+        return rc;
     if (!strcmp(sub, "pull"))
         return data_pull(argc - 1, argv + 1);
     if (!strcmp(sub, "list"))

@@ -136,11 +136,8 @@ static int cmd_pull(int argc, char **argv)
         fputs(pull_usage, stderr);
         return CLI_USAGE;
     }
-    cli_progress pr = {"downloading", -1.0, 0};
-    if (!quiet) {
-        hp.progress = cli_progress_bytes;
-        hp.progress_user = &pr;
-    }
+    cli_progress pr;
+    cli_pull_progress(&hp, &pr, quiet);
     dc_hf_result res;
     dc_error err = {0};
     dc_status st = dc_hf_pull(argv[optind], &hp, &res, &err);
@@ -149,40 +146,9 @@ static int cmd_pull(int argc, char **argv)
         cli_err(CMD, "pull %s: %s", argv[optind], err.msg[0] ? err.msg : dc_strerror(st));
         return CLI_FAIL;
     }
-    int ok;
-    if (json) {
-        sdc_buf b;
-        sdc_buf_init(&b, 0);
-        jw w;
-        jw_init(&w, &b);
-        jw_obj_begin(&w);
-        jw_key(&w, "path");
-        jw_str(&w, res.path);
-        dc_hf_ref ref;
-        jw_key(&w, "repo");
-        jw_str(&w, dc_hf_is_path(argv[optind]) || dc_hf_parse_ref(argv[optind], &ref, NULL)
-                       ? NULL
-                       : ref.repo);
-        jw_key(&w, "file");
-        jw_str(&w, res.file[0] ? res.file : NULL);
-        jw_key(&w, "commit");
-        jw_str(&w, res.commit[0] ? res.commit : NULL);
-        jw_key(&w, "size");
-        jw_uint(&w, res.size);
-        jw_key(&w, "sha256");
-        jw_str(&w, res.sha256[0] ? res.sha256 : NULL);
-        jw_key(&w, "from_cache");
-        jw_bool(&w, res.from_cache);
-        jw_key(&w, "resumed_from");
-        jw_uint(&w, res.resumed_from);
-        jw_obj_end(&w);
-        sdc_buf_putc(&b, '\n');
-        ok = b.st == DC_STATUS_OK && cli_write_stdout(CMD, b.data, b.len);
-        sdc_buf_free(&b);
-    } else {
-        printf("%s\n", res.path);
-        ok = fflush(stdout) == 0;
-    }
+    dc_hf_ref ref;
+    int is_ref = !dc_hf_is_path(argv[optind]) && !dc_hf_parse_ref(argv[optind], &ref, NULL);
+    int ok = cli_pull_print(CMD, &res, NULL, is_ref ? ref.repo : NULL, json);
     dc_hf_result_clear(&res);
     return ok ? CLI_OK : CLI_FAIL;
 }
@@ -466,15 +432,10 @@ static int cmd_mkdemo(int argc, char **argv)
 
 int cmd_model(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(usage_text, stderr);
-        return CLI_USAGE;
-    }
-    const char *sub = argv[1];
-    if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
-        fputs(usage_text, stdout);
-        return CLI_OK;
-    }
+    int rc;
+    const char *sub = cli_subcommand(argc, argv, usage_text, &rc);
+    if (!sub)
+        return rc;
     if (!strcmp(sub, "pull"))
         return cmd_pull(argc - 1, argv + 1);
     if (!strcmp(sub, "info"))
