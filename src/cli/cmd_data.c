@@ -245,25 +245,18 @@ static int parse_opts(const char *sub, int argc, char **argv, data_opts *o)
 static void write_instance(jw *w, const sdc_instance *it)
 {
     jw_obj_begin(w);
-    jw_key(w, "id");
-    jw_str(w, it->id);
-    jw_key(w, "prompt");
-    jw_str(w, it->prompt);
-    jw_key(w, "label");
-    jw_str(w, sdc_label_name(it->label));
-    jw_key(w, "category");
-    jw_str(w, it->category);
-    jw_key(w, "benchmark");
-    jw_str(w, sdc_benchmark_name(it->benchmark));
+    jw_kv_str(w, "id", it->id);
+    jw_kv_str(w, "prompt", it->prompt);
+    jw_kv_str(w, "label", sdc_label_name(it->label));
+    jw_kv_str(w, "category", it->category);
+    jw_kv_str(w, "benchmark", sdc_benchmark_name(it->benchmark));
     if (it->n_messages) {
         jw_key(w, "messages");
         jw_arr_begin(w);
         for (size_t i = 0; i < it->n_messages; i++) {
             jw_obj_begin(w);
-            jw_key(w, "role");
-            jw_str(w, it->messages[i].role);
-            jw_key(w, "content");
-            jw_str(w, it->messages[i].content);
+            jw_kv_str(w, "role", it->messages[i].role);
+            jw_kv_str(w, "content", it->messages[i].content);
             jw_obj_end(w);
         }
         jw_arr_end(w);
@@ -314,18 +307,13 @@ static int inspect(const data_opts *o, const sdc_dataset *ds)
         jw w;
         jw_init(&w, &b);
         jw_obj_begin(&w);
-        jw_key(&w, "benchmark");
-        jw_str(&w, sdc_benchmark_name(ds->benchmark));
-        jw_key(&w, "rows");
-        jw_uint(&w, ds->n);
+        jw_kv_str(&w, "benchmark", sdc_benchmark_name(ds->benchmark));
+        jw_kv_uint(&w, "rows", ds->n);
         jw_key(&w, "labels");
         jw_obj_begin(&w);
-        jw_key(&w, "unsafe");
-        jw_uint(&w, u);
-        jw_key(&w, "safe");
-        jw_uint(&w, s);
-        jw_key(&w, "unknown");
-        jw_uint(&w, k);
+        jw_kv_uint(&w, "unsafe", u);
+        jw_kv_uint(&w, "safe", s);
+        jw_kv_uint(&w, "unknown", k);
         jw_obj_end(&w);
         jw_key(&w, "categories");
         jw_obj_begin(&w);
@@ -333,8 +321,7 @@ static int inspect(const data_opts *o, const sdc_dataset *ds)
         json_t *v;
         json_object_foreach(cats, key, v)
         {
-            jw_key(&w, key);
-            jw_int(&w, json_integer_value(v));
+            jw_kv_int(&w, key, json_integer_value(v));
         }
         jw_obj_end(&w);
         jw_obj_end(&w);
@@ -431,26 +418,16 @@ static int data_list(int argc, char **argv)
         const char *name = sdc_benchmark_name(s->benchmark);
         if (json) {
             jw_obj_begin(&w);
-            jw_key(&w, "benchmark");
-            jw_str(&w, name);
-            jw_key(&w, "repo");
-            jw_str(&w, s->repo);
-            jw_key(&w, "revision");
-            jw_str(&w, s->repo ? s->revision : NULL);
-            jw_key(&w, "file");
-            jw_str(&w, s->repo ? s->path : NULL);
-            jw_key(&w, "format");
-            jw_str(&w, s->format);
-            jw_key(&w, "config");
-            jw_str(&w, s->repo ? s->config : NULL);
-            jw_key(&w, "split");
-            jw_str(&w, s->repo ? s->split : NULL);
-            jw_key(&w, "licence");
-            jw_str(&w, s->repo ? s->licence : NULL);
-            jw_key(&w, "gated");
-            jw_bool(&w, s->gated);
-            jw_key(&w, "note");
-            jw_str(&w, s->note);
+            jw_kv_str(&w, "benchmark", name);
+            jw_kv_str(&w, "repo", s->repo);
+            jw_kv_str(&w, "revision", s->repo ? s->revision : NULL);
+            jw_kv_str(&w, "file", s->repo ? s->path : NULL);
+            jw_kv_str(&w, "format", s->format);
+            jw_kv_str(&w, "config", s->repo ? s->config : NULL);
+            jw_kv_str(&w, "split", s->repo ? s->split : NULL);
+            jw_kv_str(&w, "licence", s->repo ? s->licence : NULL);
+            jw_kv_bool(&w, "gated", s->gated);
+            jw_kv_str(&w, "note", s->note);
             jw_obj_end(&w);
         } else if (!s->repo) {
             sdc_buf_printf(&b, "%-18s (%s)\n", name, s->note);

@@ -323,13 +323,10 @@ static void write_vote(jw *w, const tracelist *l, const char **answers, const dc
                        int with_share)
 {
     jw_obj_begin(w);
-    jw_key(w, "answer");
-    jw_str(w, v->winner >= 0 ? answers[v->winner] : NULL);
-    jw_key(w, "votes");
-    jw_uint(w, v->n_votes);
+    jw_kv_str(w, "answer", v->winner >= 0 ? answers[v->winner] : NULL);
+    jw_kv_uint(w, "votes", v->n_votes);
     if (with_share) {
-        jw_key(w, "share");
-        jw_double(w, v->share);
+        jw_kv_double(w, "share", v->share);
     }
     jw_obj_end(w);
     (void)l;
@@ -378,18 +375,15 @@ static int write_votes(jw *w, const tracelist *l, const char **answers)
                 goto nomem;
             jw_key(w, score_cols[c].name);
             jw_obj_begin(w);
-            jw_key(w, "answer");
-            jw_str(w, v.winner >= 0 ? answers[v.winner] : NULL);
+            jw_kv_str(w, "answer", v.winner >= 0 ? answers[v.winner] : NULL);
             jw_key(w, "kept");
             jw_arr_begin(w);
             for (size_t i = 0; i < n; i++)
                 if (keep[i])
                     jw_str(w, l->v[i].t.id);
             jw_arr_end(w);
-            jw_key(w, "threshold");
-            jw_double(w, thr);
-            jw_key(w, "share");
-            jw_double(w, v.share);
+            jw_kv_double(w, "threshold", thr);
+            jw_kv_double(w, "share", v.share);
             jw_obj_end(w);
         }
         jw_obj_end(w);
@@ -480,35 +474,27 @@ static int write_online(jw *w, const tracelist *l, const char **answers, const s
     for (size_t j = 0; j < n_used; j++)
         tokens_used += used[j];
     jw_obj_begin(w);
-    jw_key(w, "threshold");
-    jw_double(w, thr);
-    jw_key(w, "answer");
-    jw_str(w, ans);
-    jw_key(w, "share");
-    jw_double(w, v.share);
-    jw_key(w, "tokens_used");
-    jw_uint(w, tokens_used);
-    jw_key(w, "traces_used");
-    jw_uint(w, n_used);
+    jw_kv_double(w, "threshold", thr);
+    jw_kv_str(w, "answer", ans);
+    jw_kv_double(w, "share", v.share);
+    jw_kv_uint(w, "tokens_used", tokens_used);
+    jw_kv_uint(w, "traces_used", n_used);
     jw_key(w, "traces");
     jw_arr_begin(w);
     for (size_t j = 0; j < n_used; j++) {
         int warm = j < o->warmup;
         int stopped = stopped_at[j] >= 0;
         jw_obj_begin(w);
-        jw_key(w, "id");
-        jw_str(w, l->v[j].t.id);
-        jw_key(w, "warmup");
-        jw_bool(w, warm);
+        jw_kv_str(w, "id", l->v[j].t.id);
+        jw_kv_bool(w, "warmup", warm);
         jw_key(w, "stopped_at");
         if (stopped)
             jw_int(w, stopped_at[j]);
         else
             jw_null(w);
-        jw_key(w, "tokens_used");
-        jw_uint(w, used[j]);
-        jw_key(w, "voted");
-        jw_bool(w, !stopped && dc_answer_present(answers[j]) &&
+        jw_kv_uint(w, "tokens_used", used[j]);
+        jw_kv_bool(w, "voted",
+                   !stopped && dc_answer_present(answers[j]) &&
                        !dc_online_flagged(ctl, l->v[j].sc.lowest));
         jw_obj_end(w);
     }
@@ -546,27 +532,19 @@ static int write_result(const tracelist *l, const score_opts *o, const char *nam
         answers[i] = l->v[i].answer;
 
     jw_obj_begin(&w);
-    jw_key(&w, "profile");
-    jw_str(&w, dc_profile_name(o->profile));
-    jw_key(&w, "window");
-    jw_uint(&w, o->window);
-    jw_key(&w, "tail");
-    jw_uint(&w, o->tail);
-    jw_key(&w, "top_k");
-    jw_uint(&w, o->top_k);
-    jw_key(&w, "n_traces");
-    jw_uint(&w, l->n);
+    jw_kv_str(&w, "profile", dc_profile_name(o->profile));
+    jw_kv_uint(&w, "window", o->window);
+    jw_kv_uint(&w, "tail", o->tail);
+    jw_kv_uint(&w, "top_k", o->top_k);
+    jw_kv_uint(&w, "n_traces", l->n);
     jw_key(&w, "traces");
     jw_arr_begin(&w);
     for (size_t i = 0; i < l->n; i++) {
         const strace *s = &l->v[i];
         jw_obj_begin(&w);
-        jw_key(&w, "id");
-        jw_str(&w, s->t.id);
-        jw_key(&w, "answer");
-        jw_str(&w, s->answer);
-        jw_key(&w, "n_tokens");
-        jw_uint(&w, s->n_confs);
+        jw_kv_str(&w, "id", s->t.id);
+        jw_kv_str(&w, "answer", s->answer);
+        jw_kv_uint(&w, "n_tokens", s->n_confs);
         if (o->arrays) {
             jw_key(&w, "confs");
             write_doubles(&w, s->confs, s->n_confs);
@@ -574,8 +552,7 @@ static int write_result(const tracelist *l, const score_opts *o, const char *nam
             write_doubles(&w, s->groups, s->n_groups);
         }
         for (size_t c = 0; c < sizeof score_cols / sizeof score_cols[0]; c++) {
-            jw_key(&w, score_cols[c].name);
-            jw_double(&w, score_of(s, &score_cols[c]));
+            jw_kv_double(&w, score_cols[c].name, score_of(s, &score_cols[c]));
         }
         jw_obj_end(&w);
     }
