@@ -400,110 +400,129 @@ nomem:
 
 /* ---- online replay ---- */
 
-static int write_online(jw *w, const tracelist *l, const char **answers, const score_opts *o,
-                        const char *name)
-{
-    dc_online_params p = {o->warmup, o->keep_percent, o->window, o->consensus,
-                          o->budget_set ? o->budget : l->n};
+/* The online replay's state: the controller and what each trace it took used. */
+typedef struct online_replay {
     dc_online *ctl;
-    if (dc_online_new(&p, &ctl) != DC_STATUS_OK)
+    long *stopped_at; /* per trace: the position where it stopped, -1 when it ran to its end */
+    size_t *used;     /* per trace: tokens used */
+    size_t n_used;    /* traces the controller took */
+} online_replay;
+
+/* One trace through a fresh window: *stop as in online_replay.stopped_at. 1 ok, 0 out of
+ * memory, -1 a position without top_logprobs (said). */
+static int online_trace(dc_online *ctl, const strace *s, const score_opts *o, const char *name,
+                        long *stop)
+{
+    const dc_trace *t = &s->t;
+    dc_online_window win;
+    if (dc_online_window_init(ctl, &win) != DC_STATUS_OK)
         return 0;
-    int ok = 1;
-    size_t tokens_used = 0;
-    long *stopped_at = dc_calloc(l->n ? l->n : 1, sizeof *stopped_at);
-    size_t *used = dc_calloc(l->n ? l->n : 1, sizeof *used);
-    if (!stopped_at || !used) {
-        ok = 0;
-        goto out;
+    int r = 1;
+    *stop = -1;
+    for (size_t pos = 0; pos < t->n_tokens; pos++) {
+        /* the official online processor tests the paper confidence */
+        const dc_token *k = &t->tokens[pos];
+        double c = dc_topk_confidence(k->top_lp, k->n_top, o->top_k);
+        if (isnan(c)) {
+            cli_err(CMD,
+                    "%s:%zu: trace '%s' position %zu has no top_logprobs, which "
+                    "the online replay needs",
+                    name, s->line, t->id, pos);
+            r = -1;
+            break;
+        }
+        if (dc_online_window_push(&win, c) == DC_ONLINE_STOP) {
+            *stop = (long)pos;
+            break;
+        }
     }
+    dc_online_window_free(&win);
+    return r;
+}
+
+/* The warm-up traces, then the others until the controller is done. 1 ok, 0 out of memory,
+ * -1 a trace it cannot replay (said). */
+static int online_run(online_replay *r, const tracelist *l, const char **answers,
+                      const score_opts *o, const char *name)
+{
     size_t i = 0;
     for (; i < l->n && i < o->warmup; i++) {
-        stopped_at[i] = -1;
-        used[i] = l->v[i].t.n_tokens;
-        if (dc_online_add_warmup(ctl, answers[i], l->v[i].sc.lowest) != DC_STATUS_OK) {
-            ok = 0;
-            goto out;
-        }
+        r->stopped_at[i] = -1;
+        r->used[i] = l->v[i].t.n_tokens;
+        if (dc_online_add_warmup(r->ctl, answers[i], l->v[i].sc.lowest) != DC_STATUS_OK)
+            return 0;
     }
-    for (; i < l->n && !dc_online_done(ctl); i++) {
-        const dc_trace *t = &l->v[i].t;
-        dc_online_window win;
-        if (dc_online_window_init(ctl, &win) != DC_STATUS_OK) {
-            ok = 0;
-            goto out;
-        }
-        stopped_at[i] = -1;
-        for (size_t pos = 0; pos < t->n_tokens; pos++) {
-            /* the official online processor tests the paper confidence */
-            const dc_token *k = &t->tokens[pos];
-            double c = dc_topk_confidence(k->top_lp, k->n_top, o->top_k);
-            if (isnan(c)) {
-                cli_err(CMD,
-                        "%s:%zu: trace '%s' position %zu has no top_logprobs, which "
-                        "the online replay needs",
-                        name, l->v[i].line, t->id, pos);
-                dc_online_window_free(&win);
-                dc_free(stopped_at);
-                dc_free(used);
-                dc_online_free(ctl);
-                return -1;
-            }
-            if (dc_online_window_push(&win, c) == DC_ONLINE_STOP) {
-                stopped_at[i] = (long)pos;
-                break;
-            }
-        }
-        dc_online_window_free(&win);
-        int stopped = stopped_at[i] >= 0;
-        used[i] = stopped ? (size_t)stopped_at[i] + 1 : t->n_tokens;
-        if (dc_online_add_final(ctl, stopped ? NULL : answers[i], l->v[i].sc.lowest, stopped) !=
-            DC_STATUS_OK) {
-            ok = 0;
-            goto out;
-        }
+    for (; i < l->n && !dc_online_done(r->ctl); i++) {
+        int tr = online_trace(r->ctl, &l->v[i], o, name, &r->stopped_at[i]);
+        if (tr <= 0)
+            return tr;
+        int stopped = r->stopped_at[i] >= 0;
+        r->used[i] = stopped ? (size_t)r->stopped_at[i] + 1 : l->v[i].t.n_tokens;
+        if (dc_online_add_final(r->ctl, stopped ? NULL : answers[i], l->v[i].sc.lowest, stopped) !=
+            DC_STATUS_OK)
+            return 0;
     }
-    size_t n_used = i;
-    double thr;
-    const char *ans;
-    dc_vote_result v;
-    if (dc_online_threshold(ctl, &thr) != DC_STATUS_OK ||
-        dc_online_result(ctl, &ans, &v) != DC_STATUS_OK) {
-        ok = 0;
-        goto out;
-    }
-    for (size_t j = 0; j < n_used; j++)
-        tokens_used += used[j];
+    r->n_used = i;
+    return 1;
+}
+
+static void online_write(jw *w, const online_replay *r, const tracelist *l, const char **answers,
+                         const score_opts *o, double thr, const char *ans, const dc_vote_result *v)
+{
+    size_t tokens_used = 0;
+    for (size_t j = 0; j < r->n_used; j++)
+        tokens_used += r->used[j];
     jw_obj_begin(w);
     jw_kv_double(w, "threshold", thr);
     jw_kv_str(w, "answer", ans);
-    jw_kv_double(w, "share", v.share);
+    jw_kv_double(w, "share", v->share);
     jw_kv_uint(w, "tokens_used", tokens_used);
-    jw_kv_uint(w, "traces_used", n_used);
+    jw_kv_uint(w, "traces_used", r->n_used);
     jw_key(w, "traces");
     jw_arr_begin(w);
-    for (size_t j = 0; j < n_used; j++) {
+    for (size_t j = 0; j < r->n_used; j++) {
         int warm = j < o->warmup;
-        int stopped = stopped_at[j] >= 0;
+        int stopped = r->stopped_at[j] >= 0;
         jw_obj_begin(w);
         jw_kv_str(w, "id", l->v[j].t.id);
         jw_kv_bool(w, "warmup", warm);
         jw_key(w, "stopped_at");
         if (stopped)
-            jw_int(w, stopped_at[j]);
+            jw_int(w, r->stopped_at[j]);
         else
             jw_null(w);
-        jw_kv_uint(w, "tokens_used", used[j]);
+        jw_kv_uint(w, "tokens_used", r->used[j]);
         jw_kv_bool(w, "voted",
                    !stopped && dc_answer_present(answers[j]) &&
-                       !dc_online_flagged(ctl, l->v[j].sc.lowest));
+                       !dc_online_flagged(r->ctl, l->v[j].sc.lowest));
         jw_obj_end(w);
     }
     jw_arr_end(w);
     jw_obj_end(w);
-out:
-    dc_free(stopped_at);
-    dc_free(used);
-    dc_online_free(ctl);
+}
+
+static int write_online(jw *w, const tracelist *l, const char **answers, const score_opts *o,
+                        const char *name)
+{
+    dc_online_params p = {o->warmup, o->keep_percent, o->window, o->consensus,
+                          o->budget_set ? o->budget : l->n};
+    online_replay r = {NULL, NULL, NULL, 0};
+    if (dc_online_new(&p, &r.ctl) != DC_STATUS_OK)
+        return 0;
+    r.stopped_at = dc_calloc(l->n ? l->n : 1, sizeof *r.stopped_at);
+    r.used = dc_calloc(l->n ? l->n : 1, sizeof *r.used);
+    int ok = r.stopped_at && r.used ? online_run(&r, l, answers, o, name) : 0;
+    double thr;
+    const char *ans;
+    dc_vote_result v;
+    if (ok > 0 && (dc_online_threshold(r.ctl, &thr) != DC_STATUS_OK ||
+                   dc_online_result(r.ctl, &ans, &v) != DC_STATUS_OK))
+        ok = 0;
+    if (ok > 0)
+        online_write(w, &r, l, answers, o, thr, ans, &v);
+    dc_free(r.stopped_at);
+    dc_free(r.used);
+    dc_online_free(r.ctl);
     return ok;
 }
 
