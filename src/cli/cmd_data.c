@@ -122,6 +122,72 @@ typedef struct data_opts {
     const char *file;
 } data_opts;
 
+/* One option into o; flag is the option as given, for messages. 1 ok, 0 usage error
+ * (said), -1 help printed. */
+static int data_opt(int c, const char *flag, data_opts *o)
+{
+    size_t z;
+    switch (c) {
+    case 'h': fputs(usage_text, stdout); return -1;
+    case OPT_BENCH:
+        if (sdc_benchmark_from_name(optarg, &o->load.benchmark) != DC_STATUS_OK ||
+            o->load.benchmark == SDC_BENCHMARK_SYNTHETIC) {
+            cli_err(CMD,
+                    "--benchmark: unknown name '%s' (expected toxicchat, harmbench, "
+                    "wildguard, xstest, advbench, jailbreakbench, strongreject, "
+                    "refusal-direction, generic or auto)",
+                    optarg);
+            return 0;
+        }
+        break;
+    case OPT_SKIP: o->load.skip_bad_rows = 1; break;
+    case OPT_MAXF:
+        if (!cli_parse_size(CMD, "--max-field-bytes", optarg, 1, (size_t)1 << 30,
+                            &o->load.max_field_bytes))
+            return 0;
+        break;
+    case OPT_MAXR:
+        if (!cli_parse_size(CMD, "--max-rows", optarg, 1, SDC_MAX_ROWS_DEFAULT * 10,
+                            &o->load.max_rows))
+            return 0;
+        break;
+    case OPT_COPY: o->load.include_copyright = 1; break;
+    case OPT_HUMAN: o->load.human_annotated_only = 1; break;
+    case OPT_JB: o->load.jailbreak_category = 1; break;
+    case OPT_PF: o->load.prompt_field = optarg; break;
+    case OPT_LF: o->load.label_field = optarg; break;
+    case OPT_CF: o->load.category_field = optarg; break;
+    case OPT_IDF: o->load.id_field = optarg; break;
+    case OPT_UV: o->load.unsafe_values = optarg; break;
+    case OPT_SV: o->load.safe_values = optarg; break;
+    case OPT_JSON: o->json = 1; break;
+    case OPT_CAT: o->sel.categories = optarg; break;
+    case OPT_SPLIT: o->sel.split = optarg; break;
+    case OPT_SHUF: o->sel.shuffle = 1; break;
+    case OPT_SEED: {
+        char *end;
+        if (!optarg[0] || optarg[0] == '-' || (o->sel.seed = strtoull(optarg, &end, 10), *end)) {
+            cli_err(CMD,
+                    "--seed: expected a whole number from 0 to 18446744073709551615, "
+                    "got '%s'",
+                    optarg);
+            return 0;
+        }
+        break;
+    }
+    case OPT_NUM:
+        if (!cli_parse_size(CMD, "--num-instances", optarg, 1, 10000000, &z))
+            return 0;
+        o->sel.num_instances = z;
+        o->num_set = 1;
+        break;
+    case OPT_STRAT: o->sel.stratify = 1; break;
+    case ':': cli_err(CMD, "%s needs a value", flag); return 0;
+    default: cli_err(CMD, "unknown option '%s' (see --help)", flag); return 0;
+    }
+    return 1;
+}
+
 /* Returns 1 ok, 0 usage error, -1 help printed. */
 static int parse_opts(const char *sub, int argc, char **argv, data_opts *o)
 {
@@ -156,7 +222,6 @@ static int parse_opts(const char *sub, int argc, char **argv, data_opts *o)
     opterr = 0;
     optind = 0; /* GNU: reinitialise; options and FILE may come in any order */
     int c;
-    size_t z;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         int sel_opt = c >= OPT_CAT && c <= OPT_STRAT;
         if ((is_synth && c != 'h' && c != OPT_SEED && c != OPT_NUM) || (is_inspect && sel_opt) ||
@@ -165,65 +230,9 @@ static int parse_opts(const char *sub, int argc, char **argv, data_opts *o)
                     argv[optind - 1], sub);
             return 0;
         }
-        switch (c) {
-        case 'h': fputs(usage_text, stdout); return -1;
-        case OPT_BENCH:
-            if (sdc_benchmark_from_name(optarg, &o->load.benchmark) != DC_STATUS_OK ||
-                o->load.benchmark == SDC_BENCHMARK_SYNTHETIC) {
-                cli_err(CMD,
-                        "--benchmark: unknown name '%s' (expected toxicchat, harmbench, "
-                        "wildguard, xstest, advbench, jailbreakbench, strongreject, "
-                        "refusal-direction, generic or auto)",
-                        optarg);
-                return 0;
-            }
-            break;
-        case OPT_SKIP: o->load.skip_bad_rows = 1; break;
-        case OPT_MAXF:
-            if (!cli_parse_size(CMD, "--max-field-bytes", optarg, 1, (size_t)1 << 30,
-                                &o->load.max_field_bytes))
-                return 0;
-            break;
-        case OPT_MAXR:
-            if (!cli_parse_size(CMD, "--max-rows", optarg, 1, SDC_MAX_ROWS_DEFAULT * 10,
-                                &o->load.max_rows))
-                return 0;
-            break;
-        case OPT_COPY: o->load.include_copyright = 1; break;
-        case OPT_HUMAN: o->load.human_annotated_only = 1; break;
-        case OPT_JB: o->load.jailbreak_category = 1; break;
-        case OPT_PF: o->load.prompt_field = optarg; break;
-        case OPT_LF: o->load.label_field = optarg; break;
-        case OPT_CF: o->load.category_field = optarg; break;
-        case OPT_IDF: o->load.id_field = optarg; break;
-        case OPT_UV: o->load.unsafe_values = optarg; break;
-        case OPT_SV: o->load.safe_values = optarg; break;
-        case OPT_JSON: o->json = 1; break;
-        case OPT_CAT: o->sel.categories = optarg; break;
-        case OPT_SPLIT: o->sel.split = optarg; break;
-        case OPT_SHUF: o->sel.shuffle = 1; break;
-        case OPT_SEED: {
-            char *end;
-            if (!optarg[0] || optarg[0] == '-' ||
-                (o->sel.seed = strtoull(optarg, &end, 10), *end)) {
-                cli_err(CMD,
-                        "--seed: expected a whole number from 0 to 18446744073709551615, "
-                        "got '%s'",
-                        optarg);
-                return 0;
-            }
-            break;
-        }
-        case OPT_NUM:
-            if (!cli_parse_size(CMD, "--num-instances", optarg, 1, 10000000, &z))
-                return 0;
-            o->sel.num_instances = z;
-            o->num_set = 1;
-            break;
-        case OPT_STRAT: o->sel.stratify = 1; break;
-        case ':': cli_err(CMD, "%s needs a value", argv[optind - 1]); return 0;
-        default: cli_err(CMD, "unknown option '%s' (see --help)", argv[optind - 1]); return 0;
-        }
+        int r = data_opt(c, argv[optind - 1], o);
+        if (r <= 0)
+            return r;
     }
     if (is_synth) {
         if (optind != argc) {
