@@ -15,6 +15,6 @@ endif()
 
 # `model pull` against a Hub stand-in served by a thread of the test on
 # 127.0.0.1 (milliseconds; no network needed).
-sdc_add_test(NAME test_hf_pull SOURCES integration/test_hf_pull.c LABELS unit TIMEOUT 120
-             LIBS Threads::Threads)
+sdc_add_test(NAME test_hf_pull SOURCES integration/test_hf_pull.c integration/hub_server.c
+             LABELS unit TIMEOUT 120 LIBS Threads::Threads)
 add_dependencies(test_hf_pull safety-deepconf)

@@ -28,6 +28,6 @@ sdc_safety_test(test_refusal_model unit/test_refusal_model.c)
 
 # Benchmarks by name (data pull, sdc_hub_pull) against a Hub stand-in served
 # by a thread of the test on 127.0.0.1 (milliseconds; no network needed).
-sdc_add_test(NAME test_hub_datasets SOURCES integration/test_hub_datasets.c LABELS unit
-             TIMEOUT 120 LIBS Threads::Threads)
+sdc_add_test(NAME test_hub_datasets SOURCES integration/test_hub_datasets.c
+             integration/hub_server.c LABELS unit TIMEOUT 120 LIBS Threads::Threads)
 add_dependencies(test_hub_datasets safety-deepconf)

@@ -36,17 +36,13 @@ static void put_messages(jw *w, const dc_chat *c)
     jw_arr_begin(w);
     if (c->system && *c->system) {
         jw_obj_begin(w);
-        jw_key(w, "role");
-        jw_str(w, "system");
-        jw_key(w, "content");
-        jw_str(w, c->system);
+        jw_kv_str(w, "role", "system");
+        jw_kv_str(w, "content", c->system);
         jw_obj_end(w);
     }
     jw_obj_begin(w);
-    jw_key(w, "role");
-    jw_str(w, "user");
-    jw_key(w, "content");
-    jw_str(w, c->user);
+    jw_kv_str(w, "role", "user");
+    jw_kv_str(w, "content", c->user);
     jw_obj_end(w);
     jw_arr_end(w);
 }
@@ -65,8 +61,7 @@ dc_status oai_request_body(const oai_req_spec *spec, const dc_prompt *prompt,
     jw_init(&w, out);
     jw_obj_begin(&w);
     if (spec->model) {
-        jw_key(&w, "model");
-        jw_str(&w, spec->model);
+        jw_kv_str(&w, "model", spec->model);
     }
     if (chat_api) {
         put_messages(&w, prompt->chat);
@@ -88,48 +83,35 @@ dc_status oai_request_body(const oai_req_spec *spec, const dc_prompt *prompt,
             jw_arr_end(&w);
         }
     }
-    jw_key(&w, "max_tokens");
-    jw_uint(&w, gp->max_tokens);
-    jw_key(&w, "temperature");
-    jw_double(&w, gp->sampling.temperature);
-    jw_key(&w, "top_p");
-    jw_double(&w, gp->sampling.top_p);
+    jw_kv_uint(&w, "max_tokens", gp->max_tokens);
+    jw_kv_double(&w, "temperature", gp->sampling.temperature);
+    jw_kv_double(&w, "top_p", gp->sampling.top_p);
     if (spec->send_top_k_min_p) {
         /* vLLM and SGLang read -1 as "off"; llama-server reads 0 and <= 0 alike. */
-        jw_key(&w, "top_k");
-        jw_int(&w, gp->sampling.top_k > 0 ? gp->sampling.top_k : -1);
-        jw_key(&w, "min_p");
-        jw_double(&w, gp->sampling.min_p);
+        jw_kv_int(&w, "top_k", gp->sampling.top_k > 0 ? gp->sampling.top_k : -1);
+        jw_kv_double(&w, "min_p", gp->sampling.min_p);
     }
-    jw_key(&w, "seed");
-    jw_uint(&w, seed & 0xFFFFFFFFu);
-    jw_key(&w, "n");
-    jw_int(&w, 1);
+    jw_kv_uint(&w, "seed", seed & 0xFFFFFFFFu);
+    jw_kv_int(&w, "n", 1);
     if (chat_api) {
-        jw_key(&w, "logprobs");
-        jw_bool(&w, 1);
-        jw_key(&w, "top_logprobs");
-        jw_uint(&w, gp->top_logprobs);
+        jw_kv_bool(&w, "logprobs", 1);
+        jw_kv_uint(&w, "top_logprobs", gp->top_logprobs);
         if (spec->send_template_kwargs) {
             jw_key(&w, "chat_template_kwargs");
             jw_obj_begin(&w);
-            jw_key(&w, "enable_thinking");
-            jw_bool(&w, prompt->chat->enable_thinking);
+            jw_kv_bool(&w, "enable_thinking", prompt->chat->enable_thinking);
             jw_obj_end(&w);
         }
     } else {
         /* The legacy field: a number, the count of alternatives (0 still
            returns the sampled token's logprob on vLLM and OpenAI). */
-        jw_key(&w, "logprobs");
-        jw_uint(&w, gp->top_logprobs);
+        jw_kv_uint(&w, "logprobs", gp->top_logprobs);
     }
-    jw_key(&w, "stream");
-    jw_bool(&w, spec->stream);
+    jw_kv_bool(&w, "stream", spec->stream);
     if (spec->stream && spec->send_stream_usage) {
         jw_key(&w, "stream_options");
         jw_obj_begin(&w);
-        jw_key(&w, "include_usage");
-        jw_bool(&w, 1);
+        jw_kv_bool(&w, "include_usage", 1);
         jw_obj_end(&w);
     }
     jw_obj_end(&w);

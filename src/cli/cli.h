@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "deepconf/dc_hf.h"
+
 /* Exit codes: 0 ok, 1 the work failed (bad input, I/O), 2 usage error. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
@@ -23,6 +25,11 @@ int cli_parse_double(const char *cmd, const char *flag, const char *text, double
 int cli_parse_size(const char *cmd, const char *flag, const char *text, size_t lo, size_t hi,
                    size_t *out);
 
+/* The subcommand of `safety-deepconf CMD SUB ...` (argv[0] is CMD): argv[1],
+ * or NULL when there is none (usage on stderr, *rc = CLI_USAGE) or it asks
+ * for help with -h, --help or help (usage on stdout, *rc = CLI_OK). */
+const char *cli_subcommand(int argc, char **argv, const char *usage, int *rc);
+
 /* Writes all of data to stdout; 0 on a write error (full disk, closed pipe). */
 int cli_write_stdout(const char *cmd, const char *data, size_t len);
 
@@ -36,6 +43,15 @@ typedef struct cli_progress {
 } cli_progress;
 int cli_progress_bytes(void *user, uint64_t done, uint64_t total);
 void cli_progress_end(cli_progress *p);
+
+/* Shows a pull's progress on p ("downloading") unless quiet: sets hp's
+ * progress callback, which borrows p until the pull returns. */
+void cli_pull_progress(dc_hf_params *hp, cli_progress *p, int quiet);
+/* A finished pull on stdout: its path, or with json one object of path,
+ * benchmark (left out when NULL), repo, file, commit, size, sha256,
+ * from_cache and resumed_from. 1 when written, else 0 (said). */
+int cli_pull_print(const char *cmd, const dc_hf_result *res, const char *benchmark,
+                   const char *repo, int json);
 
 int cmd_score(int argc, char **argv);
 int cmd_version(int argc, char **argv);

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
 #include "util/clock.h"
+#include "util/jsonw.h"
 
 void cli_err(const char *cmd, const char *fmt, ...)
 {
@@ -54,6 +56,22 @@ int cli_parse_size(const char *cmd, const char *flag, const char *text, size_t l
     return 1;
 }
 
+const char *cli_subcommand(int argc, char **argv, const char *usage, int *rc)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        *rc = CLI_USAGE;
+        return NULL;
+    }
+    const char *sub = argv[1];
+    if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
+        fputs(usage, stdout);
+        *rc = CLI_OK;
+        return NULL;
+    }
+    return sub;
+}
+
 int cli_write_stdout(const char *cmd, const char *data, size_t len)
 {
     if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
@@ -90,4 +108,44 @@ void cli_progress_end(cli_progress *p)
 {
     if (p->shown)
         fputc('\n', stderr);
+}
+
+/* ---- pulls ---- */
+
+void cli_pull_progress(dc_hf_params *hp, cli_progress *p, int quiet)
+{
+    *p = (cli_progress){"downloading", -1.0, 0};
+    if (!quiet) {
+        hp->progress = cli_progress_bytes;
+        hp->progress_user = p;
+    }
+}
+
+int cli_pull_print(const char *cmd, const dc_hf_result *res, const char *benchmark,
+                   const char *repo, int json)
+{
+    sdc_buf b;
+    sdc_buf_init(&b, 0);
+    if (json) {
+        jw w;
+        jw_init(&w, &b);
+        jw_obj_begin(&w);
+        jw_kv_str(&w, "path", res->path);
+        if (benchmark)
+            jw_kv_str(&w, "benchmark", benchmark);
+        jw_kv_str(&w, "repo", repo);
+        jw_kv_str(&w, "file", res->file[0] ? res->file : NULL);
+        jw_kv_str(&w, "commit", res->commit[0] ? res->commit : NULL);
+        jw_kv_uint(&w, "size", res->size);
+        jw_kv_str(&w, "sha256", res->sha256[0] ? res->sha256 : NULL);
+        jw_kv_bool(&w, "from_cache", res->from_cache);
+        jw_kv_uint(&w, "resumed_from", res->resumed_from);
+        jw_obj_end(&w);
+        sdc_buf_putc(&b, '\n');
+    } else {
+        sdc_buf_printf(&b, "%s\n", res->path);
+    }
+    int ok = b.st == DC_STATUS_OK && cli_write_stdout(cmd, b.data, b.len);
+    sdc_buf_free(&b);
+    return ok;
 }

@@ -71,7 +71,14 @@ static dc_observe bench_token(void *user, const dc_token_event *ev)
     return DC_OBSERVE_CONTINUE;
 }
 
-static int bench_generate(int argc, char **argv)
+typedef struct bench_opts {
+    const char *model;
+    size_t traces, par, L, G, threads, k, ngl;
+    int observer, json;
+} bench_opts;
+
+/* 1: run; 0: usage error (said); -1: help printed. */
+static int bench_parse(int argc, char **argv, bench_opts *o)
 {
     static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
                                          {"traces", required_argument, NULL, 'n'},
@@ -85,42 +92,62 @@ static int bench_generate(int argc, char **argv)
                                          {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *model = NULL;
-    size_t traces = 0, par = 8, L = 128, G = 64, threads = 0, k = 20, ngl = 0;
-    int observer = 1, json = 0, c;
+    *o = (bench_opts){NULL, 0, 8, 128, 64, 0, 20, 0, 1, 0};
+    int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         int ok = 1;
         switch (c) {
-        case 'm': model = optarg; break;
-        case 'n': ok = cli_parse_size(CMD, "--traces", optarg, 1, 1u << 20, &traces); break;
-        case 'p': ok = cli_parse_size(CMD, "--parallel", optarg, 1, 256, &par); break;
-        case 'L': ok = cli_parse_size(CMD, "--prompt-tokens", optarg, 1, 1u << 20, &L); break;
-        case 'G': ok = cli_parse_size(CMD, "--gen-tokens", optarg, 1, 1u << 20, &G); break;
-        case 't': ok = cli_parse_size(CMD, "--threads", optarg, 1, 1024, &threads); break;
-        case 'k': ok = cli_parse_size(CMD, "--top-logprobs", optarg, 0, 1024, &k); break;
-        case 'O': observer = 0; break;
-        case 'g': ok = cli_parse_size(CMD, "--n-gpu-layers", optarg, 0, 100000, &ngl); break;
-        case 'j': json = 1; break;
-        case 'h': fputs(usage_text, stdout); return CLI_OK;
-        default: fputs(usage_text, stderr); return CLI_USAGE;
+        case 'm': o->model = optarg; break;
+        case 'n': ok = cli_parse_size(CMD, "--traces", optarg, 1, 1u << 20, &o->traces); break;
+        case 'p': ok = cli_parse_size(CMD, "--parallel", optarg, 1, 256, &o->par); break;
+        case 'L': ok = cli_parse_size(CMD, "--prompt-tokens", optarg, 1, 1u << 20, &o->L); break;
+        case 'G': ok = cli_parse_size(CMD, "--gen-tokens", optarg, 1, 1u << 20, &o->G); break;
+        case 't': ok = cli_parse_size(CMD, "--threads", optarg, 1, 1024, &o->threads); break;
+        case 'k': ok = cli_parse_size(CMD, "--top-logprobs", optarg, 0, 1024, &o->k); break;
+        case 'O': o->observer = 0; break;
+        case 'g': ok = cli_parse_size(CMD, "--n-gpu-layers", optarg, 0, 100000, &o->ngl); break;
+        case 'j': o->json = 1; break;
+        case 'h': fputs(usage_text, stdout); return -1;
+        default: fputs(usage_text, stderr); return 0;
         }
         if (!ok)
-            return CLI_USAGE;
+            return 0;
     }
-    if (!model || optind != argc) {
-        cli_err(CMD, "generate: %s", model ? "unexpected arguments" : "--model FILE is required");
-        return CLI_USAGE;
+    if (!o->model || optind != argc) {
+        cli_err(CMD, "generate: %s",
+                o->model ? "unexpected arguments" : "--model FILE is required");
+        return 0;
     }
-    if (!traces)
-        traces = par;
+    if (!o->traces)
+        o->traces = o->par;
+    return 1;
+}
 
+/* The shared prompt: fixed pseudo-random ids, as llama-batched-bench uses. NULL: no memory. */
+static int32_t *bench_prompt(size_t L, int32_t n_vocab)
+{
+    int32_t *prompt = dc_malloc(L * sizeof *prompt);
+    if (!prompt)
+        return NULL;
+    uint32_t s = 12345;
+    for (size_t i = 0; i < L; i++) {
+        s = s * 1103515245u + 12345u;
+        prompt[i] = (int32_t)((s >> 8) % (uint32_t)(n_vocab > 150000 ? 150000 : n_vocab));
+    }
+    return prompt;
+}
+
+/* A warm-up trace, then the measured generation into *r (caller clears it after CLI_OK);
+ * the backend, opened and freed here, describes the model into *info. Says its errors. */
+static int bench_measure(const bench_opts *o, dc_gen_result *r, dc_model_info *info)
+{
     dc_llama_params lp = dc_llama_default_params();
-    lp.model_path = model;
-    lp.parallel = (uint32_t)par;
-    lp.n_ctx = (uint32_t)(L + G + 1);
-    lp.n_threads = (int32_t)threads;
-    lp.n_gpu_layers = (int32_t)ngl;
+    lp.model_path = o->model;
+    lp.parallel = (uint32_t)o->par;
+    lp.n_ctx = (uint32_t)(o->L + o->G + 1);
+    lp.n_threads = (int32_t)o->threads;
+    lp.n_gpu_layers = (int32_t)o->ngl;
     dc_backend *b;
     dc_error err = {0};
     dc_status st = dc_backend_llama_open(&lp, &b, &err);
@@ -128,104 +155,102 @@ static int bench_generate(int argc, char **argv)
         cli_err(CMD, "generate: %s", err.msg);
         return CLI_FAIL;
     }
-    dc_model_info info;
-    dc_backend_describe(b, &info);
-    int32_t *prompt = dc_malloc(L * sizeof *prompt);
-    if (!prompt) {
+    dc_backend_describe(b, info);
+    int32_t *prompt = bench_prompt(o->L, info->n_vocab);
+    bench_obs *ob = dc_calloc(1, sizeof *ob);
+    if (!prompt || !ob) {
+        dc_free(prompt);
+        dc_free(ob);
         dc_backend_free(b);
         cli_err(CMD, "out of memory");
         return CLI_FAIL;
     }
-    uint32_t s = 12345;
-    for (size_t i = 0; i < L; i++) {
-        s = s * 1103515245u + 12345u;
-        prompt[i] = (int32_t)((s >> 8) % (uint32_t)(info.n_vocab > 150000 ? 150000 : info.n_vocab));
-    }
-    dc_prompt pr = {NULL, NULL, prompt, L};
-    bench_obs *o = dc_calloc(1, sizeof *o);
-    o->k = k;
-    dc_observer obs = {bench_token, NULL, o};
+    ob->k = o->k;
+    dc_observer obs = {bench_token, NULL, ob};
     dc_gen_params gp = dc_gen_default_params();
-    gp.top_logprobs = k;
+    gp.top_logprobs = o->k;
     gp.ignore_eos = 1;
     gp.keep_tokens = 0;
     gp.seed = 1;
     gp.instance_id = "bench";
-
     /* Warm-up (as llama-batched-bench does): one short trace. */
-    dc_gen_result r;
     gp.n_traces = 1;
     gp.max_tokens = 2;
-    dc_prompt warm = {NULL, NULL, prompt, L < 16 ? L : 16};
-    st = dc_backend_generate(b, &warm, &gp, NULL, &r, &err);
-    dc_gen_result_clear(&r);
+    dc_prompt warm = {NULL, NULL, prompt, o->L < 16 ? o->L : 16};
+    st = dc_backend_generate(b, &warm, &gp, NULL, r, &err);
+    dc_gen_result_clear(r);
     if (st == DC_STATUS_OK) {
-        gp.n_traces = traces;
-        gp.max_tokens = G;
-        st = dc_backend_generate(b, &pr, &gp, observer ? &obs : NULL, &r, &err);
+        dc_prompt pr = {NULL, NULL, prompt, o->L};
+        gp.n_traces = o->traces;
+        gp.max_tokens = o->G;
+        st = dc_backend_generate(b, &pr, &gp, o->observer ? &obs : NULL, r, &err);
     }
     dc_free(prompt);
     for (size_t i = 0; i < 256; i++)
-        dc_online_window_free(&o->w[i]);
-    dc_free(o);
+        dc_online_window_free(&ob->w[i]);
+    dc_free(ob);
     dc_backend_free(b);
     if (st != DC_STATUS_OK) {
         cli_err(CMD, "generate: %s", err.msg);
         return CLI_FAIL;
     }
-    size_t decoded = r.gen_tokens - traces; /* first tokens come from the prompt logits */
+    return CLI_OK;
+}
+
+/* The rates on stdout: one JSON object, or a line of text. 1 when written. */
+static int bench_report(const bench_opts *o, const dc_gen_result *r, const dc_model_info *info)
+{
+    size_t decoded = r->gen_tokens - o->traces; /* first tokens come from the prompt logits */
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     uint64_t peak = (uint64_t)ru.ru_maxrss * 1024u;
-    double pp = r.prompt_seconds > 0 ? (double)r.prompt_tokens / r.prompt_seconds : 0;
-    double tg = r.gen_seconds > 0 ? (double)r.gen_tokens / r.gen_seconds : 0;
-    double dg = r.gen_seconds > 0 ? (double)decoded / r.gen_seconds : 0;
-    double tps = (double)traces / (r.prompt_seconds + r.gen_seconds);
-    int ok;
-    if (json) {
-        sdc_buf out;
-        sdc_buf_init(&out, 0);
-        jw w;
-        jw_init(&w, &out);
-        jw_obj_begin(&w);
-        jw_key(&w, "prompt_tokens_per_s");
-        jw_double(&w, pp);
-        jw_key(&w, "gen_tokens_per_s");
-        jw_double(&w, tg);
-        jw_key(&w, "traces_per_s");
-        jw_double(&w, tps);
-        jw_key(&w, "peak_rss_bytes");
-        jw_uint(&w, peak);
-        jw_key(&w, "decoded_tokens_per_s");
-        jw_double(&w, dg);
-        jw_key(&w, "prompt_tokens");
-        jw_uint(&w, r.prompt_tokens);
-        jw_key(&w, "gen_tokens");
-        jw_uint(&w, r.gen_tokens);
-        jw_key(&w, "prompt_seconds");
-        jw_double(&w, r.prompt_seconds);
-        jw_key(&w, "gen_seconds");
-        jw_double(&w, r.gen_seconds);
-        jw_key(&w, "traces");
-        jw_uint(&w, traces);
-        jw_key(&w, "parallel");
-        jw_uint(&w, par);
-        jw_key(&w, "top_logprobs");
-        jw_uint(&w, k);
-        jw_key(&w, "observer");
-        jw_bool(&w, observer);
-        jw_key(&w, "weights_bytes");
-        jw_uint(&w, info.size_bytes);
-        jw_obj_end(&w);
-        sdc_buf_putc(&out, '\n');
-        ok = out.st == DC_STATUS_OK && cli_write_stdout(CMD, out.data, out.len);
-        sdc_buf_free(&out);
-    } else {
+    double pp = r->prompt_seconds > 0 ? (double)r->prompt_tokens / r->prompt_seconds : 0;
+    double tg = r->gen_seconds > 0 ? (double)r->gen_tokens / r->gen_seconds : 0;
+    double dg = r->gen_seconds > 0 ? (double)decoded / r->gen_seconds : 0;
+    double tps = (double)o->traces / (r->prompt_seconds + r->gen_seconds);
+    if (!o->json) {
         printf("prompt %.2f tok/s, generation %.2f tok/s (decoded %.2f tok/s), %.3f traces/s, "
                "peak RSS %.1f MiB\n",
                pp, tg, dg, tps, (double)peak / 1048576.0);
-        ok = fflush(stdout) == 0;
+        return fflush(stdout) == 0;
     }
+    sdc_buf out;
+    sdc_buf_init(&out, 0);
+    jw w;
+    jw_init(&w, &out);
+    jw_obj_begin(&w);
+    jw_kv_double(&w, "prompt_tokens_per_s", pp);
+    jw_kv_double(&w, "gen_tokens_per_s", tg);
+    jw_kv_double(&w, "traces_per_s", tps);
+    jw_kv_uint(&w, "peak_rss_bytes", peak);
+    jw_kv_double(&w, "decoded_tokens_per_s", dg);
+    jw_kv_uint(&w, "prompt_tokens", r->prompt_tokens);
+    jw_kv_uint(&w, "gen_tokens", r->gen_tokens);
+    jw_kv_double(&w, "prompt_seconds", r->prompt_seconds);
+    jw_kv_double(&w, "gen_seconds", r->gen_seconds);
+    jw_kv_uint(&w, "traces", o->traces);
+    jw_kv_uint(&w, "parallel", o->par);
+    jw_kv_uint(&w, "top_logprobs", o->k);
+    jw_kv_bool(&w, "observer", o->observer);
+    jw_kv_uint(&w, "weights_bytes", info->size_bytes);
+    jw_obj_end(&w);
+    sdc_buf_putc(&out, '\n');
+    int ok = out.st == DC_STATUS_OK && cli_write_stdout(CMD, out.data, out.len);
+    sdc_buf_free(&out);
+    return ok;
+}
+
+static int bench_generate(int argc, char **argv)
+{
+    bench_opts o;
+    int pr = bench_parse(argc, argv, &o);
+    if (pr <= 0)
+        return pr < 0 ? CLI_OK : CLI_USAGE;
+    dc_gen_result r;
+    dc_model_info info;
+    if (bench_measure(&o, &r, &info) != CLI_OK)
+        return CLI_FAIL;
+    int ok = bench_report(&o, &r, &info);
     dc_gen_result_clear(&r);
     return ok ? CLI_OK : CLI_FAIL;
 }

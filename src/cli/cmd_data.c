@@ -122,6 +122,72 @@ typedef struct data_opts {
     const char *file;
 } data_opts;
 
+/* One option into o; flag is the option as given, for messages. 1 ok, 0 usage error
+ * (said), -1 help printed. */
+static int data_opt(int c, const char *flag, data_opts *o)
+{
+    size_t z;
+    switch (c) {
+    case 'h': fputs(usage_text, stdout); return -1;
+    case OPT_BENCH:
+        if (sdc_benchmark_from_name(optarg, &o->load.benchmark) != DC_STATUS_OK ||
+            o->load.benchmark == SDC_BENCHMARK_SYNTHETIC) {
+            cli_err(CMD,
+                    "--benchmark: unknown name '%s' (expected toxicchat, harmbench, "
+                    "wildguard, xstest, advbench, jailbreakbench, strongreject, "
+                    "refusal-direction, generic or auto)",
+                    optarg);
+            return 0;
+        }
+        break;
+    case OPT_SKIP: o->load.skip_bad_rows = 1; break;
+    case OPT_MAXF:
+        if (!cli_parse_size(CMD, "--max-field-bytes", optarg, 1, (size_t)1 << 30,
+                            &o->load.max_field_bytes))
+            return 0;
+        break;
+    case OPT_MAXR:
+        if (!cli_parse_size(CMD, "--max-rows", optarg, 1, SDC_MAX_ROWS_DEFAULT * 10,
+                            &o->load.max_rows))
+            return 0;
+        break;
+    case OPT_COPY: o->load.include_copyright = 1; break;
+    case OPT_HUMAN: o->load.human_annotated_only = 1; break;
+    case OPT_JB: o->load.jailbreak_category = 1; break;
+    case OPT_PF: o->load.prompt_field = optarg; break;
+    case OPT_LF: o->load.label_field = optarg; break;
+    case OPT_CF: o->load.category_field = optarg; break;
+    case OPT_IDF: o->load.id_field = optarg; break;
+    case OPT_UV: o->load.unsafe_values = optarg; break;
+    case OPT_SV: o->load.safe_values = optarg; break;
+    case OPT_JSON: o->json = 1; break;
+    case OPT_CAT: o->sel.categories = optarg; break;
+    case OPT_SPLIT: o->sel.split = optarg; break;
+    case OPT_SHUF: o->sel.shuffle = 1; break;
+    case OPT_SEED: {
+        char *end;
+        if (!optarg[0] || optarg[0] == '-' || (o->sel.seed = strtoull(optarg, &end, 10), *end)) {
+            cli_err(CMD,
+                    "--seed: expected a whole number from 0 to 18446744073709551615, "
+                    "got '%s'",
+                    optarg);
+            return 0;
+        }
+        break;
+    }
+    case OPT_NUM:
+        if (!cli_parse_size(CMD, "--num-instances", optarg, 1, 10000000, &z))
+            return 0;
+        o->sel.num_instances = z;
+        o->num_set = 1;
+        break;
+    case OPT_STRAT: o->sel.stratify = 1; break;
+    case ':': cli_err(CMD, "%s needs a value", flag); return 0;
+    default: cli_err(CMD, "unknown option '%s' (see --help)", flag); return 0;
+    }
+    return 1;
+}
+
 /* Returns 1 ok, 0 usage error, -1 help printed. */
 static int parse_opts(const char *sub, int argc, char **argv, data_opts *o)
 {
@@ -156,7 +222,6 @@ static int parse_opts(const char *sub, int argc, char **argv, data_opts *o)
     opterr = 0;
     optind = 0; /* GNU: reinitialise; options and FILE may come in any order */
     int c;
-    size_t z;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         int sel_opt = c >= OPT_CAT && c <= OPT_STRAT;
         if ((is_synth && c != 'h' && c != OPT_SEED && c != OPT_NUM) || (is_inspect && sel_opt) ||
@@ -165,65 +230,9 @@ static int parse_opts(const char *sub, int argc, char **argv, data_opts *o)
                     argv[optind - 1], sub);
             return 0;
         }
-        switch (c) {
-        case 'h': fputs(usage_text, stdout); return -1;
-        case OPT_BENCH:
-            if (sdc_benchmark_from_name(optarg, &o->load.benchmark) != DC_STATUS_OK ||
-                o->load.benchmark == SDC_BENCHMARK_SYNTHETIC) {
-                cli_err(CMD,
-                        "--benchmark: unknown name '%s' (expected toxicchat, harmbench, "
-                        "wildguard, xstest, advbench, jailbreakbench, strongreject, "
-                        "refusal-direction, generic or auto)",
-                        optarg);
-                return 0;
-            }
-            break;
-        case OPT_SKIP: o->load.skip_bad_rows = 1; break;
-        case OPT_MAXF:
-            if (!cli_parse_size(CMD, "--max-field-bytes", optarg, 1, (size_t)1 << 30,
-                                &o->load.max_field_bytes))
-                return 0;
-            break;
-        case OPT_MAXR:
-            if (!cli_parse_size(CMD, "--max-rows", optarg, 1, SDC_MAX_ROWS_DEFAULT * 10,
-                                &o->load.max_rows))
-                return 0;
-            break;
-        case OPT_COPY: o->load.include_copyright = 1; break;
-        case OPT_HUMAN: o->load.human_annotated_only = 1; break;
-        case OPT_JB: o->load.jailbreak_category = 1; break;
-        case OPT_PF: o->load.prompt_field = optarg; break;
-        case OPT_LF: o->load.label_field = optarg; break;
-        case OPT_CF: o->load.category_field = optarg; break;
-        case OPT_IDF: o->load.id_field = optarg; break;
-        case OPT_UV: o->load.unsafe_values = optarg; break;
-        case OPT_SV: o->load.safe_values = optarg; break;
-        case OPT_JSON: o->json = 1; break;
-        case OPT_CAT: o->sel.categories = optarg; break;
-        case OPT_SPLIT: o->sel.split = optarg; break;
-        case OPT_SHUF: o->sel.shuffle = 1; break;
-        case OPT_SEED: {
-            char *end;
-            if (!optarg[0] || optarg[0] == '-' ||
-                (o->sel.seed = strtoull(optarg, &end, 10), *end)) {
-                cli_err(CMD,
-                        "--seed: expected a whole number from 0 to 18446744073709551615, "
-                        "got '%s'",
-                        optarg);
-                return 0;
-            }
-            break;
-        }
-        case OPT_NUM:
-            if (!cli_parse_size(CMD, "--num-instances", optarg, 1, 10000000, &z))
-                return 0;
-            o->sel.num_instances = z;
-            o->num_set = 1;
-            break;
-        case OPT_STRAT: o->sel.stratify = 1; break;
-        case ':': cli_err(CMD, "%s needs a value", argv[optind - 1]); return 0;
-        default: cli_err(CMD, "unknown option '%s' (see --help)", argv[optind - 1]); return 0;
-        }
+        int r = data_opt(c, argv[optind - 1], o);
+        if (r <= 0)
+            return r;
     }
     if (is_synth) {
         if (optind != argc) {
@@ -245,25 +254,18 @@ static int parse_opts(const char *sub, int argc, char **argv, data_opts *o)
 static void write_instance(jw *w, const sdc_instance *it)
 {
     jw_obj_begin(w);
-    jw_key(w, "id");
-    jw_str(w, it->id);
-    jw_key(w, "prompt");
-    jw_str(w, it->prompt);
-    jw_key(w, "label");
-    jw_str(w, sdc_label_name(it->label));
-    jw_key(w, "category");
-    jw_str(w, it->category);
-    jw_key(w, "benchmark");
-    jw_str(w, sdc_benchmark_name(it->benchmark));
+    jw_kv_str(w, "id", it->id);
+    jw_kv_str(w, "prompt", it->prompt);
+    jw_kv_str(w, "label", sdc_label_name(it->label));
+    jw_kv_str(w, "category", it->category);
+    jw_kv_str(w, "benchmark", sdc_benchmark_name(it->benchmark));
     if (it->n_messages) {
         jw_key(w, "messages");
         jw_arr_begin(w);
         for (size_t i = 0; i < it->n_messages; i++) {
             jw_obj_begin(w);
-            jw_key(w, "role");
-            jw_str(w, it->messages[i].role);
-            jw_key(w, "content");
-            jw_str(w, it->messages[i].content);
+            jw_kv_str(w, "role", it->messages[i].role);
+            jw_kv_str(w, "content", it->messages[i].content);
             jw_obj_end(w);
         }
         jw_arr_end(w);
@@ -314,18 +316,13 @@ static int inspect(const data_opts *o, const sdc_dataset *ds)
         jw w;
         jw_init(&w, &b);
         jw_obj_begin(&w);
-        jw_key(&w, "benchmark");
-        jw_str(&w, sdc_benchmark_name(ds->benchmark));
-        jw_key(&w, "rows");
-        jw_uint(&w, ds->n);
+        jw_kv_str(&w, "benchmark", sdc_benchmark_name(ds->benchmark));
+        jw_kv_uint(&w, "rows", ds->n);
         jw_key(&w, "labels");
         jw_obj_begin(&w);
-        jw_key(&w, "unsafe");
-        jw_uint(&w, u);
-        jw_key(&w, "safe");
-        jw_uint(&w, s);
-        jw_key(&w, "unknown");
-        jw_uint(&w, k);
+        jw_kv_uint(&w, "unsafe", u);
+        jw_kv_uint(&w, "safe", s);
+        jw_kv_uint(&w, "unknown", k);
         jw_obj_end(&w);
         jw_key(&w, "categories");
         jw_obj_begin(&w);
@@ -333,8 +330,7 @@ static int inspect(const data_opts *o, const sdc_dataset *ds)
         json_t *v;
         json_object_foreach(cats, key, v)
         {
-            jw_key(&w, key);
-            jw_int(&w, json_integer_value(v));
+            jw_kv_int(&w, key, json_integer_value(v));
         }
         jw_obj_end(&w);
         jw_obj_end(&w);
@@ -391,11 +387,8 @@ static int data_pull(int argc, char **argv)
         cli_err(CMD, "pull: expected one NAME[@REVISION] (see 'data list')");
         return CLI_USAGE;
     }
-    cli_progress pr = {"downloading", -1.0, 0};
-    if (!quiet) {
-        hp.progress = cli_progress_bytes;
-        hp.progress_user = &pr;
-    }
+    cli_progress pr;
+    cli_pull_progress(&hp, &pr, quiet);
     const char *spec = argv[optind];
     const sdc_hub_source *src;
     dc_hf_result res;
@@ -406,37 +399,7 @@ static int data_pull(int argc, char **argv)
         cli_err(CMD, "pull %s: %s", spec, err.msg[0] ? err.msg : dc_strerror(st));
         return CLI_FAIL;
     }
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
-    if (json) {
-        jw w;
-        jw_init(&w, &b);
-        jw_obj_begin(&w);
-        jw_key(&w, "path");
-        jw_str(&w, res.path);
-        jw_key(&w, "benchmark");
-        jw_str(&w, sdc_benchmark_name(src->benchmark));
-        jw_key(&w, "repo");
-        jw_str(&w, src->repo);
-        jw_key(&w, "file");
-        jw_str(&w, res.file);
-        jw_key(&w, "commit");
-        jw_str(&w, res.commit[0] ? res.commit : NULL);
-        jw_key(&w, "size");
-        jw_uint(&w, res.size);
-        jw_key(&w, "sha256");
-        jw_str(&w, res.sha256[0] ? res.sha256 : NULL);
-        jw_key(&w, "from_cache");
-        jw_bool(&w, res.from_cache);
-        jw_key(&w, "resumed_from");
-        jw_uint(&w, res.resumed_from);
-        jw_obj_end(&w);
-        sdc_buf_putc(&b, '\n');
-    } else {
-        sdc_buf_printf(&b, "%s\n", res.path);
-    }
-    int ok = !b.st && cli_write_stdout(CMD, b.data, b.len);
-    sdc_buf_free(&b);
+    int ok = cli_pull_print(CMD, &res, sdc_benchmark_name(src->benchmark), src->repo, json);
     dc_hf_result_clear(&res);
     return ok ? CLI_OK : CLI_FAIL;
 }
@@ -464,26 +427,16 @@ static int data_list(int argc, char **argv)
         const char *name = sdc_benchmark_name(s->benchmark);
         if (json) {
             jw_obj_begin(&w);
-            jw_key(&w, "benchmark");
-            jw_str(&w, name);
-            jw_key(&w, "repo");
-            jw_str(&w, s->repo);
-            jw_key(&w, "revision");
-            jw_str(&w, s->repo ? s->revision : NULL);
-            jw_key(&w, "file");
-            jw_str(&w, s->repo ? s->path : NULL);
-            jw_key(&w, "format");
-            jw_str(&w, s->format);
-            jw_key(&w, "config");
-            jw_str(&w, s->repo ? s->config : NULL);
-            jw_key(&w, "split");
-            jw_str(&w, s->repo ? s->split : NULL);
-            jw_key(&w, "licence");
-            jw_str(&w, s->repo ? s->licence : NULL);
-            jw_key(&w, "gated");
-            jw_bool(&w, s->gated);
-            jw_key(&w, "note");
-            jw_str(&w, s->note);
+            jw_kv_str(&w, "benchmark", name);
+            jw_kv_str(&w, "repo", s->repo);
+            jw_kv_str(&w, "revision", s->repo ? s->revision : NULL);
+            jw_kv_str(&w, "file", s->repo ? s->path : NULL);
+            jw_kv_str(&w, "format", s->format);
+            jw_kv_str(&w, "config", s->repo ? s->config : NULL);
+            jw_kv_str(&w, "split", s->repo ? s->split : NULL);
+            jw_kv_str(&w, "licence", s->repo ? s->licence : NULL);
+            jw_kv_bool(&w, "gated", s->gated);
+            jw_kv_str(&w, "note", s->note);
             jw_obj_end(&w);
         } else if (!s->repo) {
             sdc_buf_printf(&b, "%-18s (%s)\n", name, s->note);
@@ -504,15 +457,10 @@ static int data_list(int argc, char **argv)
 
 int cmd_data(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(usage_text, stderr);
-        return CLI_USAGE;
-    }
-    const char *sub = argv[1];
-    if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
-        fputs(usage_text, stdout);
-        return CLI_OK;
-    }
+    int rc;
+    const char *sub = cli_subcommand(argc, argv, usage_text, &rc);
+    if (!sub)
+        return rc;
     if (!strcmp(sub, "pull"))
         return data_pull(argc - 1, argv + 1);
     if (!strcmp(sub, "list"))

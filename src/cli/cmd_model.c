@@ -136,11 +136,8 @@ static int cmd_pull(int argc, char **argv)
         fputs(pull_usage, stderr);
         return CLI_USAGE;
     }
-    cli_progress pr = {"downloading", -1.0, 0};
-    if (!quiet) {
-        hp.progress = cli_progress_bytes;
-        hp.progress_user = &pr;
-    }
+    cli_progress pr;
+    cli_pull_progress(&hp, &pr, quiet);
     dc_hf_result res;
     dc_error err = {0};
     dc_status st = dc_hf_pull(argv[optind], &hp, &res, &err);
@@ -149,40 +146,9 @@ static int cmd_pull(int argc, char **argv)
         cli_err(CMD, "pull %s: %s", argv[optind], err.msg[0] ? err.msg : dc_strerror(st));
         return CLI_FAIL;
     }
-    int ok;
-    if (json) {
-        sdc_buf b;
-        sdc_buf_init(&b, 0);
-        jw w;
-        jw_init(&w, &b);
-        jw_obj_begin(&w);
-        jw_key(&w, "path");
-        jw_str(&w, res.path);
-        dc_hf_ref ref;
-        jw_key(&w, "repo");
-        jw_str(&w, dc_hf_is_path(argv[optind]) || dc_hf_parse_ref(argv[optind], &ref, NULL)
-                       ? NULL
-                       : ref.repo);
-        jw_key(&w, "file");
-        jw_str(&w, res.file[0] ? res.file : NULL);
-        jw_key(&w, "commit");
-        jw_str(&w, res.commit[0] ? res.commit : NULL);
-        jw_key(&w, "size");
-        jw_uint(&w, res.size);
-        jw_key(&w, "sha256");
-        jw_str(&w, res.sha256[0] ? res.sha256 : NULL);
-        jw_key(&w, "from_cache");
-        jw_bool(&w, res.from_cache);
-        jw_key(&w, "resumed_from");
-        jw_uint(&w, res.resumed_from);
-        jw_obj_end(&w);
-        sdc_buf_putc(&b, '\n');
-        ok = b.st == DC_STATUS_OK && cli_write_stdout(CMD, b.data, b.len);
-        sdc_buf_free(&b);
-    } else {
-        printf("%s\n", res.path);
-        ok = fflush(stdout) == 0;
-    }
+    dc_hf_ref ref;
+    int is_ref = !dc_hf_is_path(argv[optind]) && !dc_hf_parse_ref(argv[optind], &ref, NULL);
+    int ok = cli_pull_print(CMD, &res, NULL, is_ref ? ref.repo : NULL, json);
     dc_hf_result_clear(&res);
     return ok ? CLI_OK : CLI_FAIL;
 }
@@ -192,14 +158,10 @@ static int cmd_pull(int argc, char **argv)
 static void json_estimate(jw *w, const dc_mem_estimate *e)
 {
     jw_obj_begin(w);
-    jw_key(w, "weights_bytes");
-    jw_uint(w, e->weights);
-    jw_key(w, "kv_bytes");
-    jw_uint(w, e->kv);
-    jw_key(w, "compute_bytes");
-    jw_uint(w, e->compute);
-    jw_key(w, "total_bytes");
-    jw_uint(w, e->total);
+    jw_kv_uint(w, "weights_bytes", e->weights);
+    jw_kv_uint(w, "kv_bytes", e->kv);
+    jw_kv_uint(w, "compute_bytes", e->compute);
+    jw_kv_uint(w, "total_bytes", e->total);
     jw_obj_end(w);
 }
 
@@ -222,40 +184,23 @@ static int info_file(const char *path, uint32_t ctx, uint32_t par, int json)
         jw w;
         jw_init(&w, &b);
         jw_obj_begin(&w);
-        jw_key(&w, "path");
-        jw_str(&w, path);
-        jw_key(&w, "arch");
-        jw_str(&w, in.arch);
-        jw_key(&w, "name");
-        jw_str(&w, in.name);
-        jw_key(&w, "quant");
-        jw_str(&w, in.quant);
-        jw_key(&w, "n_params");
-        jw_uint(&w, in.n_params);
-        jw_key(&w, "size_bytes");
-        jw_uint(&w, in.size_bytes);
-        jw_key(&w, "file_bytes");
-        jw_uint(&w, in.file_bytes);
-        jw_key(&w, "context_length");
-        jw_uint(&w, in.n_ctx_train);
-        jw_key(&w, "n_layer");
-        jw_uint(&w, in.n_layer);
-        jw_key(&w, "n_embd");
-        jw_uint(&w, in.n_embd);
-        jw_key(&w, "n_head");
-        jw_uint(&w, in.n_head);
-        jw_key(&w, "n_head_kv");
-        jw_uint(&w, in.n_head_kv);
-        jw_key(&w, "head_dim");
-        jw_uint(&w, in.head_dim);
-        jw_key(&w, "n_ff");
-        jw_uint(&w, in.n_ff);
-        jw_key(&w, "n_vocab");
-        jw_uint(&w, in.n_vocab);
-        jw_key(&w, "tied_embeddings");
-        jw_bool(&w, in.tied_embeddings);
-        jw_key(&w, "chat_template");
-        jw_bool(&w, in.has_chat_template);
+        jw_kv_str(&w, "path", path);
+        jw_kv_str(&w, "arch", in.arch);
+        jw_kv_str(&w, "name", in.name);
+        jw_kv_str(&w, "quant", in.quant);
+        jw_kv_uint(&w, "n_params", in.n_params);
+        jw_kv_uint(&w, "size_bytes", in.size_bytes);
+        jw_kv_uint(&w, "file_bytes", in.file_bytes);
+        jw_kv_uint(&w, "context_length", in.n_ctx_train);
+        jw_kv_uint(&w, "n_layer", in.n_layer);
+        jw_kv_uint(&w, "n_embd", in.n_embd);
+        jw_kv_uint(&w, "n_head", in.n_head);
+        jw_kv_uint(&w, "n_head_kv", in.n_head_kv);
+        jw_kv_uint(&w, "head_dim", in.head_dim);
+        jw_kv_uint(&w, "n_ff", in.n_ff);
+        jw_kv_uint(&w, "n_vocab", in.n_vocab);
+        jw_kv_bool(&w, "tied_embeddings", in.tied_embeddings);
+        jw_kv_bool(&w, "chat_template", in.has_chat_template);
         jw_key(&w, "eos");
         if (in.eos >= 0)
             jw_int(&w, in.eos);
@@ -265,17 +210,13 @@ static int info_file(const char *path, uint32_t ctx, uint32_t par, int json)
         jw_arr_begin(&w);
         for (size_t i = 0; i < in.n_eog; i++) {
             jw_obj_begin(&w);
-            jw_key(&w, "id");
-            jw_int(&w, in.eog[i]);
-            jw_key(&w, "text");
-            jw_str(&w, in.eog_text[i]);
+            jw_kv_int(&w, "id", in.eog[i]);
+            jw_kv_str(&w, "text", in.eog_text[i]);
             jw_obj_end(&w);
         }
         jw_arr_end(&w);
-        jw_key(&w, "ctx");
-        jw_uint(&w, n_ctx);
-        jw_key(&w, "parallel");
-        jw_uint(&w, par);
+        jw_kv_uint(&w, "ctx", n_ctx);
+        jw_kv_uint(&w, "parallel", par);
         jw_key(&w, "memory");
         json_estimate(&w, &e);
         jw_obj_end(&w);
@@ -319,10 +260,8 @@ static int info_shapes(uint32_t ctx, uint32_t par, int json)
     jw_init(&w, &b);
     if (json) {
         jw_obj_begin(&w);
-        jw_key(&w, "ctx");
-        jw_uint(&w, ctx);
-        jw_key(&w, "parallel");
-        jw_uint(&w, par);
+        jw_kv_uint(&w, "ctx", ctx);
+        jw_kv_uint(&w, "parallel", par);
         jw_key(&w, "models");
         jw_arr_begin(&w);
     } else {
@@ -342,12 +281,9 @@ static int info_shapes(uint32_t ctx, uint32_t par, int json)
             uint64_t np = dc_model_shape_params(&sh[i]);
             if (json) {
                 jw_obj_begin(&w);
-                jw_key(&w, "name");
-                jw_str(&w, sh[i].name);
-                jw_key(&w, "quant");
-                jw_str(&w, quants[q]);
-                jw_key(&w, "n_params");
-                jw_uint(&w, np);
+                jw_kv_str(&w, "name", sh[i].name);
+                jw_kv_str(&w, "quant", quants[q]);
+                jw_kv_uint(&w, "n_params", np);
                 jw_key(&w, "memory");
                 json_estimate(&w, &e);
                 jw_obj_end(&w);
@@ -466,15 +402,10 @@ static int cmd_mkdemo(int argc, char **argv)
 
 int cmd_model(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(usage_text, stderr);
-        return CLI_USAGE;
-    }
-    const char *sub = argv[1];
-    if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
-        fputs(usage_text, stdout);
-        return CLI_OK;
-    }
+    int rc;
+    const char *sub = cli_subcommand(argc, argv, usage_text, &rc);
+    if (!sub)
+        return rc;
     if (!strcmp(sub, "pull"))
         return cmd_pull(argc - 1, argv + 1);
     if (!strcmp(sub, "info"))

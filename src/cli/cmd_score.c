@@ -324,13 +324,10 @@ static void write_vote(jw *w, const tracelist *l, const char **answers, const dc
                        int with_share)
 {
     jw_obj_begin(w);
-    jw_key(w, "answer");
-    jw_str(w, v->winner >= 0 ? answers[v->winner] : NULL);
-    jw_key(w, "votes");
-    jw_uint(w, v->n_votes);
+    jw_kv_str(w, "answer", v->winner >= 0 ? answers[v->winner] : NULL);
+    jw_kv_uint(w, "votes", v->n_votes);
     if (with_share) {
-        jw_key(w, "share");
-        jw_double(w, v->share);
+        jw_kv_double(w, "share", v->share);
     }
     jw_obj_end(w);
     (void)l;
@@ -379,18 +376,15 @@ static int write_votes(jw *w, const tracelist *l, const char **answers)
                 goto nomem;
             jw_key(w, score_cols[c].name);
             jw_obj_begin(w);
-            jw_key(w, "answer");
-            jw_str(w, v.winner >= 0 ? answers[v.winner] : NULL);
+            jw_kv_str(w, "answer", v.winner >= 0 ? answers[v.winner] : NULL);
             jw_key(w, "kept");
             jw_arr_begin(w);
             for (size_t i = 0; i < n; i++)
                 if (keep[i])
                     jw_str(w, l->v[i].t.id);
             jw_arr_end(w);
-            jw_key(w, "threshold");
-            jw_double(w, thr);
-            jw_key(w, "share");
-            jw_double(w, v.share);
+            jw_kv_double(w, "threshold", thr);
+            jw_kv_double(w, "share", v.share);
             jw_obj_end(w);
         }
         jw_obj_end(w);
@@ -513,27 +507,19 @@ static int write_result(const tracelist *l, const score_opts *o, const char *nam
         answers[i] = l->v[i].answer;
 
     jw_obj_begin(&w);
-    jw_key(&w, "profile");
-    jw_str(&w, dc_profile_name(o->profile));
-    jw_key(&w, "window");
-    jw_uint(&w, o->window);
-    jw_key(&w, "tail");
-    jw_uint(&w, o->tail);
-    jw_key(&w, "top_k");
-    jw_uint(&w, o->top_k);
-    jw_key(&w, "n_traces");
-    jw_uint(&w, l->n);
+    jw_kv_str(&w, "profile", dc_profile_name(o->profile));
+    jw_kv_uint(&w, "window", o->window);
+    jw_kv_uint(&w, "tail", o->tail);
+    jw_kv_uint(&w, "top_k", o->top_k);
+    jw_kv_uint(&w, "n_traces", l->n);
     jw_key(&w, "traces");
     jw_arr_begin(&w);
     for (size_t i = 0; i < l->n; i++) {
         const strace *s = &l->v[i];
         jw_obj_begin(&w);
-        jw_key(&w, "id");
-        jw_str(&w, s->t.id);
-        jw_key(&w, "answer");
-        jw_str(&w, s->answer);
-        jw_key(&w, "n_tokens");
-        jw_uint(&w, s->n_confs);
+        jw_kv_str(&w, "id", s->t.id);
+        jw_kv_str(&w, "answer", s->answer);
+        jw_kv_uint(&w, "n_tokens", s->n_confs);
         if (o->arrays) {
             jw_key(&w, "confs");
             write_doubles(&w, s->confs, s->n_confs);
@@ -541,8 +527,7 @@ static int write_result(const tracelist *l, const score_opts *o, const char *nam
             write_doubles(&w, s->groups, s->n_groups);
         }
         for (size_t c = 0; c < sizeof score_cols / sizeof score_cols[0]; c++) {
-            jw_key(&w, score_cols[c].name);
-            jw_double(&w, score_of(s, &score_cols[c]));
+            jw_kv_double(&w, score_cols[c].name, score_of(s, &score_cols[c]));
         }
         jw_obj_end(&w);
     }
@@ -590,6 +575,91 @@ enum {
     OPT_MAX_LINE,
 };
 
+static int answer_parse(const char *name, enum answer_mode *out)
+{
+    static const struct {
+        const char *name;
+        enum answer_mode mode;
+    } modes[] = {{"field", ANSWER_FIELD},
+                 {"boxed", ANSWER_BOXED},
+                 {"none", ANSWER_NONE},
+                 {"refusal", ANSWER_REFUSAL}};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+        if (!strcmp(name, modes[i].name)) {
+            *out = modes[i].mode;
+            return 1;
+        }
+    return 0;
+}
+
+/* One option into o; flag is the option as given, for messages; *online_only is set by the
+ * options that only --online reads. 1 ok, 0 usage error (said), -1 help printed. */
+static int score_opt(int c, const char *flag, score_opts *o, int *online_only)
+{
+    switch (c) {
+    case 'h': fputs(usage_text, stdout); return -1;
+    case OPT_PROFILE:
+        if (dc_profile_parse(optarg, &o->profile) != DC_STATUS_OK) {
+            cli_err(CMD, "--profile: expected paper or reference, got '%s'", optarg);
+            return 0;
+        }
+        break;
+    case OPT_WINDOW:
+        if (!cli_parse_size(CMD, "--window", optarg, 1, (size_t)1 << 24, &o->window))
+            return 0;
+        break;
+    case OPT_TAIL:
+        if (!cli_parse_size(CMD, "--tail", optarg, 1, (size_t)1 << 24, &o->tail))
+            return 0;
+        o->tail_set = 1;
+        break;
+    case OPT_TOPK:
+        if (!cli_parse_size(CMD, "--top-k", optarg, 1, 1024, &o->top_k))
+            return 0;
+        o->top_k_set = 1;
+        break;
+    case OPT_ANSWER:
+        if (!answer_parse(optarg, &o->answer)) {
+            cli_err(CMD, "--answer: expected field, refusal, boxed or none, got '%s'", optarg);
+            return 0;
+        }
+        break;
+    case OPT_ONLINE: o->online = 1; break;
+    case OPT_WARMUP:
+        if (!cli_parse_size(CMD, "--warmup", optarg, 1, (size_t)1 << 20, &o->warmup))
+            return 0;
+        *online_only = 1;
+        break;
+    case OPT_KEEP:
+        if (!cli_parse_double(CMD, "--keep-percent", optarg, 0.0, 100.0, &o->keep_percent))
+            return 0;
+        if (o->keep_percent <= 0.0) {
+            cli_err(CMD, "--keep-percent: must be above 0");
+            return 0;
+        }
+        *online_only = 1;
+        break;
+    case OPT_CONSENSUS:
+        if (!cli_parse_double(CMD, "--consensus", optarg, 0.0, 1.0, &o->consensus))
+            return 0;
+        *online_only = 1;
+        break;
+    case OPT_BUDGET:
+        if (!cli_parse_size(CMD, "--budget", optarg, 1, (size_t)1 << 30, &o->budget))
+            return 0;
+        o->budget_set = 1;
+        break;
+    case OPT_NO_ARRAYS: o->arrays = 0; break;
+    case OPT_MAX_LINE:
+        if (!cli_parse_size(CMD, "--max-line-bytes", optarg, 16, (size_t)1 << 31, &o->max_line))
+            return 0;
+        break;
+    case ':': cli_err(CMD, "%s needs a value", flag); return 0;
+    default: cli_err(CMD, "unknown option '%s' (see --help)", flag); return 0;
+    }
+    return 1;
+}
+
 static int parse_opts(int argc, char **argv, score_opts *o, const char **path)
 {
     static const struct option longopts[] = {
@@ -610,82 +680,16 @@ static int parse_opts(int argc, char **argv, score_opts *o, const char **path)
     };
     *o = (score_opts){DC_PROFILE_PAPER, 64, 64, 0, 0, 0, ANSWER_FIELD, 0, 16, 90.0, 2.0, 0, 0, 1,
                       (size_t)256 << 20};
-    int warm_set = 0, keep_set = 0, cons_set = 0;
+    int online_only = 0;
     opterr = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h': fputs(usage_text, stdout); return -1;
-        case OPT_PROFILE:
-            if (dc_profile_parse(optarg, &o->profile) != DC_STATUS_OK) {
-                cli_err(CMD, "--profile: expected paper or reference, got '%s'", optarg);
-                return 0;
-            }
-            break;
-        case OPT_WINDOW:
-            if (!cli_parse_size(CMD, "--window", optarg, 1, (size_t)1 << 24, &o->window))
-                return 0;
-            break;
-        case OPT_TAIL:
-            if (!cli_parse_size(CMD, "--tail", optarg, 1, (size_t)1 << 24, &o->tail))
-                return 0;
-            o->tail_set = 1;
-            break;
-        case OPT_TOPK:
-            if (!cli_parse_size(CMD, "--top-k", optarg, 1, 1024, &o->top_k))
-                return 0;
-            o->top_k_set = 1;
-            break;
-        case OPT_ANSWER:
-            if (!strcmp(optarg, "field"))
-                o->answer = ANSWER_FIELD;
-            else if (!strcmp(optarg, "boxed"))
-                o->answer = ANSWER_BOXED;
-            else if (!strcmp(optarg, "none"))
-                o->answer = ANSWER_NONE;
-            else if (!strcmp(optarg, "refusal"))
-                o->answer = ANSWER_REFUSAL;
-            else {
-                cli_err(CMD, "--answer: expected field, refusal, boxed or none, got '%s'", optarg);
-                return 0;
-            }
-            break;
-        case OPT_ONLINE: o->online = 1; break;
-        case OPT_WARMUP:
-            if (!cli_parse_size(CMD, "--warmup", optarg, 1, (size_t)1 << 20, &o->warmup))
-                return 0;
-            warm_set = 1;
-            break;
-        case OPT_KEEP:
-            if (!cli_parse_double(CMD, "--keep-percent", optarg, 0.0, 100.0, &o->keep_percent))
-                return 0;
-            if (o->keep_percent <= 0.0) {
-                cli_err(CMD, "--keep-percent: must be above 0");
-                return 0;
-            }
-            keep_set = 1;
-            break;
-        case OPT_CONSENSUS:
-            if (!cli_parse_double(CMD, "--consensus", optarg, 0.0, 1.0, &o->consensus))
-                return 0;
-            cons_set = 1;
-            break;
-        case OPT_BUDGET:
-            if (!cli_parse_size(CMD, "--budget", optarg, 1, (size_t)1 << 30, &o->budget))
-                return 0;
-            o->budget_set = 1;
-            break;
-        case OPT_NO_ARRAYS: o->arrays = 0; break;
-        case OPT_MAX_LINE:
-            if (!cli_parse_size(CMD, "--max-line-bytes", optarg, 16, (size_t)1 << 31, &o->max_line))
-                return 0;
-            break;
-        case ':': cli_err(CMD, "%s needs a value", argv[optind - 1]); return 0;
-        default: cli_err(CMD, "unknown option '%s' (see --help)", argv[optind - 1]); return 0;
-        }
+        int r = score_opt(c, argv[optind - 1], o, &online_only);
+        if (r <= 0)
+            return r;
     }
-    if (!o->online && (warm_set || keep_set || cons_set || o->budget_set)) {
+    if (!o->online && (online_only || o->budget_set)) {
         cli_err(CMD, "--warmup, --keep-percent, --consensus and --budget need --online");
         return 0;
     }

@@ -1,26 +1,21 @@
-/* hf.c - models and dataset files from the Hugging Face Hub into the Hub's cache layout. */
+/* hf.c - models and dataset files from the Hugging Face Hub into the Hub's cache layout:
+ * references, the choice of the file, and the steps of a pull. The Hub's API and downloads
+ * are hf_http.c, the cache layout hf_cache.c, SHA-256 hf_sha256.c. */
 #include "deepconf/dc_hf.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "util/buf.h"
+#include "model/hf_int.h"
 #include "util/fs.h"
-
-#define HF_DEFAULT_ENDPOINT "https://huggingface.co"
-#define HF_JSON_MAX (64u << 20) /* API replies larger than this are refused */
-#define HF_PATH_MAX 4096
 
 dc_hf_params dc_hf_default_params(void)
 {
@@ -121,29 +116,7 @@ dc_status dc_hf_parse_ref(const char *spec, dc_hf_ref *out, dc_error *err)
     return DC_STATUS_OK;
 }
 
-/* ---- paths ---- */
-
-dc_status dc_hf_cache_dir(const dc_hf_params *p, char *buf, size_t size)
-{
-    const char *home = p && p->home ? p->home : getenv("HF_HOME");
-    const char *hub = p && p->home ? NULL : getenv("HF_HUB_CACHE");
-    int n;
-    if (hub && *hub) {
-        n = snprintf(buf, size, "%s", hub);
-    } else if (home && *home) {
-        n = snprintf(buf, size, "%s/hub", home);
-    } else {
-        const char *xdg = getenv("XDG_CACHE_HOME");
-        const char *h = getenv("HOME");
-        if (xdg && *xdg)
-            n = snprintf(buf, size, "%s/huggingface/hub", xdg);
-        else
-            n = snprintf(buf, size, "%s/.cache/huggingface/hub", h && *h ? h : ".");
-    }
-    return n < 0 || (size_t)n >= size ? DC_STATUS_LIMIT : DC_STATUS_OK;
-}
-
-static int is_hex(const char *s, size_t n)
+int hf_is_hex(const char *s, size_t n)
 {
     if (strlen(s) != n)
         return 0;
@@ -153,253 +126,7 @@ static int is_hex(const char *s, size_t n)
     return 1;
 }
 
-/* Writes text to path through path.tmp and rename. */
-static int write_atomic(const char *path, const char *text)
-{
-    char tmp[HF_PATH_MAX + 1024];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return -1;
-    int ok = fputs(text, f) >= 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-/* ---- SHA-256 (FIPS 180-4) ---- */
-
-typedef struct sha256 {
-    uint32_t h[8];
-    uint64_t len;
-    unsigned char buf[64];
-    size_t nbuf;
-} sha256;
-
-static const uint32_t K256[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
-
-static uint32_t ror(uint32_t x, int n)
-{
-    return (x >> n) | (x << (32 - n));
-}
-
-static void sha256_block(sha256 *s, const unsigned char *p)
-{
-    uint32_t w[64];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-    for (int i = 16; i < 64; i++) {
-        uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    uint32_t a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3], e = s->h[4], f = s->h[5],
-             g = s->h[6], h = s->h[7];
-    for (int i = 0; i < 64; i++) {
-        uint32_t t1 =
-            h + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + w[i];
-        uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-        h = g;
-        g = f;
-        f = e;
-        e = d + t1;
-        d = c;
-        c = b;
-        b = a;
-        a = t1 + t2;
-    }
-    s->h[0] += a;
-    s->h[1] += b;
-    s->h[2] += c;
-    s->h[3] += d;
-    s->h[4] += e;
-    s->h[5] += f;
-    s->h[6] += g;
-    s->h[7] += h;
-}
-
-static void sha256_init(sha256 *s)
-{
-    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    memcpy(s->h, h0, sizeof h0);
-    s->len = 0;
-    s->nbuf = 0;
-}
-
-static void sha256_update(sha256 *s, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    s->len += n;
-    if (s->nbuf) {
-        size_t k = 64 - s->nbuf < n ? 64 - s->nbuf : n;
-        memcpy(s->buf + s->nbuf, p, k);
-        s->nbuf += k;
-        p += k;
-        n -= k;
-        if (s->nbuf == 64) {
-            sha256_block(s, s->buf);
-            s->nbuf = 0;
-        }
-    }
-    for (; n >= 64; p += 64, n -= 64)
-        sha256_block(s, p);
-    memcpy(s->buf, p, n);
-    s->nbuf += n;
-}
-
-static void sha256_final(sha256 *s, char hex[65])
-{
-    uint64_t bits = s->len * 8;
-    unsigned char pad = 0x80;
-    sha256_update(s, &pad, 1);
-    pad = 0;
-    while (s->nbuf != 56)
-        sha256_update(s, &pad, 1);
-    unsigned char lenb[8];
-    for (int i = 0; i < 8; i++)
-        lenb[i] = (unsigned char)(bits >> (56 - 8 * i));
-    sha256_update(s, lenb, 8);
-    for (int i = 0; i < 8; i++)
-        snprintf(hex + 8 * i, 9, "%08x", s->h[i]);
-}
-
-dc_status dc_sha256_file(const char *path, char hex[65], dc_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return dc_error_set(err, DC_STATUS_IO, "%s: %s", path, strerror(errno));
-    sha256 s;
-    sha256_init(&s);
-    static unsigned char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        sha256_update(&s, buf, n);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad)
-        return dc_error_set(err, DC_STATUS_IO, "%s: read error", path);
-    sha256_final(&s, hex);
-    return DC_STATUS_OK;
-}
-
-/* ---- HTTP ---- */
-
-typedef struct http {
-    const dc_hf_params *p;
-    const char *endpoint;
-    const char *token;
-} http;
-
-static size_t to_buf(char *data, size_t size, size_t n, void *user)
-{
-    sdc_buf *b = user;
-    return sdc_buf_append(b, data, size * n) == DC_STATUS_OK ? size * n : 0;
-}
-
-static struct curl_slist *auth_headers(const http *h, const char *accept)
-{
-    struct curl_slist *hd = NULL;
-    if (accept)
-        hd = curl_slist_append(hd, accept);
-    if (h->token && *h->token) {
-        char line[1024];
-        snprintf(line, sizeof line, "Authorization: Bearer %s", h->token);
-        hd = curl_slist_append(hd, line);
-    }
-    return hd;
-}
-
-static void curl_common(CURL *c, const http *h)
-{
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->p->connect_timeout_s);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->p->low_speed_time_s);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "safety-deepconf");
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-}
-
-/* The message of an error reply: the Hub answers {"error": "..."}. */
-static void reply_message(const sdc_buf *b, char *msg, size_t size)
-{
-    msg[0] = '\0';
-    if (!b->len)
-        return;
-    json_t *j = json_loadb(b->data, b->len, 0, NULL);
-    const char *e = j ? json_string_value(json_object_get(j, "error")) : NULL;
-    if (e)
-        snprintf(msg, size, ": %s", e);
-    json_decref(j);
-}
-
-/* GET url into a JSON value. *unreachable = 1 when no server answered. */
-static dc_status get_json(const http *h, const char *url, const char *what, json_t **out,
-                          int *unreachable, dc_error *err)
-{
-    *out = NULL;
-    *unreachable = 0;
-    CURL *c = curl_easy_init();
-    if (!c)
-        return dc_error_set(err, DC_STATUS_NOMEM, "curl_easy_init failed");
-    sdc_buf b;
-    sdc_buf_init(&b, HF_JSON_MAX);
-    struct curl_slist *hd = auth_headers(h, "Accept: application/json");
-    curl_common(c, h);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_buf);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    CURLcode rc = curl_easy_perform(c);
-    long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(hd);
-    curl_easy_cleanup(c);
-    dc_status st = DC_STATUS_OK;
-    if (rc != CURLE_OK) {
-        *unreachable = code == 0;
-        st = dc_error_set(err, b.st == DC_STATUS_LIMIT ? DC_STATUS_LIMIT : DC_STATUS_NETWORK,
-                          "%s: %s (%s)", what, curl_easy_strerror(rc), url);
-    } else if (code != 200) {
-        char msg[256];
-        reply_message(&b, msg, sizeof msg);
-        const char *hint = code == 401 || code == 403
-                               ? " (gated or private: set HF_TOKEN to a token with access)"
-                           : code == 404 ? " (no such repository or revision)"
-                                         : "";
-        st = dc_error_set(err, DC_STATUS_HTTP, "%s: HTTP %ld%s%s (%s)", what, code, msg, hint, url);
-    } else {
-        json_error_t je;
-        *out = json_loadb(b.data ? b.data : "", b.len, 0, &je);
-        if (!*out)
-            st = dc_error_set(err, DC_STATUS_PROTOCOL, "%s: the reply is not JSON: %s (%s)", what,
-                              je.text, url);
-    }
-    sdc_buf_free(&b);
-    return st;
-}
-
 /* ---- choosing the file ---- */
-
-typedef struct hub_file {
-    const char *path;
-    uint64_t size;
-    const char *sha256; /* lfs.oid, or NULL */
-    const char *oid;    /* git blob id */
-} hub_file;
 
 /* quant occurs in name as a whole token: not followed by a letter, digit
  * or '_' (so Q4_K does not pick Q4_K_M). */
@@ -424,7 +151,7 @@ static int is_gguf(const char *path)
 }
 
 /* "a.gguf, b.gguf" into buf: the GGUF files, or every file when all. */
-static void list_ggufs(const hub_file *f, size_t n, int all, char *buf, size_t size)
+static void list_ggufs(const hf_file *f, size_t n, int all, char *buf, size_t size)
 {
     size_t used = 0;
     buf[0] = '\0';
@@ -440,8 +167,7 @@ static void list_ggufs(const hub_file *f, size_t n, int all, char *buf, size_t s
         snprintf(buf, size, all ? "no files" : "no .gguf files");
 }
 
-static dc_status pick_file(const dc_hf_ref *ref, const hub_file *f, size_t n, size_t *out,
-                           dc_error *err)
+dc_status hf_pick_file(const dc_hf_ref *ref, const hf_file *f, size_t n, size_t *out, dc_error *err)
 {
     long best = -1;
     for (size_t i = 0; i < n; i++) {
@@ -479,264 +205,13 @@ static dc_status pick_file(const dc_hf_ref *ref, const hub_file *f, size_t n, si
     return DC_STATUS_OK;
 }
 
-/* ---- the cache ---- */
-
-typedef struct repo_paths {
-    char dir[HF_PATH_MAX]; /* .../hub/models--Owner--Repo or datasets--Owner--Repo */
-} repo_paths;
-
-/* The Hub's word for a kind of repo: API paths and cache folders use it. */
-static const char *repo_kind(dc_hf_repo_type type)
-{
-    return type == DC_HF_REPO_DATASET ? "datasets" : "models";
-}
-
-static dc_status repo_dir(const dc_hf_params *p, dc_hf_repo_type type, const char *repo,
-                          repo_paths *rp, dc_error *err)
-{
-    char hub[HF_PATH_MAX];
-    if (dc_hf_cache_dir(p, hub, sizeof hub) != DC_STATUS_OK)
-        return dc_error_set(err, DC_STATUS_LIMIT, "the cache path is too long");
-    char folder[600];
-    snprintf(folder, sizeof folder, "%s--%s", repo_kind(type), repo);
-    char *s = strchr(folder, '/');
-    if (s) {
-        memmove(s + 2, s + 1, strlen(s + 1) + 1);
-        s[0] = '-';
-        s[1] = '-';
-    }
-    int n = snprintf(rp->dir, sizeof rp->dir, "%s/%s", hub, folder);
-    if (n < 0 || (size_t)n >= sizeof rp->dir)
-        return dc_error_set(err, DC_STATUS_LIMIT, "the cache path is too long");
-    return DC_STATUS_OK;
-}
-
-static int read_ref(const repo_paths *rp, const char *revision, char commit[64])
-{
-    if (is_hex(revision, 40)) {
-        snprintf(commit, 64, "%s", revision);
-        return 1;
-    }
-    char path[HF_PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/refs/%s", rp->dir, revision);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;
-    char line[128] = "";
-    int ok = fgets(line, sizeof line, f) != NULL;
-    fclose(f);
-    line[strcspn(line, "\r\n")] = '\0';
-    if (!ok || !is_hex(line, 40))
-        return 0;
-    memcpy(commit, line, 41); /* 40 hex digits and the NUL */
-    return 1;
-}
-
-static uint64_t file_size(const char *path, int *exists)
-{
-    struct stat sb;
-    *exists = stat(path, &sb) == 0;
-    return *exists ? (uint64_t)sb.st_size : 0;
-}
-
-/* Looks for the quant's file in snapshots/<ref's commit>/. On a miss err
- * says what the cache holds. */
-static dc_status from_cache(const dc_hf_ref *ref, const dc_hf_params *p, const repo_paths *rp,
-                            dc_hf_result *out, dc_error *err)
-{
-    char commit[64];
-    if (!read_ref(rp, p->revision, commit))
-        return dc_error_set(err, DC_STATUS_NOT_FOUND, "%s@%s is not in the cache (%s)", ref->repo,
-                            p->revision, rp->dir);
-    char snap[HF_PATH_MAX + 128];
-    snprintf(snap, sizeof snap, "%s/snapshots/%s", rp->dir, commit);
-    if (ref->file[0] && strchr(ref->file, '/')) { /* a file in a sub-folder */
-        char path[HF_PATH_MAX + 700];
-        snprintf(path, sizeof path, "%s/%s", snap, ref->file);
-        int ex;
-        out->size = file_size(path, &ex);
-        if (!ex)
-            return dc_error_set(err, DC_STATUS_NOT_FOUND, "cache: %s@%s has no %s (%s)", ref->repo,
-                                p->revision, ref->file, snap);
-        out->path = dc_strdup(path);
-        if (!out->path)
-            return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
-        snprintf(out->commit, sizeof out->commit, "%s", commit);
-        snprintf(out->file, sizeof out->file, "%s", ref->file);
-        out->from_cache = 1;
-        return DC_STATUS_OK;
-    }
-    /* The snapshot's files, as hub_file entries for pick_file. */
-    char names[64][256];
-    hub_file files[64];
-    size_t n = 0;
-    DIR *d = opendir(snap);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) && n < 64) {
-            if (e->d_name[0] == '.')
-                continue;
-            snprintf(names[n], sizeof names[n], "%s", e->d_name);
-            files[n] = (hub_file){names[n], 0, NULL, NULL};
-            n++;
-        }
-        closedir(d);
-    }
-    size_t k;
-    dc_status st = pick_file(ref, files, n, &k, err);
-    if (st != DC_STATUS_OK) {
-        char msg[DC_ERROR_MSG_MAX];
-        snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
-        return dc_error_set(err, DC_STATUS_NOT_FOUND, "cache: %s", msg);
-    }
-    char path[HF_PATH_MAX + 700];
-    snprintf(path, sizeof path, "%s/%s", snap, files[k].path);
-    int ex;
-    out->size = file_size(path, &ex);
-    if (!ex)
-        return dc_error_set(err, DC_STATUS_NOT_FOUND, "cache: %s is a broken link", path);
-    out->path = dc_strdup(path);
-    if (!out->path)
-        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
-    snprintf(out->commit, sizeof out->commit, "%s", commit);
-    snprintf(out->file, sizeof out->file, "%s", files[k].path);
-    out->from_cache = 1;
-    return DC_STATUS_OK;
-}
-
-/* ---- downloading ---- */
-
-typedef struct dl {
-    FILE *f;
-    const dc_hf_params *p;
-    uint64_t base, total;
-    int aborted;
-    int write_error;
-} dl;
-
-static size_t to_file(char *data, size_t size, size_t n, void *user)
-{
-    dl *d = user;
-    size_t k = fwrite(data, size, n, d->f);
-    if (k != n)
-        d->write_error = errno ? errno : EIO;
-    return k * size;
-}
-
-static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow)
-{
-    (void)ultotal;
-    (void)ulnow;
-    dl *d = user;
-    uint64_t total = d->total ? d->total : (dltotal > 0 ? d->base + (uint64_t)dltotal : 0);
-    if (d->p->progress && !d->p->progress(d->p->progress_user, d->base + (uint64_t)dlnow, total)) {
-        d->aborted = 1;
-        return 1;
-    }
-    return 0;
-}
-
-/* Downloads url into part (resuming what is there). */
-static dc_status download(const http *h, const char *url, const char *part, uint64_t expect,
-                          uint64_t *resumed, dc_error *err)
-{
-    int ex;
-    uint64_t have = file_size(part, &ex);
-    if (expect && have > expect) {
-        remove(part);
-        have = 0;
-    }
-    *resumed = have;
-    if (expect && have == expect)
-        return DC_STATUS_OK;
-    dl d = {NULL, h->p, have, expect, 0, 0};
-    d.f = fopen(part, have ? "ab" : "wb");
-    if (!d.f)
-        return dc_error_set(err, DC_STATUS_IO, "%s: %s", part, strerror(errno));
-    CURL *c = curl_easy_init();
-    if (!c) {
-        fclose(d.f);
-        return dc_error_set(err, DC_STATUS_NOMEM, "curl_easy_init failed");
-    }
-    struct curl_slist *hd = auth_headers(h, NULL);
-    curl_common(c, h);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_file);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &d);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &d);
-    curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
-    if (have)
-        curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)have);
-    CURLcode rc = curl_easy_perform(c);
-    long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(hd);
-    curl_easy_cleanup(c);
-    int close_err = fclose(d.f) != 0;
-    if (d.write_error || close_err)
-        return dc_error_set(err, d.write_error == ENOSPC ? DC_STATUS_NO_SPACE : DC_STATUS_IO,
-                            "%s: write failed: %s", part,
-                            strerror(d.write_error ? d.write_error : errno));
-    if (d.aborted)
-        return dc_error_set(err, DC_STATUS_CANCELLED, "download cancelled (%s kept for a resume)",
-                            part);
-    if (rc == CURLE_RANGE_ERROR || (have && code == 416)) {
-        /* The server cannot resume: start again from zero once. */
-        remove(part);
-        return dc_error_set(err, DC_STATUS_PROTOCOL, "the server refused to resume %s", url);
-    }
-    if (rc == CURLE_HTTP_RETURNED_ERROR)
-        return dc_error_set(err, DC_STATUS_HTTP, "download: HTTP %ld%s (%s)", code,
-                            code == 401 || code == 403 ? " (set HF_TOKEN)" : "", url);
-    if (rc != CURLE_OK)
-        return dc_error_set(err, DC_STATUS_NETWORK,
-                            "download interrupted: %s (%s; run again to resume from %s)",
-                            curl_easy_strerror(rc), url, part);
-    return DC_STATUS_OK;
-}
-
-/* Links snapshots/<commit>/<file> to ../../blobs/<blob> (one more ../
- * per directory in file), atomically. */
-static dc_status link_snapshot(const repo_paths *rp, const char *commit, const char *file,
-                               const char *blob, char *out, size_t size, dc_error *err)
-{
-    char path[HF_PATH_MAX + 700];
-    snprintf(path, sizeof path, "%s/snapshots/%s/%s", rp->dir, commit, file);
-    char dir[sizeof path];
-    snprintf(dir, sizeof dir, "%s", path);
-    *strrchr(dir, '/') = '\0';
-    if (sdc_mkdirs(dir, 0755) != 0)
-        return dc_error_set(err, DC_STATUS_IO, "%s: %s", dir, strerror(errno));
-    char target[1024] = "../../";
-    for (const char *c = file; *c; c++)
-        if (*c == '/')
-            strncat(target, "../", sizeof target - strlen(target) - 1);
-    strncat(target, "blobs/", sizeof target - strlen(target) - 1);
-    strncat(target, blob, sizeof target - strlen(target) - 1);
-    char tmp[sizeof path + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    remove(tmp);
-    if (symlink(target, tmp) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return dc_error_set(err, DC_STATUS_IO, "%s: cannot link to the blob: %s", path,
-                            strerror(e));
-    }
-    snprintf(out, size, "%s", path);
-    return DC_STATUS_OK;
-}
-
-static dc_status parse_files(json_t *tree, hub_file **out, size_t *n, dc_error *err)
+static dc_status parse_files(json_t *tree, hf_file **out, size_t *n, dc_error *err)
 {
     *out = NULL;
     *n = 0;
     if (!json_is_array(tree))
         return dc_error_set(err, DC_STATUS_PROTOCOL, "file list: expected a JSON array");
-    hub_file *f = dc_calloc(json_array_size(tree) + 1, sizeof *f);
+    hf_file *f = dc_calloc(json_array_size(tree) + 1, sizeof *f);
     if (!f)
         return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
     size_t i;
@@ -747,16 +222,16 @@ static dc_status parse_files(json_t *tree, hub_file **out, size_t *n, dc_error *
         const char *path = json_string_value(json_object_get(it, "path"));
         if (!type || strcmp(type, "file") || !path || strstr(path, "..") || path[0] == '/')
             continue;
-        hub_file *h = &f[(*n)++];
+        hf_file *h = &f[(*n)++];
         h->path = path;
         json_t *lfs = json_object_get(it, "lfs");
         json_t *sz = json_object_get(lfs ? lfs : it, "size");
         h->size = json_is_integer(sz) ? (uint64_t)json_integer_value(sz) : 0;
         h->oid = json_string_value(json_object_get(it, "oid"));
         h->sha256 = lfs ? json_string_value(json_object_get(lfs, "oid")) : NULL;
-        if (h->sha256 && !is_hex(h->sha256, 64))
+        if (h->sha256 && !hf_is_hex(h->sha256, 64))
             h->sha256 = NULL;
-        if (h->oid && !is_hex(h->oid, 40) && !is_hex(h->oid, 64))
+        if (h->oid && !hf_is_hex(h->oid, 40) && !hf_is_hex(h->oid, 64))
             h->oid = NULL;
     }
     *out = f;
@@ -769,56 +244,57 @@ static void url_of(char *buf, size_t size, const char *endpoint, const char *fmt
     snprintf(buf, size, "%s%s%s%s%s", endpoint, fmt1, a, fmt2, b ? b : "");
 }
 
-/* The steps of a pull once the repo and the file (or quant) are known:
- * cache, revision, file list, download, snapshot link and ref. */
-static dc_status pull_ref(const dc_hf_ref *which, dc_hf_repo_type type, dc_hf_params p,
-                          dc_hf_result *out, dc_error *err)
+/* ---- the steps of a pull ---- */
+
+/* --offline, or HF_HUB_OFFLINE=1 (or true) as the Hub's own tools read it. */
+static int hub_offline(const dc_hf_params *p)
 {
-    const dc_hf_ref ref = *which;
-    const char *kind = repo_kind(type);
-    dc_status st;
-    for (const char *c = p.revision; *c; c++)
-        if (!isalnum((unsigned char)*c) && !strchr("._-", *c))
-            return dc_error_set(err, DC_STATUS_INVALID_ARG, "bad revision '%s'", p.revision);
-    repo_paths rp;
-    st = repo_dir(&p, type, ref.repo, &rp, err);
-    if (st != DC_STATUS_OK)
-        return st;
     const char *off = getenv("HF_HUB_OFFLINE");
-    if (p.offline || (off && (!strcmp(off, "1") || !strcasecmp(off, "true")))) {
-        st = from_cache(&ref, &p, &rp, out, err);
-        if (st == DC_STATUS_NOT_FOUND) {
-            char msg[DC_ERROR_MSG_MAX];
-            snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
-            return dc_error_set(err, st, "offline, and %s", msg);
-        }
-        return st;
+    return p->offline || (off && (!strcmp(off, "1") || !strcasecmp(off, "true")));
+}
+
+static dc_status pull_offline(const dc_hf_ref *ref, const dc_hf_params *p, const hf_repo_paths *rp,
+                              dc_hf_result *out, dc_error *err)
+{
+    dc_status st = hf_from_cache(ref, p, rp, out, err);
+    if (st == DC_STATUS_NOT_FOUND) {
+        char msg[DC_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
+        return dc_error_set(err, st, "offline, and %s", msg);
     }
+    return st;
+}
 
-    char endpoint[1024];
-    const char *ep = p.endpoint ? p.endpoint : getenv("HF_ENDPOINT");
-    snprintf(endpoint, sizeof endpoint, "%s", ep && *ep ? ep : HF_DEFAULT_ENDPOINT);
-    size_t el = strlen(endpoint);
-    while (el && endpoint[el - 1] == '/')
-        endpoint[--el] = '\0';
-    const char *tok = p.token ? p.token : getenv("HF_TOKEN");
-    http h = {&p, endpoint, tok};
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+/* The Hub's base URL without a trailing '/': the params', HF_ENDPOINT's, or huggingface.co. */
+static void hub_endpoint(const dc_hf_params *p, char *buf, size_t size)
+{
+    const char *ep = p->endpoint ? p->endpoint : getenv("HF_ENDPOINT");
+    snprintf(buf, size, "%s", ep && *ep ? ep : HF_DEFAULT_ENDPOINT);
+    size_t n = strlen(buf);
+    while (n && buf[n - 1] == '/')
+        buf[--n] = '\0';
+}
 
-    /* 1. the revision's commit */
-    char url[4096];
-    char revpath[512], api[32];
-    snprintf(revpath, sizeof revpath, "/revision/%s", p.revision);
-    snprintf(api, sizeof api, "/api/%s/", kind);
-    url_of(url, sizeof url, endpoint, api, ref.repo, revpath, NULL);
+/* The revision's commit into out->commit. When no server answers and the cache has the file,
+ * *served is 1 and out is the cached file. */
+static dc_status resolve_commit(const hf_http *h, const char *api, const dc_hf_ref *ref,
+                                const hf_repo_paths *rp, dc_hf_result *out, int *served,
+                                dc_error *err)
+{
+    char url[4096], revpath[512];
+    snprintf(revpath, sizeof revpath, "/revision/%s", h->p->revision);
+    url_of(url, sizeof url, h->endpoint, api, ref->repo, revpath, NULL);
     json_t *j = NULL;
     int unreachable = 0;
-    st = get_json(&h, url, "repository lookup", &j, &unreachable, err);
+    *served = 0;
+    dc_status st = hf_get_json(h, url, "repository lookup", &j, &unreachable, err);
     if (st != DC_STATUS_OK) {
         if (unreachable) {
             dc_error cerr = {0};
-            if (from_cache(&ref, &p, &rp, out, &cerr) == DC_STATUS_OK)
-                return DC_STATUS_OK; /* the Hub is out of reach; the cache has it */
+            if (hf_from_cache(ref, h->p, rp, out, &cerr) == DC_STATUS_OK) {
+                *served = 1; /* the Hub is out of reach; the cache has it */
+                return DC_STATUS_OK;
+            }
             char msg[DC_ERROR_MSG_MAX];
             snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
             return dc_error_set(err, DC_STATUS_NETWORK, "%s; and %s", msg, cerr.msg);
@@ -826,120 +302,170 @@ static dc_status pull_ref(const dc_hf_ref *which, dc_hf_repo_type type, dc_hf_pa
         return st;
     }
     const char *sha = json_string_value(json_object_get(j, "sha"));
-    if (!sha || !is_hex(sha, 40)) {
+    if (!sha || !hf_is_hex(sha, 40)) {
         json_decref(j);
         return dc_error_set(err, DC_STATUS_PROTOCOL, "repository lookup: no commit \"sha\" (%s)",
                             url);
     }
     snprintf(out->commit, sizeof out->commit, "%s", sha);
     json_decref(j);
+    return DC_STATUS_OK;
+}
 
-    /* 2. its files */
-    char treepath[256];
+/* The file to fetch and the blob that holds it. */
+typedef struct blob_ref {
+    char name[80]; /* the sha256, the git oid, or (no oid) commit-<length of the file name> */
+    uint64_t size; /* the Hub's size; 0 when it gave none */
+} blob_ref;
+
+/* Lists the commit's files and picks the one asked for: out->file, size and sha256. */
+static dc_status pick_remote(const hf_http *h, const char *api, const dc_hf_ref *ref,
+                             dc_hf_result *out, blob_ref *blob, dc_error *err)
+{
+    char url[4096], treepath[256];
     snprintf(treepath, sizeof treepath, "/tree/%s?recursive=1", out->commit);
-    url_of(url, sizeof url, endpoint, api, ref.repo, treepath, NULL);
-    st = get_json(&h, url, "file list", &j, &unreachable, err);
+    url_of(url, sizeof url, h->endpoint, api, ref->repo, treepath, NULL);
+    json_t *j = NULL;
+    int unreachable = 0;
+    dc_status st = hf_get_json(h, url, "file list", &j, &unreachable, err);
     if (st != DC_STATUS_OK)
         return st;
-    hub_file *files;
-    size_t nf;
+    hf_file *files;
+    size_t nf, k = 0;
     st = parse_files(j, &files, &nf, err);
-    size_t k = 0;
     if (st == DC_STATUS_OK)
-        st = pick_file(&ref, files, nf, &k, err);
-    if (st != DC_STATUS_OK) {
-        dc_free(files);
-        json_decref(j);
-        return st;
+        st = hf_pick_file(ref, files, nf, &k, err);
+    if (st == DC_STATUS_OK) {
+        hf_file hf = files[k];
+        snprintf(out->file, sizeof out->file, "%s", hf.path);
+        out->size = hf.size;
+        blob->size = hf.size;
+        if (hf.sha256)
+            snprintf(out->sha256, sizeof out->sha256, "%s", hf.sha256);
+        snprintf(blob->name, sizeof blob->name, "%s",
+                 hf.sha256 ? hf.sha256
+                 : hf.oid  ? hf.oid
+                           : out->commit);
+        /* Without an oid the blob is named by commit and file, never shared. */
+        if (!hf.sha256 && !hf.oid) {
+            size_t n = strlen(blob->name);
+            snprintf(blob->name + n, sizeof blob->name - n, "-%zu", strlen(out->file));
+        }
     }
-    hub_file hf = files[k];
-    snprintf(out->file, sizeof out->file, "%s", hf.path);
-    out->size = hf.size;
-    if (hf.sha256)
-        snprintf(out->sha256, sizeof out->sha256, "%s", hf.sha256);
-    char blob_name[80];
-    snprintf(blob_name, sizeof blob_name, "%s",
-             hf.sha256 ? hf.sha256
-             : hf.oid  ? hf.oid
-                       : out->commit);
-    int have_oid = hf.sha256 || hf.oid;
     dc_free(files);
-
-    /* 3. the blob, unless the cache has it */
-    char blobs[HF_PATH_MAX + 16], blob[HF_PATH_MAX + 100], part[HF_PATH_MAX + 120];
-    snprintf(blobs, sizeof blobs, "%s/blobs", rp.dir);
-    if (sdc_mkdirs(blobs, 0755) != 0) {
-        json_decref(j);
-        return dc_error_set(err, DC_STATUS_IO, "%s: %s", blobs, strerror(errno));
-    }
-    /* Without an oid the blob is named by commit and file, never shared. */
-    if (!have_oid) {
-        char *c = blob_name + strlen(blob_name);
-        snprintf(c, sizeof blob_name - strlen(blob_name), "-%zu", strlen(out->file));
-    }
-    snprintf(blob, sizeof blob, "%s/%s", blobs, blob_name);
-    snprintf(part, sizeof part, "%s.incomplete", blob);
-    int ex;
-    uint64_t bsize = file_size(blob, &ex);
-    out->from_cache = ex && (!hf.size || bsize == hf.size);
-    if (!out->from_cache) {
-        char file_url[4096 + 600];
-        /* Models resolve at /REPO/..., datasets at /datasets/REPO/... */
-        snprintf(file_url, sizeof file_url, "%s%s/%s/resolve/%s/%s", endpoint,
-                 type == DC_HF_REPO_DATASET ? "/datasets" : "", ref.repo, out->commit, out->file);
-        st = download(&h, file_url, part, hf.size, &out->resumed_from, err);
-        if (st == DC_STATUS_PROTOCOL) /* could not resume: once more from zero */
-            st = download(&h, file_url, part, hf.size, &out->resumed_from, err);
-        if (st == DC_STATUS_OK) {
-            uint64_t got = file_size(part, &ex);
-            if (hf.size && got != hf.size) {
-                st = dc_error_set(err, DC_STATUS_CHECKSUM,
-                                  "%s: got %llu bytes, the Hub lists %llu; the partial file is "
-                                  "deleted",
-                                  out->file, (unsigned long long)got, (unsigned long long)hf.size);
-                remove(part);
-            }
-            out->size = got;
-        }
-        if (st == DC_STATUS_OK && out->sha256[0]) {
-            char hex[65];
-            st = dc_sha256_file(part, hex, err);
-            if (st == DC_STATUS_OK && strcmp(hex, out->sha256) != 0) {
-                st = dc_error_set(err, DC_STATUS_CHECKSUM,
-                                  "%s: sha256 %s, the Hub lists %s; the download is deleted",
-                                  out->file, hex, out->sha256);
-                remove(part);
-            }
-        }
-        if (st == DC_STATUS_OK) {
-            int fd = open(part, O_RDONLY);
-            if (fd >= 0) {
-                fsync(fd);
-                close(fd);
-            }
-            if (rename(part, blob) != 0)
-                st = dc_error_set(err, DC_STATUS_IO, "%s: %s", blob, strerror(errno));
-        }
-    }
     json_decref(j);
-    if (st != DC_STATUS_OK)
-        return st;
+    return st;
+}
 
-    /* 4. snapshot link and ref */
-    char path[HF_PATH_MAX + 700];
-    st = link_snapshot(&rp, out->commit, out->file, blob_name, path, sizeof path, err);
+/* A finished download must have the Hub's size and sha256; a wrong one is deleted. */
+static dc_status check_download(const char *part, const blob_ref *blob, dc_hf_result *out,
+                                dc_error *err)
+{
+    int ex;
+    uint64_t got = hf_file_size(part, &ex);
+    out->size = got;
+    if (blob->size && got != blob->size) {
+        remove(part);
+        return dc_error_set(err, DC_STATUS_CHECKSUM,
+                            "%s: got %llu bytes, the Hub lists %llu; the partial file is deleted",
+                            out->file, (unsigned long long)got, (unsigned long long)blob->size);
+    }
+    if (!out->sha256[0])
+        return DC_STATUS_OK;
+    char hex[65];
+    dc_status st = dc_sha256_file(part, hex, err);
+    if (st == DC_STATUS_OK && strcmp(hex, out->sha256) != 0) {
+        st = dc_error_set(err, DC_STATUS_CHECKSUM,
+                          "%s: sha256 %s, the Hub lists %s; the download is deleted", out->file,
+                          hex, out->sha256);
+        remove(part);
+    }
+    return st;
+}
+
+/* Fetches the blob into blobs/, unless the cache has it: download (resumed from
+ * blobs/<name>.incomplete), check, then rename into place. */
+static dc_status fetch_blob(const hf_http *h, dc_hf_repo_type type, const dc_hf_ref *ref,
+                            const hf_repo_paths *rp, const blob_ref *blob, dc_hf_result *out,
+                            dc_error *err)
+{
+    char blobs[HF_PATH_MAX + 16], path[HF_PATH_MAX + 100], part[HF_PATH_MAX + 120];
+    snprintf(blobs, sizeof blobs, "%s/blobs", rp->dir);
+    if (sdc_mkdirs(blobs, 0755) != 0)
+        return dc_error_set(err, DC_STATUS_IO, "%s: %s", blobs, strerror(errno));
+    snprintf(path, sizeof path, "%s/%s", blobs, blob->name);
+    snprintf(part, sizeof part, "%s.incomplete", path);
+    int ex;
+    uint64_t have = hf_file_size(path, &ex);
+    out->from_cache = ex && (!blob->size || have == blob->size);
+    if (out->from_cache)
+        return DC_STATUS_OK;
+    char url[4096 + 600];
+    /* Models resolve at /REPO/..., datasets at /datasets/REPO/... */
+    snprintf(url, sizeof url, "%s%s/%s/resolve/%s/%s", h->endpoint,
+             type == DC_HF_REPO_DATASET ? "/datasets" : "", ref->repo, out->commit, out->file);
+    dc_status st = hf_download(h, url, part, blob->size, &out->resumed_from, err);
+    if (st == DC_STATUS_PROTOCOL) /* could not resume: once more from zero */
+        st = hf_download(h, url, part, blob->size, &out->resumed_from, err);
+    if (st == DC_STATUS_OK)
+        st = check_download(part, blob, out, err);
     if (st != DC_STATUS_OK)
         return st;
-    if (strcmp(p.revision, out->commit) != 0) {
-        char refs[HF_PATH_MAX + 16], refp[HF_PATH_MAX + 600];
-        snprintf(refs, sizeof refs, "%s/refs", rp.dir);
-        snprintf(refp, sizeof refp, "%s/%s", refs, p.revision);
-        if (sdc_mkdirs(refs, 0755) != 0 || write_atomic(refp, out->commit) != 0)
-            return dc_error_set(err, DC_STATUS_IO, "%s: cannot write the ref: %s", refp,
-                                strerror(errno));
+    int fd = open(part, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
     }
+    if (rename(part, path) != 0)
+        return dc_error_set(err, DC_STATUS_IO, "%s: %s", path, strerror(errno));
+    return DC_STATUS_OK;
+}
+
+/* snapshots/<commit>/<file> -> the blob, refs/<revision> -> the commit, out->path. */
+static dc_status link_blob(const hf_repo_paths *rp, const char *revision, const blob_ref *blob,
+                           dc_hf_result *out, dc_error *err)
+{
+    char path[HF_PATH_MAX + 700];
+    dc_status st = hf_link_snapshot(rp, out->commit, out->file, blob->name, path, sizeof path, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    if (strcmp(revision, out->commit) != 0 &&
+        (st = hf_write_ref(rp, revision, out->commit, err)) != DC_STATUS_OK)
+        return st;
     out->path = dc_strdup(path);
     return out->path ? DC_STATUS_OK : dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+}
+
+/* A pull once the repo and the file (or quant) are known: cache, revision, file list,
+ * download, snapshot link and ref. */
+static dc_status pull_ref(const dc_hf_ref *which, dc_hf_repo_type type, dc_hf_params p,
+                          dc_hf_result *out, dc_error *err)
+{
+    const dc_hf_ref ref = *which;
+    for (const char *c = p.revision; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr("._-", *c))
+            return dc_error_set(err, DC_STATUS_INVALID_ARG, "bad revision '%s'", p.revision);
+    hf_repo_paths rp;
+    dc_status st = hf_repo_dir(&p, type, ref.repo, &rp, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    if (hub_offline(&p))
+        return pull_offline(&ref, &p, &rp, out, err);
+    char endpoint[1024], api[32];
+    hub_endpoint(&p, endpoint, sizeof endpoint);
+    hf_http h = {&p, endpoint, p.token ? p.token : getenv("HF_TOKEN")};
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    snprintf(api, sizeof api, "/api/%s/", hf_repo_kind(type));
+    int served = 0;
+    st = resolve_commit(&h, api, &ref, &rp, out, &served, err);
+    if (st != DC_STATUS_OK || served)
+        return st;
+    blob_ref blob;
+    memset(&blob, 0, sizeof blob);
+    if ((st = pick_remote(&h, api, &ref, out, &blob, err)) != DC_STATUS_OK ||
+        (st = fetch_blob(&h, type, &ref, &rp, &blob, out, err)) != DC_STATUS_OK)
+        return st;
+    return link_blob(&rp, p.revision, &blob, out, err);
 }
 
 dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result *out, dc_error *err)
@@ -952,7 +478,7 @@ dc_status dc_hf_pull(const char *spec, const dc_hf_params *params, dc_hf_result 
         return dc_error_set(err, DC_STATUS_INVALID_ARG, "no model given");
     if (dc_hf_is_path(spec)) {
         int ex;
-        out->size = file_size(spec, &ex);
+        out->size = hf_file_size(spec, &ex);
         if (!ex)
             return dc_error_set(err, DC_STATUS_NOT_FOUND, "%s: no such file", spec);
         out->path = dc_strdup(spec);

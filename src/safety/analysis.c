@@ -258,29 +258,23 @@ dc_status an_compute(const sdc_prediction *p, size_t n, const sdc_analysis_param
 static void json_count(jw *w, const an_count *c)
 {
     jw_obj_begin(w);
-    jw_key(w, "n");
-    jw_uint(w, c->n);
-    jw_key(w, "accuracy");
-    jw_double(w, c->n ? (double)c->correct / (double)c->n : NAN);
-    jw_key(w, "mean_confidence");
-    jw_double(w, c->n ? c->sum_conf / (double)c->n : NAN);
+    jw_kv_uint(w, "n", c->n);
+    jw_kv_double(w, "accuracy", c->n ? (double)c->correct / (double)c->n : NAN);
+    jw_kv_double(w, "mean_confidence", c->n ? c->sum_conf / (double)c->n : NAN);
     jw_obj_end(w);
 }
 
 static void json_h1(jw *w, const an_h1 *h)
 {
     jw_obj_begin(w);
-    jw_key(w, "difference");
-    jw_double(w, h->diff);
+    jw_kv_double(w, "difference", h->diff);
     jw_key(w, "ci95");
     jw_arr_begin(w);
     jw_double(w, h->lo);
     jw_double(w, h->hi);
     jw_arr_end(w);
-    jw_key(w, "fisher_p_one_sided");
-    jw_double(w, h->p);
-    jw_key(w, "supported");
-    jw_bool(w, h->defined && h->diff > 0 && h->p < 0.05);
+    jw_kv_double(w, "fisher_p_one_sided", h->p);
+    jw_kv_bool(w, "supported", h->defined && h->diff > 0 && h->p < 0.05);
     jw_obj_end(w);
 }
 
@@ -297,31 +291,21 @@ static void json_groups(jw *w, const an_group *g, size_t n)
 static void json_strategy(jw *w, const an_strategy *s, const sdc_analysis_params *ap)
 {
     jw_obj_begin(w);
-    jw_key(w, "n");
-    jw_uint(w, s->n);
-    jw_key(w, "judged");
-    jw_uint(w, s->judged);
-    jw_key(w, "failed");
-    jw_uint(w, s->failed);
-    jw_key(w, "no_answer");
-    jw_uint(w, s->no_answer);
-    jw_key(w, "accuracy");
-    jw_double(w, s->acc);
+    jw_kv_uint(w, "n", s->n);
+    jw_kv_uint(w, "judged", s->judged);
+    jw_kv_uint(w, "failed", s->failed);
+    jw_kv_uint(w, "no_answer", s->no_answer);
+    jw_kv_double(w, "accuracy", s->acc);
     jw_key(w, "accuracy_ci95");
     jw_arr_begin(w);
     jw_double(w, s->acc_lo);
     jw_double(w, s->acc_hi);
     jw_arr_end(w);
-    jw_key(w, "avg_traces");
-    jw_double(w, s->avg_traces);
-    jw_key(w, "avg_budget");
-    jw_double(w, s->avg_budget);
-    jw_key(w, "avg_tokens");
-    jw_double(w, s->avg_tokens);
-    jw_key(w, "avg_seconds");
-    jw_double(w, s->avg_seconds);
-    jw_key(w, "avg_confidence");
-    jw_double(w, s->avg_conf);
+    jw_kv_double(w, "avg_traces", s->avg_traces);
+    jw_kv_double(w, "avg_budget", s->avg_budget);
+    jw_kv_double(w, "avg_tokens", s->avg_tokens);
+    jw_kv_double(w, "avg_seconds", s->avg_seconds);
+    jw_kv_double(w, "avg_confidence", s->avg_conf);
     jw_key(w, "categories");
     jw_obj_begin(w);
     for (int c = 0; c < 5; c++) {
@@ -333,25 +317,18 @@ static void json_strategy(jw *w, const an_strategy *s, const sdc_analysis_params
     json_h1(w, &s->h1);
     jw_key(w, "calibration");
     jw_obj_begin(w);
-    jw_key(w, "ece");
-    jw_double(w, s->ece);
-    jw_key(w, "brier");
-    jw_double(w, s->brier);
+    jw_kv_double(w, "ece", s->ece);
+    jw_kv_double(w, "brier", s->brier);
     jw_key(w, "bins");
     jw_arr_begin(w);
     size_t bins = ap->bins;
     for (size_t b = 0; b < bins; b++) {
         jw_obj_begin(w);
-        jw_key(w, "lo");
-        jw_double(w, (double)b / (double)bins);
-        jw_key(w, "hi");
-        jw_double(w, (double)(b + 1) / (double)bins);
-        jw_key(w, "n");
-        jw_uint(w, s->bins[b].n);
-        jw_key(w, "mean_confidence");
-        jw_double(w, s->bins[b].mean_conf);
-        jw_key(w, "accuracy");
-        jw_double(w, s->bins[b].accuracy);
+        jw_kv_double(w, "lo", (double)b / (double)bins);
+        jw_kv_double(w, "hi", (double)(b + 1) / (double)bins);
+        jw_kv_uint(w, "n", s->bins[b].n);
+        jw_kv_double(w, "mean_confidence", s->bins[b].mean_conf);
+        jw_kv_double(w, "accuracy", s->bins[b].accuracy);
         jw_obj_end(w);
     }
     jw_arr_end(w);
@@ -359,14 +336,12 @@ static void json_strategy(jw *w, const an_strategy *s, const sdc_analysis_params
     jw_key(w, "auroc");
     jw_obj_begin(w);
     for (size_t k = 0; k < AN_MEASURES; k++) {
-        jw_key(w, an_measure_names[k]);
-        jw_double(w, s->auroc[k]);
+        jw_kv_double(w, an_measure_names[k], s->auroc[k]);
     }
     jw_obj_end(w);
     jw_key(w, "risk_coverage");
     jw_obj_begin(w);
-    jw_key(w, "aurc");
-    jw_double(w, s->aurc);
+    jw_kv_double(w, "aurc", s->aurc);
     jw_key(w, "coverage");
     jw_arr_begin(w);
     for (size_t i = 0; i < s->n_rc; i++)
@@ -386,8 +361,7 @@ static void json_strategy(jw *w, const an_strategy *s, const sdc_analysis_params
     jw_arr_begin(w);
     for (size_t t = 0; t < AN_SWEEP; t++) {
         jw_obj_begin(w);
-        jw_key(w, "threshold");
-        jw_double(w, an_sweep_thetas[t]);
+        jw_kv_double(w, "threshold", an_sweep_thetas[t]);
         jw_key(w, "categories");
         jw_obj_begin(w);
         for (int c = 0; c < 5; c++) {
@@ -408,8 +382,7 @@ static void write_json(const an_result *r, sdc_buf *b)
     jw w;
     jw_init(&w, b);
     jw_obj_begin(&w);
-    jw_key(&w, "threshold");
-    jw_double(&w, r->params.theta);
+    jw_kv_double(&w, "threshold", r->params.theta);
     jw_key(&w, "strategies");
     jw_arr_begin(&w);
     for (size_t i = 0; i < r->n_s; i++)
@@ -420,16 +393,11 @@ static void write_json(const an_result *r, sdc_buf *b)
     for (size_t i = 0; i < r->n_s; i++) {
         const an_strategy *s = &r->s[i];
         jw_obj_begin(&w);
-        jw_key(&w, "strategy");
-        jw_str(&w, s->name);
-        jw_key(&w, "accuracy");
-        jw_double(&w, s->acc);
-        jw_key(&w, "avg_traces");
-        jw_double(&w, s->avg_traces);
-        jw_key(&w, "avg_tokens");
-        jw_double(&w, s->avg_tokens);
-        jw_key(&w, "avg_seconds");
-        jw_double(&w, s->avg_seconds);
+        jw_kv_str(&w, "strategy", s->name);
+        jw_kv_double(&w, "accuracy", s->acc);
+        jw_kv_double(&w, "avg_traces", s->avg_traces);
+        jw_kv_double(&w, "avg_tokens", s->avg_tokens);
+        jw_kv_double(&w, "avg_seconds", s->avg_seconds);
         jw_obj_end(&w);
     }
     jw_arr_end(&w);

@@ -418,263 +418,351 @@ static int messages_of(json_t *v, sdc_message **out, size_t *n)
     return 1;
 }
 
-static dc_status map_row(build *b, shape s, size_t i)
-{
-    json_t *rec = b->r->v[i];
-    const sdc_load_params *p = b->p;
-    char nb1[64], nb2[64], nb3[64], nb4[64], nb5[64];
+/* ---- mapping rows: one table entry per shape ---- */
+
+/* Where a shape's label comes from. */
+typedef enum label_rule {
+    LABEL_NONE,     /* unknown, or set by the shape's check hook */
+    LABEL_UNSAFE,   /* every row is a harmful prompt */
+    LABEL_FILE,     /* from the file name: refusal-direction's harmful/harmless files */
+    LABEL_REQUIRED, /* the field must hold a known label */
+    LABEL_OPTIONAL, /* a known label or empty; anything else is a bad row */
+    LABEL_FLAGS,    /* as LABEL_OPTIONAL; the message names --unsafe-values/--safe-values */
+} label_rule;
+
+typedef struct row_map row_map;
+
+/* One row being mapped: the instance so far and the texts it borrows. */
+typedef struct row_ctx {
+    const row_map *m;
+    json_t *rec;
     row_out o;
-    memset(&o, 0, sizeof o);
-    int ok = 1;
-    dc_status st = DC_STATUS_OK;
-    sdc_buf tmp;
-    sdc_buf_init(&tmp, 0);
-    switch (s) {
-    case SHAPE_TOXICCHAT:
-    case SHAPE_TOXICCHAT_COPY:
-    case SHAPE_TOXICCHAT_JUDGE: {
-        static const char *const u1[] = {"conv_id", "user_input", "toxicity", NULL};
-        static const char *const u2[] = {"text", "label", "category", NULL};
-        static const char *const u3[] = {"id", "instance", NULL};
-        const char *lab, *jb = NULL, *human = NULL;
-        if (s == SHAPE_TOXICCHAT) {
-            o.id = field(rec, "conv_id", nb1, sizeof nb1);
-            o.prompt = field(rec, "user_input", nb2, sizeof nb2);
-            lab = field(rec, "toxicity", nb3, sizeof nb3);
-            jb = field(rec, "jailbreaking", nb4, sizeof nb4);
-            human = field(rec, "human_annotation", nb5, sizeof nb5);
-            o.used = u1;
-        } else if (s == SHAPE_TOXICCHAT_COPY) {
-            o.prompt = field(rec, "text", nb2, sizeof nb2);
-            lab = field(rec, "label", nb3, sizeof nb3);
-            o.category = field(rec, "category", nb1, sizeof nb1);
-            o.used = u2;
-        } else {
-            o.id = field(rec, "id", nb1, sizeof nb1);
-            o.prompt = field(rec, "instance", nb2, sizeof nb2);
-            json_t *an = json_object_get(rec, "annotations");
-            lab = json_string_value(
-                json_object_get(json_object_get(an, "toxicity"), "majority_human"));
-            jb = json_string_value(
-                json_object_get(json_object_get(an, "jailbreaking"), "majority_human"));
-            o.used = u3;
-        }
-        if ((st = need_text(b, i,
-                            s == SHAPE_TOXICCHAT        ? "user_input"
-                            : s == SHAPE_TOXICCHAT_COPY ? "text"
-                                                        : "instance",
-                            o.prompt, &ok)) ||
-            !ok)
-            break;
-        if ((st = need_label(b, i, s == SHAPE_TOXICCHAT_JUDGE ? "annotations.toxicity" : "toxicity",
-                             lab, &o.label, &ok)) ||
-            !ok)
-            break;
-        if (p->human_annotated_only && s == SHAPE_TOXICCHAT) {
-            if (!truthy(human)) {
-                b->ds->rows_excluded++;
-                ok = 0;
+    const char *prompt_name; /* named when the prompt is missing; NULL: not checked */
+    const char *label;       /* the label's text */
+    const char *jailbreak;   /* ToxicChat: the jailbreaking verdict */
+    int ok;                  /* 0: the row is skipped (bad and counted, or excluded) */
+    char id_buf[64], prompt_buf[64], category_buf[64], label_buf[64], hook_buf[64];
+    sdc_buf joined; /* context + prompt */
+} row_ctx;
+
+/* A shape's quirk; clears c->ok to skip the row. */
+typedef dc_status (*row_hook)(build *b, size_t i, row_ctx *c);
+
+struct row_map {
+    const char *id;               /* id field; NULL: ids from the file name */
+    const char *prompt;           /* the prompt's field, which must hold text */
+    const char *context;          /* text put before the prompt when present (HarmBench) */
+    const char *category;         /* category field */
+    int category_strings;         /* only a string is a category; numbers are not spelled out */
+    const char *category_default; /* when the row has no category */
+    label_rule label;
+    const char *label_field;
+    const char *label_as; /* the label's name in messages, when not label_field */
+    const char *used[5];  /* fields not copied to extra_json; NULL-terminated */
+    row_hook read;        /* before the checks: the fields that are not plain */
+    row_hook check;       /* after the prompt and label checks: exclusions, overrides */
+};
+
+/* --jailbreak-category: a jailbreak attempt is a category of its own. */
+static dc_status toxicchat_jailbreak(build *b, size_t i, row_ctx *c)
+{
+    (void)i;
+    if (b->p->jailbreak_category && truthy(c->jailbreak))
+        c->o.category = "jailbreaking";
+    return DC_STATUS_OK;
+}
+
+/* Official ToxicChat: --human-annotated-only drops the rows that no human labelled. */
+static dc_status toxicchat_human(build *b, size_t i, row_ctx *c)
+{
+    char nb[64];
+    if (b->p->human_annotated_only && !truthy(field(c->rec, "human_annotation", nb, sizeof nb))) {
+        b->ds->rows_excluded++;
+        c->ok = 0;
+        return DC_STATUS_OK;
+    }
+    c->jailbreak = field(c->rec, "jailbreaking", c->hook_buf, sizeof c->hook_buf);
+    return toxicchat_jailbreak(b, i, c);
+}
+
+/* JUDGE-BENCH keeps the human majority verdicts under annotations. */
+static dc_status judge_verdicts(build *b, size_t i, row_ctx *c)
+{
+    (void)b;
+    (void)i;
+    json_t *an = json_object_get(c->rec, "annotations");
+    c->label =
+        json_string_value(json_object_get(json_object_get(an, "toxicity"), "majority_human"));
+    c->jailbreak =
+        json_string_value(json_object_get(json_object_get(an, "jailbreaking"), "majority_human"));
+    return DC_STATUS_OK;
+}
+
+/* HarmBench's copyright behaviours ask for protected text, not harm: left out unless asked. */
+static dc_status harmbench_copyright(build *b, size_t i, row_ctx *c)
+{
+    (void)i;
+    char nb[64];
+    const char *fc = field(c->rec, "FunctionalCategory", nb, sizeof nb);
+    if (fc && !strcmp(fc, "copyright") && !b->p->include_copyright) {
+        b->ds->rows_excluded++;
+        c->ok = 0;
+    }
+    return DC_STATUS_OK;
+}
+
+/* The targets file maps behaviour ids to texts: a missing text is named by its id. */
+static dc_status targets_name(build *b, size_t i, row_ctx *c)
+{
+    (void)b;
+    (void)i;
+    c->prompt_name = c->o.id ? c->o.id : "value";
+    return DC_STATUS_OK;
+}
+
+/* The copies name the WildGuardMix subset in source (wildguardmix_<subset>). */
+static dc_status wildguard_source(build *b, size_t i, row_ctx *c)
+{
+    (void)b;
+    (void)i;
+    const char *src = field(c->rec, "source", c->category_buf, sizeof c->category_buf);
+    c->o.category = src && !strncmp(src, "wildguardmix_", 13) ? src + 13 : src;
+    return DC_STATUS_OK;
+}
+
+/* JailbreakBench's row number is "Index", or the unnamed column pandas writes; ids read jbb-N. */
+static dc_status jbb_id(build *b, size_t i, row_ctx *c)
+{
+    (void)b;
+    (void)i;
+    if (!c->o.id)
+        c->o.id = field(c->rec, "", c->id_buf, sizeof c->id_buf);
+    if (c->o.id && *c->o.id) {
+        snprintf(c->hook_buf, sizeof c->hook_buf, "jbb-%.40s", c->o.id);
+        c->o.id = c->hook_buf;
+    }
+    return DC_STATUS_OK;
+}
+
+/* The Hub copy of XSTest has no label column: its unsafe prompts are the contrast_* types. */
+static dc_status xstest_type(build *b, size_t i, row_ctx *c)
+{
+    dc_status st = need_text(b, i, "type", c->o.category, &c->ok);
+    if (st != DC_STATUS_OK || !c->ok)
+        return st;
+    c->o.label = !strncmp(c->o.category, "contrast_", 9) ? SDC_LABEL_UNSAFE : SDC_LABEL_SAFE;
+    return DC_STATUS_OK;
+}
+
+/* A prompt field that holds chat messages is sent as the conversation; its prompt text is the
+ * last user turn (none: empty, not an error). */
+static dc_status generic_messages(build *b, size_t i, row_ctx *c)
+{
+    (void)i;
+    int mr = messages_of(json_object_get(c->rec, c->m->prompt), &c->o.messages, &c->o.n_messages);
+    if (mr < 0)
+        return dc_error_set(b->err, DC_STATUS_NOMEM, "%s: out of memory", b->name);
+    if (mr > 0) {
+        c->o.prompt = "";
+        for (size_t k = c->o.n_messages; k-- > 0;)
+            if (!strcmp(c->o.messages[k].role, "user")) {
+                c->o.prompt = c->o.messages[k].content;
                 break;
             }
-        }
-        if (!o.category)
-            o.category = "toxicity";
-        if (p->jailbreak_category && truthy(jb))
-            o.category = "jailbreaking";
-        break;
+        c->prompt_name = NULL;
     }
-    case SHAPE_HARMBENCH: {
-        static const char *const u[] = {"Behavior", "SemanticCategory", "ContextString",
-                                        "BehaviorID", NULL};
-        o.id = field(rec, "BehaviorID", nb1, sizeof nb1);
-        const char *beh = field(rec, "Behavior", nb2, sizeof nb2);
-        const char *fc = field(rec, "FunctionalCategory", nb3, sizeof nb3);
-        const char *ctx = json_string_value(json_object_get(rec, "ContextString"));
-        o.category = json_string_value(json_object_get(rec, "SemanticCategory"));
-        o.label = SDC_LABEL_UNSAFE;
-        o.used = u;
-        if ((st = need_text(b, i, "Behavior", beh, &ok)) || !ok)
-            break;
-        if (fc && !strcmp(fc, "copyright") && !p->include_copyright) {
-            b->ds->rows_excluded++;
-            ok = 0;
-            break;
-        }
-        if (ctx && *ctx) {
-            sdc_buf_puts(&tmp, ctx);
-            sdc_buf_puts(&tmp, "\n\n---\n\n");
-            sdc_buf_puts(&tmp, beh);
-            if (tmp.st) {
-                st = dc_error_set(b->err, tmp.st, "%s: out of memory", b->name);
-                break;
-            }
-            o.prompt = tmp.data;
-        } else {
-            o.prompt = beh;
-        }
-        break;
+    return DC_STATUS_OK;
+}
+
+static const row_map row_maps[] = {
+    [SHAPE_TOXICCHAT] = {.id = "conv_id",
+                         .prompt = "user_input",
+                         .category_default = "toxicity",
+                         .label = LABEL_REQUIRED,
+                         .label_field = "toxicity",
+                         .used = {"conv_id", "user_input", "toxicity"},
+                         .check = toxicchat_human},
+    [SHAPE_TOXICCHAT_COPY] = {.prompt = "text",
+                              .category = "category",
+                              .category_default = "toxicity",
+                              .label = LABEL_REQUIRED,
+                              .label_field = "label",
+                              .label_as = "toxicity",
+                              .used = {"text", "label", "category"}},
+    [SHAPE_TOXICCHAT_JUDGE] = {.id = "id",
+                               .prompt = "instance",
+                               .category_default = "toxicity",
+                               .label = LABEL_REQUIRED,
+                               .label_as = "annotations.toxicity",
+                               .used = {"id", "instance"},
+                               .read = judge_verdicts,
+                               .check = toxicchat_jailbreak},
+    [SHAPE_HARMBENCH] = {.id = "BehaviorID",
+                         .prompt = "Behavior",
+                         .context = "ContextString",
+                         .category = "SemanticCategory",
+                         .category_strings = 1,
+                         .label = LABEL_UNSAFE,
+                         .used = {"Behavior", "SemanticCategory", "ContextString", "BehaviorID"},
+                         .check = harmbench_copyright},
+    [SHAPE_HARMBENCH_TARGETS] = {.id = "key",
+                                 .prompt = "value",
+                                 .category_default = "target",
+                                 .label = LABEL_UNSAFE,
+                                 .used = {"key", "value"},
+                                 .read = targets_name},
+    [SHAPE_WILDGUARD] = {.prompt = "prompt",
+                         .category = "subcategory",
+                         .label = LABEL_OPTIONAL,
+                         .label_field = "prompt_harm_label",
+                         .used = {"prompt", "prompt_harm_label", "subcategory"}},
+    [SHAPE_WILDGUARD_COPY] = {.prompt = "text",
+                              .label = LABEL_REQUIRED,
+                              .label_field = "label",
+                              .used = {"text", "label"},
+                              .read = wildguard_source},
+    [SHAPE_XSTEST] = {.id = "id",
+                      .prompt = "prompt",
+                      .category = "type",
+                      .label = LABEL_REQUIRED,
+                      .label_field = "label",
+                      .used = {"id", "prompt", "type", "label"}},
+    [SHAPE_ADVBENCH] = {.prompt = "goal",
+                        .category_default = "",
+                        .label = LABEL_UNSAFE,
+                        .used = {"goal"}},
+    [SHAPE_ADVBENCH_STRINGS] = {.prompt = "target",
+                                .category_default = "harmful_string",
+                                .label = LABEL_UNSAFE,
+                                .used = {"target"}},
+    [SHAPE_JBB] = {.id = "Index",
+                   .prompt = "Goal",
+                   .category = "Category",
+                   .category_strings = 1,
+                   .label = LABEL_UNSAFE,
+                   .used = {"", "Index", "Goal", "Category"},
+                   .read = jbb_id},
+    [SHAPE_STRONGREJECT] = {.prompt = "forbidden_prompt",
+                            .category = "category",
+                            .label = LABEL_UNSAFE,
+                            .used = {"forbidden_prompt", "category"}},
+    [SHAPE_REFUSAL_DIRECTION] = {.prompt = "instruction",
+                                 .category = "category",
+                                 .label = LABEL_FILE,
+                                 .used = {"instruction", "category"}},
+    [SHAPE_HUB_UNSAFE] = {.prompt = "prompt",
+                          .category = "category",
+                          .label = LABEL_UNSAFE,
+                          .used = {"prompt", "category"}},
+    [SHAPE_XSTEST_HUB] = {.id = "id",
+                          .prompt = "prompt",
+                          .category = "type",
+                          .used = {"id", "prompt", "type"},
+                          .check = xstest_type},
+};
+
+/* --benchmark generic: the fields are the caller's (--prompt-field ...). */
+static row_map generic_map(const sdc_load_params *p)
+{
+    row_map m;
+    memset(&m, 0, sizeof m);
+    m.prompt = p->prompt_field ? p->prompt_field : "prompt";
+    m.label_field = p->label_field ? p->label_field : "label";
+    m.category = p->category_field ? p->category_field : "category";
+    m.id = p->id_field ? p->id_field : "id";
+    m.label = LABEL_FLAGS;
+    m.used[0] = m.prompt;
+    m.used[1] = m.label_field;
+    m.used[2] = m.category;
+    m.used[3] = m.id;
+    m.read = generic_messages;
+    return m;
+}
+
+static dc_status read_label(build *b, size_t i, row_ctx *c)
+{
+    const row_map *m = c->m;
+    const char *name = m->label_as ? m->label_as : m->label_field;
+    switch (m->label) {
+    case LABEL_NONE: return DC_STATUS_OK;
+    case LABEL_UNSAFE: c->o.label = SDC_LABEL_UNSAFE; return DC_STATUS_OK;
+    case LABEL_FILE: c->o.label = b->file_label; return DC_STATUS_OK;
+    case LABEL_REQUIRED: return need_label(b, i, name, c->label, &c->o.label, &c->ok);
+    case LABEL_OPTIONAL:
+        if (parse_label(c->label, b->p, &c->o.label))
+            return DC_STATUS_OK;
+        return need_label(b, i, name, c->label, &c->o.label, &c->ok);
+    case LABEL_FLAGS: break;
     }
-    case SHAPE_HARMBENCH_TARGETS: {
-        static const char *const u[] = {"key", "value", NULL};
-        o.id = field(rec, "key", nb1, sizeof nb1);
-        o.prompt = field(rec, "value", nb2, sizeof nb2);
-        o.label = SDC_LABEL_UNSAFE;
-        o.category = "target";
-        o.used = u;
-        st = need_text(b, i, o.id ? o.id : "value", o.prompt, &ok);
-        break;
-    }
-    case SHAPE_WILDGUARD: {
-        static const char *const u[] = {"prompt", "prompt_harm_label", "subcategory", NULL};
-        o.prompt = field(rec, "prompt", nb1, sizeof nb1);
-        o.category = field(rec, "subcategory", nb2, sizeof nb2);
-        o.used = u;
-        if ((st = need_text(b, i, "prompt", o.prompt, &ok)) || !ok)
-            break;
-        const char *lab = field(rec, "prompt_harm_label", nb3, sizeof nb3);
-        if (!parse_label(lab, p, &o.label)) {
-            st = need_label(b, i, "prompt_harm_label", lab, &o.label, &ok);
-        }
-        break;
-    }
-    case SHAPE_WILDGUARD_COPY: {
-        static const char *const u[] = {"text", "label", NULL};
-        o.prompt = field(rec, "text", nb1, sizeof nb1);
-        const char *src = field(rec, "source", nb2, sizeof nb2);
-        o.category = src && !strncmp(src, "wildguardmix_", 13) ? src + 13 : src;
-        o.used = u;
-        if ((st = need_text(b, i, "text", o.prompt, &ok)) || !ok)
-            break;
-        st = need_label(b, i, "label", field(rec, "label", nb3, sizeof nb3), &o.label, &ok);
-        break;
-    }
-    case SHAPE_XSTEST: {
-        static const char *const u[] = {"id", "prompt", "type", "label", NULL};
-        o.id = field(rec, "id", nb1, sizeof nb1);
-        o.prompt = field(rec, "prompt", nb2, sizeof nb2);
-        o.category = field(rec, "type", nb3, sizeof nb3);
-        o.used = u;
-        if ((st = need_text(b, i, "prompt", o.prompt, &ok)) || !ok)
-            break;
-        st = need_label(b, i, "label", field(rec, "label", nb4, sizeof nb4), &o.label, &ok);
-        break;
-    }
-    case SHAPE_ADVBENCH:
-    case SHAPE_ADVBENCH_STRINGS: {
-        static const char *const u1[] = {"goal", NULL};
-        static const char *const u2[] = {"target", NULL};
-        const char *key = s == SHAPE_ADVBENCH ? "goal" : "target";
-        o.prompt = field(rec, key, nb1, sizeof nb1);
-        o.label = SDC_LABEL_UNSAFE;
-        o.category = s == SHAPE_ADVBENCH ? "" : "harmful_string";
-        o.used = s == SHAPE_ADVBENCH ? u1 : u2;
-        st = need_text(b, i, key, o.prompt, &ok);
-        break;
-    }
-    case SHAPE_JBB: {
-        static const char *const u[] = {"", "Index", "Goal", "Category", NULL};
-        o.id = field(rec, "Index", nb1, sizeof nb1);
-        if (!o.id)
-            o.id = field(rec, "", nb1, sizeof nb1);
-        if (o.id && *o.id) {
-            snprintf(nb3, sizeof nb3, "jbb-%.40s", o.id);
-            o.id = nb3;
-        }
-        o.prompt = field(rec, "Goal", nb2, sizeof nb2);
-        o.category = json_string_value(json_object_get(rec, "Category"));
-        o.label = SDC_LABEL_UNSAFE;
-        o.used = u;
-        st = need_text(b, i, "Goal", o.prompt, &ok);
-        break;
-    }
-    case SHAPE_STRONGREJECT: {
-        static const char *const u[] = {"forbidden_prompt", "category", NULL};
-        o.prompt = field(rec, "forbidden_prompt", nb1, sizeof nb1);
-        o.category = field(rec, "category", nb2, sizeof nb2);
-        o.label = SDC_LABEL_UNSAFE;
-        o.used = u;
-        st = need_text(b, i, "forbidden_prompt", o.prompt, &ok);
-        break;
-    }
-    case SHAPE_REFUSAL_DIRECTION: {
-        static const char *const u[] = {"instruction", "category", NULL};
-        o.prompt = field(rec, "instruction", nb1, sizeof nb1);
-        o.category = field(rec, "category", nb2, sizeof nb2);
-        o.label = b->file_label;
-        o.used = u;
-        st = need_text(b, i, "instruction", o.prompt, &ok);
-        break;
-    }
-    case SHAPE_HUB_UNSAFE: {
-        static const char *const u[] = {"prompt", "category", NULL};
-        o.prompt = field(rec, "prompt", nb1, sizeof nb1);
-        o.category = field(rec, "category", nb2, sizeof nb2);
-        o.label = SDC_LABEL_UNSAFE;
-        o.used = u;
-        st = need_text(b, i, "prompt", o.prompt, &ok);
-        break;
-    }
-    case SHAPE_XSTEST_HUB: {
-        static const char *const u[] = {"id", "prompt", "type", NULL};
-        o.id = field(rec, "id", nb1, sizeof nb1);
-        o.prompt = field(rec, "prompt", nb2, sizeof nb2);
-        o.category = field(rec, "type", nb3, sizeof nb3);
-        o.used = u;
-        if ((st = need_text(b, i, "prompt", o.prompt, &ok)) || !ok ||
-            (st = need_text(b, i, "type", o.category, &ok)) || !ok)
-            break;
-        /* XSTest's unsafe prompts are its contrast_* types. */
-        o.label = !strncmp(o.category, "contrast_", 9) ? SDC_LABEL_UNSAFE : SDC_LABEL_SAFE;
-        break;
-    }
-    case SHAPE_GENERIC: {
-        const char *pf = p->prompt_field ? p->prompt_field : "prompt";
-        const char *lf = p->label_field ? p->label_field : "label";
-        const char *cf = p->category_field ? p->category_field : "category";
-        const char *idf = p->id_field ? p->id_field : "id";
-        const char *u[] = {pf, lf, cf, idf, NULL};
-        o.used = u;
-        o.id = field(rec, idf, nb1, sizeof nb1);
-        o.category = field(rec, cf, nb2, sizeof nb2);
-        int mr = messages_of(json_object_get(rec, pf), &o.messages, &o.n_messages);
-        if (mr < 0) {
-            st = dc_error_set(b->err, DC_STATUS_NOMEM, "%s: out of memory", b->name);
-            break;
-        }
-        if (mr > 0) {
-            o.prompt = "";
-            for (size_t k = o.n_messages; k-- > 0;)
-                if (!strcmp(o.messages[k].role, "user")) {
-                    o.prompt = o.messages[k].content;
-                    break;
-                }
-        } else {
-            o.prompt = field(rec, pf, nb3, sizeof nb3);
-            if ((st = need_text(b, i, pf, o.prompt, &ok)) || !ok)
-                break;
-        }
-        const char *lab = field(rec, lf, nb4, sizeof nb4);
-        if (!parse_label(lab, p, &o.label)) {
-            char what[300];
-            snprintf(what, sizeof what,
-                     "field '%s' is '%.80s'; expected one of --unsafe-values (%s) or "
-                     "--safe-values (%s)",
-                     lf, lab, p->unsafe_values ? p->unsafe_values : default_unsafe,
-                     p->safe_values ? p->safe_values : default_safe);
-            st = bad_row(b, i, DC_STATUS_FORMAT, what);
-            ok = 0;
-            break;
-        }
-        st = emit(b, i, &o);
-        ok = 0;
-        break;
-    }
-    default: ok = 0; break;
-    }
-    if (st == DC_STATUS_OK && ok)
-        st = emit(b, i, &o);
-    dc_free(o.messages);
-    sdc_buf_free(&tmp);
+    if (parse_label(c->label, b->p, &c->o.label))
+        return DC_STATUS_OK;
+    char what[300];
+    snprintf(what, sizeof what,
+             "field '%s' is '%.80s'; expected one of --unsafe-values (%s) or "
+             "--safe-values (%s)",
+             name, c->label, b->p->unsafe_values ? b->p->unsafe_values : default_unsafe,
+             b->p->safe_values ? b->p->safe_values : default_safe);
+    c->ok = 0;
+    return bad_row(b, i, DC_STATUS_FORMAT, what);
+}
+
+/* HarmBench's contextual behaviours: the context, a rule, then the request. */
+static dc_status join_context(build *b, row_ctx *c)
+{
+    const char *ctx = json_string_value(json_object_get(c->rec, c->m->context));
+    if (!ctx || !*ctx)
+        return DC_STATUS_OK;
+    sdc_buf_puts(&c->joined, ctx);
+    sdc_buf_puts(&c->joined, "\n\n---\n\n");
+    sdc_buf_puts(&c->joined, c->o.prompt);
+    if (c->joined.st)
+        return dc_error_set(b->err, c->joined.st, "%s: out of memory", b->name);
+    c->o.prompt = c->joined.data;
+    return DC_STATUS_OK;
+}
+
+/* Reads and checks one row into c->o; c->ok is 0 when the row is skipped. */
+static dc_status map_fields(build *b, size_t i, row_ctx *c)
+{
+    const row_map *m = c->m;
+    if (m->id)
+        c->o.id = field(c->rec, m->id, c->id_buf, sizeof c->id_buf);
+    c->o.prompt = field(c->rec, m->prompt, c->prompt_buf, sizeof c->prompt_buf);
+    c->prompt_name = m->prompt;
+    if (m->category)
+        c->o.category = m->category_strings
+                            ? json_string_value(json_object_get(c->rec, m->category))
+                            : field(c->rec, m->category, c->category_buf, sizeof c->category_buf);
+    if (m->label_field)
+        c->label = field(c->rec, m->label_field, c->label_buf, sizeof c->label_buf);
+    dc_status st = m->read ? m->read(b, i, c) : DC_STATUS_OK;
+    if (st != DC_STATUS_OK)
+        return st;
+    if (c->prompt_name && ((st = need_text(b, i, c->prompt_name, c->o.prompt, &c->ok)) || !c->ok))
+        return st;
+    if ((st = read_label(b, i, c)) || !c->ok)
+        return st;
+    if (!c->o.category)
+        c->o.category = m->category_default;
+    if (m->check && ((st = m->check(b, i, c)) || !c->ok))
+        return st;
+    return m->context ? join_context(b, c) : DC_STATUS_OK;
+}
+
+static dc_status map_row(build *b, const row_map *m, size_t i)
+{
+    row_ctx c;
+    memset(&c, 0, sizeof c);
+    c.m = m;
+    c.rec = b->r->v[i];
+    c.o.used = m->used;
+    c.ok = 1;
+    sdc_buf_init(&c.joined, 0);
+    dc_status st = map_fields(b, i, &c);
+    if (st == DC_STATUS_OK && c.ok)
+        st = emit(b, i, &c.o);
+    dc_free(c.o.messages);
+    sdc_buf_free(&c.joined);
     return st;
 }
 
@@ -753,8 +841,10 @@ dc_status sdc_dataset_load_buffer(const char *name, const char *data, size_t len
         bd.err = err;
         name_hints(name, stem, sizeof stem, &bd.split, &bd.file_label);
         bd.stem = stem;
+        row_map generic = generic_map(&p);
+        const row_map *m = s == SHAPE_GENERIC ? &generic : &row_maps[s];
         for (size_t i = 0; i < r.n && st == DC_STATUS_OK; i++)
-            st = map_row(&bd, s, i);
+            st = map_row(&bd, m, i);
         ds->rows_read = r.n + r.skipped;
         ds->rows_skipped += r.skipped;
     }

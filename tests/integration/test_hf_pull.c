@@ -6,16 +6,12 @@
  * mismatch, gated repo and HF_TOKEN, offline, unreachable Hub, the CLI. */
 #include "test_common.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "deepconf/dc_hf.h"
+#include "hub_server.h"
 
 /* ---- the Hub stand-in ---- */
 
@@ -38,40 +34,9 @@ static hub_file files[] = {
 };
 #define N_FILES (sizeof files / sizeof *files)
 
-static int listen_fd = -1, port;
-static pthread_t server_thread;
 static volatile int cut_next_download; /* bytes after which the next download is cut */
 static volatile int resolve_requests, range_requests;
-static char tmpdir[256];
-
-static void send_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n) {
-        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
-        if (k <= 0)
-            return;
-        c += k;
-        n -= (size_t)k;
-    }
-}
-
-static void reply(int fd, int code, const char *type, const char *body, size_t len,
-                  const char *extra)
-{
-    char head[512];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
-                     "Connection: close\r\n\r\n",
-                     code, type, len, extra ? extra : "");
-    send_all(fd, head, (size_t)n);
-    send_all(fd, body, len);
-}
-
-static void reply_json(int fd, int code, const char *json)
-{
-    reply(fd, code, "application/json", json, strlen(json), NULL);
-}
+static hub_env srv;
 
 static int repo_known(const char *repo, size_t n)
 {
@@ -81,25 +46,10 @@ static int repo_known(const char *repo, size_t n)
     return 0;
 }
 
-static void handle(int fd)
+static void handle(int fd, const hub_request *rq)
 {
-    char req[8192] = "";
-    size_t got = 0;
-    while (got < sizeof req - 1 && !strstr(req, "\r\n\r\n")) {
-        ssize_t k = recv(fd, req + got, sizeof req - 1 - got, 0);
-        if (k <= 0)
-            return;
-        got += (size_t)k;
-        req[got] = '\0';
-    }
-    char method[16], path[2048];
-    if (sscanf(req, "%15s %2047s", method, path) != 2)
-        return;
-    int authed = strstr(req, "Authorization: Bearer secret") != NULL;
-    long range = -1;
-    const char *r = strstr(req, "Range: bytes=");
-    if (r)
-        range = atol(r + 13);
+    const char *path = rq->path;
+    int authed = rq->authed;
     if (!strncmp(path, "/api/models/", 12)) {
         const char *repo = path + 12;
         const char *kind = strstr(repo, "/revision/");
@@ -108,19 +58,20 @@ static void handle(int fd)
         size_t rn = kind ? (size_t)(kind - repo) : 0;
         /* repo is owner/name: the kind marker is after the second part */
         if (!kind || !repo_known(repo, rn)) {
-            reply_json(fd, 404, "{\"error\": \"Repository not found\"}");
+            hub_reply_json(fd, 404, "{\"error\": \"Repository not found\"}");
             return;
         }
         if (!strncmp(repo, "gated/", 6) && !authed) {
-            reply_json(fd, 401, "{\"error\": \"Access to model gated/Secret-GGUF is restricted\"}");
+            hub_reply_json(fd, 401,
+                           "{\"error\": \"Access to model gated/Secret-GGUF is restricted\"}");
             return;
         }
         if (!strncmp(kind, "/revision/", 10)) {
             if (strcmp(kind + 10, "main") && strcmp(kind + 10, SHA_MAIN)) {
-                reply_json(fd, 404, "{\"error\": \"Invalid rev id\"}");
+                hub_reply_json(fd, 404, "{\"error\": \"Invalid rev id\"}");
                 return;
             }
-            reply_json(fd, 200, "{\"id\": \"x\", \"sha\": \"" SHA_MAIN "\", \"siblings\": []}");
+            hub_reply_json(fd, 200, "{\"id\": \"x\", \"sha\": \"" SHA_MAIN "\", \"siblings\": []}");
             return;
         }
         char body[8192] = "[";
@@ -146,7 +97,7 @@ static void handle(int fd)
         }
         strcat(body,
                ", {\"type\": \"directory\", \"path\": \"docs\", \"oid\": \"c\", \"size\": 0}]");
-        reply_json(fd, 200, body);
+        hub_reply_json(fd, 200, body);
         return;
     }
     for (size_t i = 0; i < N_FILES; i++) {
@@ -155,53 +106,16 @@ static void handle(int fd)
         if (strcmp(path, want))
             continue;
         if (!strncmp(files[i].repo, "gated/", 6) && !authed) {
-            reply_json(fd, 401, "{\"error\": \"restricted\"}");
+            hub_reply_json(fd, 401, "{\"error\": \"restricted\"}");
             return;
         }
         resolve_requests++;
-        size_t from = range > 0 && (size_t)range < files[i].size ? (size_t)range : 0;
-        char extra[256] = "Accept-Ranges: bytes\r\n";
-        int code = 200;
-        if (from) {
-            range_requests++;
-            code = 206;
-            snprintf(extra, sizeof extra, "Content-Range: bytes %zu-%zu/%zu\r\n", from,
-                     files[i].size - 1, files[i].size);
-        }
-        size_t len = files[i].size - from;
-        if (cut_next_download > 0 && (size_t)cut_next_download < len) {
-            /* Promise everything, send part, hang up: an interrupted transfer. */
-            char head[512];
-            int n = snprintf(head, sizeof head,
-                             "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
-                             code, len, extra);
-            send_all(fd, head, (size_t)n);
-            send_all(fd, files[i].data + from, (size_t)cut_next_download);
-            cut_next_download = 0;
-            return;
-        }
-        reply(fd, code, "application/octet-stream", (const char *)files[i].data + from, len, extra);
+        hub_reply_file(fd, files[i].data, files[i].size, rq->range, &cut_next_download,
+                       &range_requests);
         return;
     }
-    reply_json(fd, 404, "{\"error\": \"Entry not found\"}");
+    hub_reply_json(fd, 404, "{\"error\": \"Entry not found\"}");
 }
-
-static void *serve(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        int fd = accept(listen_fd, NULL, NULL);
-        if (fd < 0) {
-            if (errno == EINTR)
-                continue;
-            return NULL;
-        }
-        handle(fd);
-        close(fd);
-    }
-}
-
-static char endpoint[64];
 
 static int setup(void **state)
 {
@@ -222,46 +136,15 @@ static int setup(void **state)
             return -1;
         remove(p);
     }
-    listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) || listen(listen_fd, 16) ||
-        getsockname(listen_fd, (struct sockaddr *)&a, &len))
-        return -1;
-    port = ntohs(a.sin_port);
-    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", port);
-    pthread_create(&server_thread, NULL, serve, NULL);
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sdc-hf-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return hub_server_start(handle, "/tmp/sdc-hf-XXXXXX", &srv);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    shutdown(listen_fd, SHUT_RDWR);
-    close(listen_fd);
-    pthread_join(server_thread, NULL);
     for (size_t i = 0; i < N_FILES; i++)
         free(files[i].data);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-/* A fresh HF_HOME per case. */
-static dc_hf_params params_for(const char *home_name, char *home, size_t size)
-{
-    snprintf(home, size, "%s/%s", tmpdir, home_name);
-    dc_hf_params p = dc_hf_default_params();
-    p.endpoint = endpoint;
-    p.home = home;
-    p.token = "";
-    p.connect_timeout_s = 5;
-    p.low_speed_time_s = 5;
-    return p;
+    return hub_server_stop(&srv);
 }
 
 static void assert_file_is(const char *path, const hub_file *f)
@@ -282,7 +165,7 @@ static void test_sha256_vectors(void **state)
 {
     (void)state;
     char p[512], hex[65];
-    snprintf(p, sizeof p, "%s/abc", tmpdir);
+    snprintf(p, sizeof p, "%s/abc", srv.dir);
     FILE *f = fopen(p, "wb");
     fputs("abc", f);
     fclose(f);
@@ -333,7 +216,7 @@ static void test_fresh_then_cached(void **state)
 {
     (void)state;
     char home[512];
-    dc_hf_params p = params_for("fresh", home, sizeof home);
+    dc_hf_params p = hub_params(&srv, "fresh", home, sizeof home);
     dc_hf_result r;
     dc_error err = {0};
     int before = resolve_requests;
@@ -397,7 +280,7 @@ static void test_quant_choice_and_errors(void **state)
 {
     (void)state;
     char home[512];
-    dc_hf_params p = params_for("quants", home, sizeof home);
+    dc_hf_params p = hub_params(&srv, "quants", home, sizeof home);
     dc_hf_result r;
     dc_error err = {0};
     assert_int_equal(dc_hf_pull("Qwen/Qwen3-0.6B-GGUF:Q4_K_M", &p, &r, &err), DC_STATUS_OK);
@@ -422,7 +305,7 @@ static void test_quant_choice_and_errors(void **state)
 
     /* Nobody listening and nothing cached. */
     char home2[512];
-    dc_hf_params q = params_for("unreachable", home2, sizeof home2);
+    dc_hf_params q = hub_params(&srv, "unreachable", home2, sizeof home2);
     q.endpoint = "http://127.0.0.1:1";
     assert_int_equal(dc_hf_pull("Qwen/Qwen3-0.6B", &q, &r, &err), DC_STATUS_NETWORK);
     assert_non_null(strstr(err.msg, "not in the cache"));
@@ -432,7 +315,7 @@ static void test_resume(void **state)
 {
     (void)state;
     char home[512];
-    dc_hf_params p = params_for("resume", home, sizeof home);
+    dc_hf_params p = hub_params(&srv, "resume", home, sizeof home);
     dc_hf_result r;
     dc_error err = {0};
     cut_next_download = 100000;
@@ -457,7 +340,7 @@ static void test_checksum_mismatch(void **state)
 {
     (void)state;
     char home[512];
-    dc_hf_params p = params_for("corrupt", home, sizeof home);
+    dc_hf_params p = hub_params(&srv, "corrupt", home, sizeof home);
     dc_hf_result r;
     dc_error err = {0};
     assert_int_equal(dc_hf_pull("bad/Corrupt-GGUF", &p, &r, &err), DC_STATUS_CHECKSUM);
@@ -477,7 +360,7 @@ static void test_gated(void **state)
 {
     (void)state;
     char home[512];
-    dc_hf_params p = params_for("gated", home, sizeof home);
+    dc_hf_params p = hub_params(&srv, "gated", home, sizeof home);
     dc_hf_result r;
     dc_error err = {0};
     assert_int_equal(dc_hf_pull("gated/Secret-GGUF", &p, &r, &err), DC_STATUS_HTTP);
@@ -495,11 +378,11 @@ static void test_cli(void **state)
     const char *bin = getenv("SDC_BINARY");
     assert_non_null(bin);
     char home[512], out[512];
-    snprintf(home, sizeof home, "%s/cli", tmpdir);
-    snprintf(out, sizeof out, "%s/cli.out", tmpdir);
+    snprintf(home, sizeof home, "%s/cli", srv.dir);
+    snprintf(out, sizeof out, "%s/cli.out", srv.dir);
     pid_t pid = fork();
     if (pid == 0) {
-        setenv("HF_ENDPOINT", endpoint, 1);
+        setenv("HF_ENDPOINT", srv.endpoint, 1);
         setenv("HF_HOME", home, 1);
         unsetenv("HF_TOKEN");
         unsetenv("HF_HUB_OFFLINE");

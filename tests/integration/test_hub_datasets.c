@@ -10,17 +10,13 @@
  * HF_HUB_CACHE, and `run --benchmark NAME` without --data. */
 #include "test_common.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "safety/sdc_dataset.h"
 #include "safety/sdc_hub.h"
+#include "hub_server.h"
 
 /* ---- the Hub stand-in ---- */
 
@@ -54,39 +50,10 @@ static hub_file files[] = {
 };
 #define N_FILES (sizeof files / sizeof *files)
 
-static int listen_fd = -1;
-static pthread_t server_thread;
 static volatile int cut_next_download;
 static volatile int resolve_requests, range_requests;
+static hub_env srv;
 static char last_revision[128];
-static char tmpdir[256], endpoint[64];
-
-static void send_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n) {
-        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
-        if (k <= 0)
-            return;
-        c += k;
-        n -= (size_t)k;
-    }
-}
-
-static void reply(int fd, int code, const char *body, size_t len, const char *extra)
-{
-    char head[512];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n", code,
-                     len, extra ? extra : "");
-    send_all(fd, head, (size_t)n);
-    send_all(fd, body, len);
-}
-
-static void reply_json(int fd, int code, const char *json)
-{
-    reply(fd, code, json, strlen(json), "Content-Type: application/json\r\n");
-}
 
 static const hub_file *repo_file(const char *repo, size_t n)
 {
@@ -117,24 +84,24 @@ static void api(int fd, const char *path, int authed)
         kind = strstr(repo, "/tree/");
     const hub_file *f = kind ? repo_file(repo, (size_t)(kind - repo)) : NULL;
     if (!f) {
-        reply_json(fd, 404, "{\"error\": \"Repository not found\"}");
+        hub_reply_json(fd, 404, "{\"error\": \"Repository not found\"}");
         return;
     }
     if (!strncmp(f->repo, "allenai/", 8) && !authed) {
-        reply_json(fd, 401,
-                   "{\"error\": \"Access to dataset allenai/wildguardmix is restricted\"}");
+        hub_reply_json(fd, 401,
+                       "{\"error\": \"Access to dataset allenai/wildguardmix is restricted\"}");
         return;
     }
     if (!strncmp(kind, "/revision/", 10)) {
         snprintf(last_revision, sizeof last_revision, "%s", kind + 10);
         const char *sha = commit_of(f, kind + 10);
         if (!sha) {
-            reply_json(fd, 404, "{\"error\": \"Invalid rev id\"}");
+            hub_reply_json(fd, 404, "{\"error\": \"Invalid rev id\"}");
             return;
         }
         char body[256];
         snprintf(body, sizeof body, "{\"id\": \"%s\", \"sha\": \"%s\"}", f->repo, sha);
-        reply_json(fd, 200, body);
+        hub_reply_json(fd, 200, body);
         return;
     }
     /* The tree: the file, a README and the folder entries, as the Hub lists them. */
@@ -155,7 +122,7 @@ static void api(int fd, const char *path, int authed)
                  "{\"type\": \"file\", \"path\": \"%s\", \"size\": %zu, \"oid\": "
                  "\"dddddddddddddddddddddddddddddddddddddddd\"}]",
                  dir, f->path, f->size);
-    reply_json(fd, 200, body);
+    hub_reply_json(fd, 200, body);
 }
 
 static void resolve(int fd, const char *path, int authed, long range)
@@ -174,75 +141,24 @@ static void resolve(int fd, const char *path, int authed, long range)
         if (!sha)
             continue;
         if (!strncmp(f->repo, "allenai/", 8) && !authed) {
-            reply_json(fd, 401, "{\"error\": \"restricted\"}");
+            hub_reply_json(fd, 401, "{\"error\": \"restricted\"}");
             return;
         }
         resolve_requests++;
-        size_t from = range > 0 && (size_t)range < f->size ? (size_t)range : 0;
-        char extra[256] = "Accept-Ranges: bytes\r\n";
-        int code = 200;
-        if (from) {
-            range_requests++;
-            code = 206;
-            snprintf(extra, sizeof extra, "Content-Range: bytes %zu-%zu/%zu\r\n", from, f->size - 1,
-                     f->size);
-        }
-        size_t len = f->size - from;
-        if (cut_next_download > 0 && (size_t)cut_next_download < len) {
-            /* Promise everything, send part, hang up: a cut transfer. */
-            char head[512];
-            int n = snprintf(head, sizeof head,
-                             "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
-                             code, len, extra);
-            send_all(fd, head, (size_t)n);
-            send_all(fd, f->data + from, (size_t)cut_next_download);
-            cut_next_download = 0;
-            return;
-        }
-        reply(fd, code, (const char *)f->data + from, len, extra);
+        hub_reply_file(fd, f->data, f->size, range, &cut_next_download, &range_requests);
         return;
     }
-    reply_json(fd, 404, "{\"error\": \"Entry not found\"}");
+    hub_reply_json(fd, 404, "{\"error\": \"Entry not found\"}");
 }
 
-static void handle(int fd)
+static void handle(int fd, const hub_request *rq)
 {
-    char req[8192] = "";
-    size_t got = 0;
-    while (got < sizeof req - 1 && !strstr(req, "\r\n\r\n")) {
-        ssize_t k = recv(fd, req + got, sizeof req - 1 - got, 0);
-        if (k <= 0)
-            return;
-        got += (size_t)k;
-        req[got] = '\0';
-    }
-    char method[16], path[2048];
-    if (sscanf(req, "%15s %2047s", method, path) != 2)
-        return;
-    int authed = strstr(req, "Authorization: Bearer secret") != NULL;
-    const char *r = strstr(req, "Range: bytes=");
-    long range = r ? atol(r + 13) : -1;
-    if (!strncmp(path, "/api/datasets/", 14))
-        api(fd, path, authed);
-    else if (!strncmp(path, "/datasets/", 10))
-        resolve(fd, path, authed, range);
+    if (!strncmp(rq->path, "/api/datasets/", 14))
+        api(fd, rq->path, rq->authed);
+    else if (!strncmp(rq->path, "/datasets/", 10))
+        resolve(fd, rq->path, rq->authed, rq->range);
     else
-        reply_json(fd, 404, "{\"error\": \"Repository not found\"}");
-}
-
-static void *serve(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        int fd = accept(listen_fd, NULL, NULL);
-        if (fd < 0) {
-            if (errno == EINTR)
-                continue;
-            return NULL;
-        }
-        handle(fd);
-        close(fd);
-    }
+        hub_reply_json(fd, 404, "{\"error\": \"Repository not found\"}");
 }
 
 static unsigned char *slurp(const char *path, size_t *n)
@@ -274,45 +190,15 @@ static int setup(void **state)
             memcpy(f->data, toxic_csv, f->size);
         }
     }
-    listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) || listen(listen_fd, 16) ||
-        getsockname(listen_fd, (struct sockaddr *)&a, &len))
-        return -1;
-    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", ntohs(a.sin_port));
-    pthread_create(&server_thread, NULL, serve, NULL);
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sdc-hubds-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return hub_server_start(handle, "/tmp/sdc-hubds-XXXXXX", &srv);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    shutdown(listen_fd, SHUT_RDWR);
-    close(listen_fd);
-    pthread_join(server_thread, NULL);
     for (size_t i = 0; i < N_FILES; i++)
         free(files[i].data);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-/* A fresh HF_HOME per case. */
-static dc_hf_params params_for(const char *name, char *home, size_t size)
-{
-    snprintf(home, size, "%s/%s", tmpdir, name);
-    dc_hf_params p = dc_hf_default_params();
-    p.endpoint = endpoint;
-    p.home = home;
-    p.token = "";
-    p.connect_timeout_s = 5;
-    p.low_speed_time_s = 5;
-    return p;
+    return hub_server_stop(&srv);
 }
 
 static void assert_file_is(const char *path, const hub_file *f)
@@ -361,7 +247,7 @@ static void test_fresh_then_offline(void **state)
 {
     (void)state;
     char home[512];
-    dc_hf_params p = params_for("fresh", home, sizeof home);
+    dc_hf_params p = hub_params(&srv, "fresh", home, sizeof home);
     dc_hf_result r;
     dc_error err = {0};
     int before = resolve_requests;
@@ -404,7 +290,7 @@ static void test_fresh_then_offline(void **state)
     dc_hf_result_clear(&r);
     /* Offline with nothing cached: says so. */
     char home2[512];
-    dc_hf_params q = params_for("offline-empty", home2, sizeof home2);
+    dc_hf_params q = hub_params(&srv, "offline-empty", home2, sizeof home2);
     q.offline = 1;
     assert_int_equal(sdc_hub_pull("xstest", &q, &r, NULL, &err), DC_STATUS_NOT_FOUND);
     assert_non_null(strstr(err.msg, "offline"));
@@ -415,7 +301,7 @@ static void test_gated(void **state)
 {
     (void)state;
     char home[512];
-    dc_hf_params p = params_for("gated", home, sizeof home);
+    dc_hf_params p = hub_params(&srv, "gated", home, sizeof home);
     dc_hf_result r;
     dc_error err = {0};
     assert_int_equal(sdc_hub_pull("wildguard", &p, &r, NULL, &err), DC_STATUS_HTTP);
@@ -439,7 +325,7 @@ static void test_unknown_and_not_hosted(void **state)
 {
     (void)state;
     char home[512];
-    dc_hf_params p = params_for("unknown", home, sizeof home);
+    dc_hf_params p = hub_params(&srv, "unknown", home, sizeof home);
     dc_hf_result r;
     dc_error err = {0};
     assert_int_equal(sdc_hub_pull("nosuchbench", &p, &r, NULL, &err), DC_STATUS_NOT_FOUND);
@@ -458,7 +344,7 @@ static void test_revision(void **state)
 {
     (void)state;
     char home[512];
-    dc_hf_params p = params_for("revision", home, sizeof home);
+    dc_hf_params p = hub_params(&srv, "revision", home, sizeof home);
     dc_hf_result r;
     dc_error err = {0};
     const sdc_hub_source *src;
@@ -492,7 +378,7 @@ static void test_cut_transfer(void **state)
 {
     (void)state;
     char home[512];
-    dc_hf_params p = params_for("cut", home, sizeof home);
+    dc_hf_params p = hub_params(&srv, "cut", home, sizeof home);
     dc_hf_result r;
     dc_error err = {0};
     cut_next_download = 500;
@@ -520,11 +406,11 @@ static void test_cli(void **state)
 {
     (void)state;
     char hub[512], out[600];
-    snprintf(hub, sizeof hub, "%s/cli-hub", tmpdir);
-    snprintf(out, sizeof out, "%s/cli.out", tmpdir);
+    snprintf(hub, sizeof hub, "%s/cli-hub", srv.dir);
+    snprintf(out, sizeof out, "%s/cli.out", srv.dir);
     pid_t pid = fork();
     if (pid == 0) {
-        setenv("HF_ENDPOINT", endpoint, 1);
+        setenv("HF_ENDPOINT", srv.endpoint, 1);
         setenv("HF_HUB_CACHE", hub, 1);
         setenv("HF_HOME", "/nonexistent", 1);
         unsetenv("HF_TOKEN");
@@ -581,11 +467,11 @@ static void test_run_pulls(void **state)
 {
     (void)state;
     char home[512], err_path[600];
-    snprintf(home, sizeof home, "%s/run-home", tmpdir);
-    snprintf(err_path, sizeof err_path, "%s/run.err", tmpdir);
+    snprintf(home, sizeof home, "%s/run-home", srv.dir);
+    snprintf(err_path, sizeof err_path, "%s/run.err", srv.dir);
     pid_t pid = fork();
     if (pid == 0) {
-        setenv("HF_ENDPOINT", endpoint, 1);
+        setenv("HF_ENDPOINT", srv.endpoint, 1);
         setenv("HF_HOME", home, 1);
         unsetenv("HF_HUB_CACHE");
         unsetenv("HF_TOKEN");
@@ -593,7 +479,7 @@ static void test_run_pulls(void **state)
         if (!freopen("/dev/null", "w", stdout) || !freopen(err_path, "w", stderr))
             _exit(126);
         execl(test_binary(), test_binary(), "run", "--benchmark", "harmbench", "--num-instances",
-              "1", "--model", "/nonexistent/model.gguf", "--out", tmpdir, (char *)NULL);
+              "1", "--model", "/nonexistent/model.gguf", "--out", srv.dir, (char *)NULL);
         _exit(127);
     }
     int st;
