@@ -104,9 +104,12 @@ static const char *const report_usage =
     "usage: safety-deepconf report RUN_DIR [--threshold T] [--quiet]\n"
     "\n"
     "Writes RUN_DIR/report.html (and the summaries) from the run's\n"
-    "predictions.jsonl: tables and SVG plots (reliability diagram,\n"
-    "confidence by category, accuracy vs tokens per strategy,\n"
-    "risk-coverage), one self-contained file.\n";
+    "predictions.jsonl and traces.jsonl: tables and SVG plots (reliability\n"
+    "diagram, confidence by category, accuracy vs tokens per strategy,\n"
+    "risk-coverage), and each category's cases (at most 200 each) with\n"
+    "their prompt, confidence and traces, filters by category, strategy and\n"
+    "text, and a per-token confidence view of a trace; one self-contained\n"
+    "file. report.html#cat=C&strategy=S&q=TEXT opens it filtered.\n";
 
 /* ---- run ---- */
 

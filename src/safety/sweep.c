@@ -520,11 +520,13 @@ static void plot(sdc_buf *b, const model_row *rows, size_t n, int h1, const char
                    "<text x='%d' y='%d' font-size='11' text-anchor='middle'>parameters (log "
                    "scale)</text>",
                    (PL + PW - PR) / 2, PH - 6);
+    size_t drawn = 0;
     for (size_t i = 0; i < n; i++) {
         const model_row *m = &rows[i];
         double y = !m->s ? NAN : h1 ? m->s->h1.diff : m->s->acc;
         if (!m->facts.n_params || isnan(y))
             continue;
+        drawn++;
         double x = log10((double)m->facts.n_params);
         if (h1 && !isnan(m->s->h1.lo))
             sdc_buf_printf(b, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#1f77b4'/>",
@@ -539,6 +541,11 @@ static void plot(sdc_buf *b, const model_row *rows, size_t n, int h1, const char
         esc(b, m->dir);
         sdc_buf_puts(b, "</text>");
     }
+    if (!drawn)
+        sdc_buf_printf(b, "<text x='%d' y='%d' font-size='11' text-anchor='middle'>%s</text>",
+                       (PL + PW - PR) / 2, PT + 30,
+                       h1 ? "no model has an H1 difference (it needs both compliance categories)"
+                          : "no model of known size has an accuracy");
 #undef SX
 #undef SY
     sdc_buf_printf(b,
