@@ -4,11 +4,16 @@
  * sweep.html with both side by side and their parameter counts; killed
  * (SIGKILL) during the second model and resumed, the same records as an
  * uninterrupted sweep; a new sweep over an old one, or a resume with
- * other models, refused; bad model specs. */
+ * other models, refused; bad model specs. With the argument `mixed`
+ * (test_sweep_mixed, label server): a local GGUF and a llama-server
+ * serving the other model, swept together. */
 #include "test_common.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -264,12 +269,121 @@ static void test_bad_specs(void **state)
     cmd_result_free(&r);
 }
 
-int main(void)
+/* ---- mixed backends: a llama-server ---- */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    int p = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &al) == 0)
+        p = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return p;
+}
+
+/* 1 when GET /health answers 200 (the model is loaded). */
+static int server_ready(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char buf[64] = {0};
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    static const char req[] = "GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    ok = ok && write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1);
+    ok = ok && read(fd, buf, sizeof buf - 1) > 12 && strstr(buf, " 200") != NULL;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static void test_mixed(void **state)
+{
+    (void)state;
+    const char *bin = getenv("SDC_LLAMA_BIN_DIR");
+    char server[512], port_s[16], dir[300], args[2048];
+    snprintf(server, sizeof server, "%s/llama-server", bin ? bin : "");
+    if (!bin || access(server, X_OK) != 0)
+        fail_msg("llama-server not found (SDC_LLAMA_BIN_DIR=%s)", bin ? bin : "");
+    int port = free_port();
+    assert_true(port > 0);
+    snprintf(port_s, sizeof port_s, "%d", port);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char log[512];
+        snprintf(log, sizeof log, "%.300s/server.log", work);
+        if (!freopen(log, "w", stdout) || !freopen(log, "a", stderr))
+            _exit(99);
+        execl(server, server, "-m", small, "--host", "127.0.0.1", "--port", port_s, "-np", "2",
+              "-c", "4096", "-t", "2", "--no-webui", "--no-repack", "--seed", "1", (char *)NULL);
+        _exit(127);
+    }
+    int ready = 0;
+    for (int i = 0; i < 600 && !ready; i++) { /* 60 s at most */
+        ready = server_ready(port);
+        struct timespec ts = {0, 100000000L};
+        if (!ready)
+            nanosleep(&ts, NULL);
+    }
+    snprintf(dir, sizeof dir, "%s/mixed", work);
+    snprintf(args, sizeof args,
+             "sweep --model '%s' --model 'openai:http://127.0.0.1:%d#small' --out '%s' " OPTS, tiny,
+             port, dir);
+    cmd_result r = ready ? run_program(args, NULL) : (cmd_result){-1, NULL, NULL};
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    if (!ready)
+        fail_msg("llama-server did not start; see %s/server.log", work);
+    if (r.status != 0)
+        fail_msg("mixed sweep failed (%d): %s", r.status, r.err);
+    assert_non_null(strstr(r.out, "02-small"));
+    cmd_result_free(&r);
+    char p[600];
+    snprintf(p, sizeof p, "%s/sweep.json", dir);
+    json_t *sj = json_load_file(p, 0, NULL);
+    assert_non_null(sj);
+    json_t *m = json_object_get(sj, "models");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(m, 0), "backend")),
+                        "llama");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(m, 1), "backend")),
+                        "openai");
+    json_t *pr = json_object_get(json_array_get(m, 1), "primary");
+    assert_int_equal(json_integer_value(json_object_get(pr, "n")), 4);
+    json_decref(sj);
+    /* the same instances on both */
+    snprintf(p, sizeof p, "%s/01-tiny", dir);
+    json_t *a = records(p, "predictions.jsonl");
+    snprintf(p, sizeof p, "%s/02-small", dir);
+    json_t *b = records(p, "predictions.jsonl");
+    assert_int_equal(json_array_size(a), json_array_size(b));
+    for (size_t i = 0; i < json_array_size(a); i++)
+        assert_string_equal(
+            json_string_value(json_object_get(json_array_get(a, i), "instance_id")),
+            json_string_value(json_object_get(json_array_get(b, i), "instance_id")));
+    json_decref(a);
+    json_decref(b);
+}
+
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_specs),
         cmocka_unit_test(test_two_shapes),
         cmocka_unit_test(test_resume),
     };
+    const struct CMUnitTest mixed[] = {cmocka_unit_test(test_mixed)};
+    if (argc > 1 && !strcmp(argv[1], "mixed"))
+        return cmocka_run_group_tests(mixed, setup, teardown);
     return cmocka_run_group_tests(tests, setup, teardown);
 }
