@@ -141,6 +141,7 @@ typedef struct sdc_run_facts {
     uint64_t n_params;    /* the model's parameters (from the GGUF); 0 when unknown */
     size_t top_k;         /* generation.top_logprobs, the confidence's k; 20 when missing */
     size_t window;        /* deepconf.window; 64 when missing */
+    size_t report_cases;  /* output.report_cases; 200 when missing */
 } sdc_run_facts;
 
 /* Reads dir/run.json. NOT_FOUND / PARSE naming the file. */

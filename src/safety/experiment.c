@@ -584,6 +584,7 @@ dc_status sdc_experiment_analyze(const char *dir, double theta, char **summary, 
         rf.demo = 0;
         rf.top_k = 20;
         rf.window = 64;
+        rf.report_cases = 200;
     }
     if (isnan(theta))
         theta = rf.threshold >= 0 && rf.threshold <= 1 ? rf.threshold : 0.5;
@@ -605,6 +606,7 @@ dc_status sdc_experiment_analyze(const char *dir, double theta, char **summary, 
     ap.traces_path = traces;
     ap.top_k = rf.top_k;
     ap.window = rf.window;
+    ap.max_cases = rf.report_cases;
     char *json = NULL, *text = NULL, *html = NULL;
     st = sdc_analyze(pl.items, pl.n, &ap, &json, &text);
     if (st == DC_STATUS_OK)

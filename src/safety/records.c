@@ -778,6 +778,7 @@ dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err)
     out->threshold = NAN;
     out->top_k = 20;
     out->window = 64;
+    out->report_cases = 200;
     char p[4200];
     snprintf(p, sizeof p, "%s/run.json", dir);
     json_error_t je;
@@ -801,6 +802,8 @@ dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err)
     json_int_t k =
         json_integer_value(json_object_get(json_object_get(cfg, "generation"), "top_logprobs"));
     json_int_t w = json_integer_value(json_object_get(json_object_get(cfg, "deepconf"), "window"));
+    json_t *rc = json_object_get(json_object_get(cfg, "output"), "report_cases");
+    out->report_cases = json_is_integer(rc) ? (size_t)json_integer_value(rc) : 200;
     out->top_k = k > 0 ? (size_t)k : 20;
     out->window = w > 0 ? (size_t)w : 64;
     snprintf(out->model_name, sizeof out->model_name, "%.255s", name ? name : path ? path : "");

@@ -260,6 +260,33 @@ static void test_cap(void **state)
     sdc_prediction_list_free(&pl);
 }
 
+/* output.report_cases in run.json caps the cases analyze embeds. */
+static void test_report_cases_key(void **state)
+{
+    (void)state;
+    char dir[300], p[400];
+    snprintf(dir, sizeof dir, "%s/capped", work);
+    copy_fixture(dir);
+    snprintf(p, sizeof p, "%s/run.json", dir);
+    json_t *rj = json_load_file(p, 0, NULL);
+    assert_non_null(rj);
+    json_object_set_new(json_object_get(json_object_get(rj, "config"), "output"), "report_cases",
+                        json_integer(1));
+    assert_int_equal(json_dump_file(rj, p, 0), 0);
+    json_decref(rj);
+    json_t *blob = analyze_report(dir, 0.85, NULL);
+    size_t i, shown = 0;
+    json_t *c;
+    json_array_foreach(json_object_get(blob, "cats"), i, c)
+    {
+        assert_true(json_integer_value(json_object_get(c, "shown")) <= 1);
+        shown += (size_t)json_integer_value(json_object_get(c, "shown"));
+    }
+    assert_int_equal(shown, 2); /* the two categories with cases */
+    assert_int_equal(json_array_size(json_object_get(blob, "cases")), 2);
+    json_decref(blob);
+}
+
 /* 5,000 instances of ns strategies with 10 traces each of 1,500 bytes, 64
  * tokens and a 1,500-byte prompt: the report stays under 10 MB. One
  * strategy is the worst case: 1,000 different instances embedded. */
@@ -358,10 +385,9 @@ static void test_large(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_structure),
-        cmocka_unit_test(test_token_confidence),
-        cmocka_unit_test(test_old_predictions),
-        cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_structure),        cmocka_unit_test(test_token_confidence),
+        cmocka_unit_test(test_old_predictions),  cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_report_cases_key),
     };
     const struct CMUnitTest large[] = {cmocka_unit_test(test_large)};
     if (argc > 1 && !strcmp(argv[1], "large"))
