@@ -40,10 +40,13 @@ typedef struct sdc_sweep_params {
        is an EXISTS error), resume (the same models: finished runs are
        kept, the others continue or start) or force (every run replaced). */
     sdc_experiment_params exp;
-    /* Told before each model's experiment opens (i from 0 of n) and with
-       its description once open; NULL: nothing is told. */
+    /* Told before each model's experiment opens (i from 0 of n), once it
+       is open (e borrowed, valid until model_end: e.g. for
+       sdc_experiment_cancel from a signal handler), and when it is done
+       (st its status). NULL: nothing is told. */
     void (*model_begin)(void *user, size_t i, size_t n, const char *spec, const char *dir);
-    void (*model_open)(void *user, size_t i, const sdc_experiment_info *info);
+    void (*model_open)(void *user, size_t i, sdc_experiment *e);
+    void (*model_end)(void *user, size_t i, dc_status st);
 } sdc_sweep_params;
 
 sdc_sweep_params sdc_sweep_default_params(void);

@@ -46,16 +46,28 @@ static void on_model_begin(void *user, size_t i, size_t n, const char *spec, con
         fprintf(stderr, "sweep: model %zu of %zu: %s -> %s\n", i + 1, n, spec, dir);
 }
 
-static void on_model_open(void *user, size_t i, const sdc_experiment_info *in)
+/* Ctrl-C cancels the model's experiment while it runs. */
+static void on_model_open(void *user, size_t i, sdc_experiment *e)
 {
     run_progress *pg = user;
     (void)i;
     pg->finished_at = 0.0;
     pg->last = -1e9;
+    run_current = e;
+    sdc_experiment_info in;
+    sdc_experiment_describe(e, &in);
     if (!pg->quiet)
-        fprintf(stderr, "run: %zu instances of %s, %s, mode %s, model %s%s\n", in->n_instances,
-                in->benchmark, in->what, in->mode, in->model_name,
-                in->is_demo ? " (DEMO, random weights)" : "");
+        fprintf(stderr, "run: %zu instances of %s, %s, mode %s, model %s%s\n", in.n_instances,
+                in.benchmark, in.what, in.mode, in.model_name,
+                in.is_demo ? " (DEMO, random weights)" : "");
+}
+
+static void on_model_end(void *user, size_t i, dc_status st)
+{
+    (void)user;
+    (void)i;
+    (void)st;
+    run_current = NULL;
 }
 
 int cmd_sweep(int argc, char **argv)
@@ -101,6 +113,7 @@ int cmd_sweep(int argc, char **argv)
     sp.exp = run_experiment_params(&o, &pg, argc, argv);
     sp.model_begin = on_model_begin;
     sp.model_open = on_model_open;
+    sp.model_end = on_model_end;
     char *text = NULL;
     dc_status st = sdc_sweep_run(cfg, dir, o.models, o.n_models, &sp, &text, &err);
     if (pg.tty && !pg.quiet && st != DC_STATUS_OK)

@@ -216,14 +216,13 @@ static dc_status run_model(const sdc_config *cfg, const char *dir, size_t i, siz
     sdc_experiment *e = NULL;
     if (st == DC_STATUS_OK)
         st = sdc_experiment_open(c, &p->exp, &e, err);
-    if (st == DC_STATUS_OK && p->model_open) {
-        sdc_experiment_info info;
-        sdc_experiment_describe(e, &info);
-        p->model_open(p->exp.user, i, &info);
-    }
+    if (st == DC_STATUS_OK && p->model_open)
+        p->model_open(p->exp.user, i, e);
     sdc_run_stats stats;
     if (st == DC_STATUS_OK)
         st = sdc_experiment_run(e, &stats, NULL, err);
+    if (e && p->model_end)
+        p->model_end(p->exp.user, i, st);
     if (st != DC_STATUS_OK)
         dc_error_prefix(err, "model %zu of %zu (%s)", i + 1, n, spec);
     sdc_experiment_free(e);
