@@ -1,7 +1,8 @@
 /* dc_gguf_demo.h - demo models: Qwen3-architecture GGUF files with random
  * weights, the real Qwen tokenizer and Qwen3's chat template.
  *
- * For tests (the `tiny` shape, a few MB, made during the test run) and
+ * For tests (the `tiny` shape, a few MB, made during the test run; `small`,
+ * twice as wide and deep, where two shapes are needed) and
  * benchmarks (the `0.6b` shape: exactly Qwen3-0.6B's tensors, so speed
  * and memory match the real model). Weights come from a PRNG of this
  * library (xoshiro256**, Box-Muller), so the same seed gives the same
@@ -22,7 +23,9 @@ extern "C" {
 
 typedef enum dc_demo_shape {
     DC_DEMO_TINY = 0, /* hidden 64, 2 layers, 4 q / 2 kv heads of 16, FFN 128 */
-    DC_DEMO_0_6B = 1  /* hidden 1024, 28 layers, 16 q / 8 kv heads of 128, FFN 3072 */
+    DC_DEMO_0_6B = 1, /* hidden 1024, 28 layers, 16 q / 8 kv heads of 128, FFN 3072 */
+    DC_DEMO_SMALL = 2 /* hidden 128, 4 layers, 4 q / 2 kv heads of 32, FFN 256: a second
+                         small shape, for model-size sweeps in tests */
 } dc_demo_shape;
 
 typedef enum dc_demo_quant { DC_DEMO_Q8_0 = 0, DC_DEMO_F16 = 1 } dc_demo_quant;
@@ -41,7 +44,7 @@ typedef struct dc_demo_params {
 
 dc_demo_params dc_demo_default_params(void);
 
-/* Parses "tiny" / "0.6b" and "Q8_0" / "F16" (case-insensitive). INVALID_ARG. */
+/* Parses "tiny" / "small" / "0.6b" and "Q8_0" / "F16" (case-insensitive). INVALID_ARG. */
 dc_status dc_demo_shape_parse(const char *s, dc_demo_shape *out);
 dc_status dc_demo_quant_parse(const char *s, dc_demo_quant *out);
 

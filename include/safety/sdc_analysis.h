@@ -47,6 +47,20 @@ typedef struct sdc_analysis_params {
     const char *model_note; /* the model, in summary.txt and the report; may be NULL */
     int model_is_demo;      /* the note is the demo model's warning: the report
                                shows it as one */
+    /* The report's cases (sdc_report_html). */
+    const char *traces_path; /* the run's traces.jsonl, streamed for the cases'
+                                traces; NULL: cases without traces */
+    size_t max_cases;        /* cases embedded per category (default 200; the
+                                rest are counted) */
+    size_t max_text;         /* bytes of a trace's text embedded (default 1000) */
+    size_t text_budget;      /* bytes of trace text in all (default 4 MB); past it
+                                each text is cut at 120 bytes */
+    size_t token_cases;      /* the first N cases of each category get their
+                                traces' tokens (default 10) */
+    size_t max_tokens;       /* tokens embedded in all (default 100000) */
+    size_t top_k;            /* the token confidence's k: the run's
+                                generation.top_logprobs (default 20) */
+    size_t window;           /* deepconf.window, the online stop's window (default 64) */
 } sdc_analysis_params;
 
 sdc_analysis_params sdc_analysis_default_params(void);
@@ -60,8 +74,10 @@ dc_status sdc_analyze(const sdc_prediction *p, size_t n, const sdc_analysis_para
 
 /* A self-contained HTML page (no network, no external assets) with the
  * summary tables and SVG plots: reliability diagram, confidence by
- * category, accuracy vs tokens per strategy, risk-coverage. *html: caller
- * frees with dc_free. */
+ * category, accuracy vs tokens per strategy, risk-coverage; and the cases
+ * of each category with their traces (read from params->traces_path) and
+ * a per-token view, as an embedded JSON blob drawn by a small script with
+ * filters. *html: caller frees with dc_free. NOMEM. */
 dc_status sdc_report_html(const sdc_prediction *p, size_t n, const sdc_analysis_params *params,
                           char **html);
 

@@ -84,6 +84,7 @@ typedef struct sdc_config {
     char *out;      /* run directory ("" = results/<run_name>) */
     char *run_name; /* "" = derived from benchmark, model and time */
     int save_tokens;
+    int64_t report_cases; /* report.html: cases embedded per category */
     /* where the file came from (recorded in run.json) */
     char *config_path;
     /* resolved by sdc_config_validate; meaningless before it */

@@ -18,6 +18,15 @@ extern "C" {
 
 /* ---- predictions.jsonl ---- */
 
+/* One trace of a prediction, as the prediction records it. */
+typedef struct sdc_prediction_trace {
+    size_t index;       /* the trace's index within its instance */
+    const char *stop;   /* "eos", "length", "confidence", ...; never NULL */
+    size_t tokens;      /* positions evaluated */
+    const char *answer; /* NULL: none */
+    int voted;
+} sdc_prediction_trace;
+
 /* One (instance, strategy) prediction. Strings are borrowed. */
 typedef struct sdc_prediction {
     const char *instance_id;
@@ -39,6 +48,8 @@ typedef struct sdc_prediction {
     size_t budget;
     size_t tokens_generated;
     double seconds;
+    const sdc_prediction_trace *traces; /* n_traces, in the order used */
+    size_t n_traces;
 } sdc_prediction;
 
 typedef struct sdc_prediction_list {
@@ -73,6 +84,53 @@ dc_status sdc_saved_traces_get(sdc_saved_traces *s, const char *instance_id,
 
 void sdc_saved_traces_close(sdc_saved_traces *s);
 
+/* Every line of a traces.jsonl (any run: compare or one strategy, with or
+ * without tokens), streamed one line at a time so that a file of any size
+ * can be read with little memory. */
+typedef struct sdc_trace_reader sdc_trace_reader;
+
+/* One trace line. Strings and arrays borrowed, valid until the next
+ * sdc_trace_reader_next or close. */
+typedef struct sdc_trace_record {
+    const char *instance_id;
+    const char *strategy; /* "generated" in a compare run */
+    size_t index;
+    const char *stop;
+    size_t n_tokens, n_evaluated;
+    const char *text;   /* never NULL */
+    const char *answer; /* NULL: none */
+    double mean_logprob;
+    double lowest; /* the lowest group confidence (scores.lowest); NaN: unknown */
+    /* the saved tokens (empty without output.save_tokens): each token's
+       text and its confidence dc_topk_confidence(top, n_top, k), k as given
+       at open (NaN without alternatives) */
+    size_t n_saved;
+    const char *const *token_text;
+    const double *token_conf;
+} sdc_trace_record;
+
+typedef struct sdc_trace_reader_params {
+    size_t k; /* the confidence's k: the run's generation.top_logprobs (default 20) */
+    /* Whether to decode a line of instance_id (its tokens parsed only then);
+       NULL: every line. Lines not wanted are skipped without parsing. */
+    int (*want)(void *user, const char *instance_id);
+    void *user;
+} sdc_trace_reader_params;
+
+sdc_trace_reader_params sdc_trace_reader_default_params(void);
+
+/* Opens path for reading. *out: free with sdc_trace_reader_close.
+ * NOT_FOUND, NOMEM. */
+dc_status sdc_trace_reader_open(const char *path, const sdc_trace_reader_params *params,
+                                sdc_trace_reader **out, dc_error *err);
+
+/* The next wanted line into *rec: OK; NOT_FOUND at the end (a torn last
+ * line, from an interrupted run, is the end); FORMAT naming the line;
+ * IO; LIMIT for a line over 256 MiB. */
+dc_status sdc_trace_reader_next(sdc_trace_reader *r, sdc_trace_record *rec, dc_error *err);
+
+void sdc_trace_reader_close(sdc_trace_reader *r);
+
 /* ---- run.json ---- */
 
 /* What the analysis needs of a run's run.json. */
@@ -80,6 +138,11 @@ typedef struct sdc_run_facts {
     double threshold;     /* config deepconf.threshold; NaN when missing */
     int demo;             /* the offline demo model was used */
     char model_name[256]; /* model name, else its path; "" when unknown */
+    char backend[32];     /* "llama", "openai", ...; "" when unknown */
+    uint64_t n_params;    /* the model's parameters (from the GGUF); 0 when unknown */
+    size_t top_k;         /* generation.top_logprobs, the confidence's k; 20 when missing */
+    size_t window;        /* deepconf.window; 64 when missing */
+    size_t report_cases;  /* output.report_cases; 200 when missing */
 } sdc_run_facts;
 
 /* Reads dir/run.json. NOT_FOUND / PARSE naming the file. */

@@ -65,5 +65,6 @@ int cmd_refusal_eval(int argc, char **argv);
 int cmd_data(int argc, char **argv);  /* cmd_data.c */
 int cmd_model(int argc, char **argv); /* cmd_model.c */
 int cmd_bench(int argc, char **argv); /* cmd_bench.c */
+int cmd_sweep(int argc, char **argv); /* cmd_sweep.c */
 
 #endif

@@ -81,7 +81,8 @@ static const char *const mkdemo_usage =
     "tokenizer and Qwen3's chat template. Same seed, same bytes.\n"
     "\n"
     "Options:\n"
-    "  --shape tiny|0.6b   tiny: a few MB, for tests and demos (default);\n"
+    "  --shape tiny|small|0.6b  tiny: a few MB, for tests and demos (default);\n"
+    "                      small: hidden 128, 4 layers (a second test shape);\n"
     "                      0.6b: Qwen3-0.6B's exact shapes, for benchmarks\n"
     "  --quant Q8_0|F16    weight type (default Q8_0)\n"
     "  --seed S            PRNG seed (default 1)\n"
@@ -358,7 +359,7 @@ static int cmd_mkdemo(int argc, char **argv)
         switch (c) {
         case 's':
             if (dc_demo_shape_parse(optarg, &p.shape) != DC_STATUS_OK) {
-                cli_err(CMD, "--shape: expected tiny or 0.6b, got '%s'", optarg);
+                cli_err(CMD, "--shape: expected tiny, small or 0.6b, got '%s'", optarg);
                 return CLI_USAGE;
             }
             break;

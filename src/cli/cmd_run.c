@@ -8,7 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "cli/run_common.h"
 #include "safety/sdc_config.h"
 #include "safety/sdc_experiment.h"
 
@@ -104,329 +104,17 @@ static const char *const report_usage =
     "usage: safety-deepconf report RUN_DIR [--threshold T] [--quiet]\n"
     "\n"
     "Writes RUN_DIR/report.html (and the summaries) from the run's\n"
-    "predictions.jsonl: tables and SVG plots (reliability diagram,\n"
-    "confidence by category, accuracy vs tokens per strategy,\n"
-    "risk-coverage), one self-contained file.\n";
-
-/* ---- interrupt ---- */
-
-static volatile sig_atomic_t g_interrupted;
-static sdc_experiment *volatile g_experiment;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_interrupted = 1;
-    sdc_experiment_cancel(g_experiment);
-}
-
-/* ---- progress ---- */
-
-typedef struct progress {
-    int quiet, tty;
-    double last;        /* when the last plain line was printed */
-    double finished_at; /* elapsed seconds when the last instance finished */
-    cli_progress download;
-} progress;
-
-static int on_progress(void *user, const sdc_run_progress *p)
-{
-    progress *pg = user;
-    if (g_interrupted)
-        return 1;
-    if (pg->quiet)
-        return 0;
-    size_t ran = p->done - p->skipped;
-    size_t left = p->total - p->done;
-    if (!p->partial)
-        pg->finished_at = p->elapsed;
-    /* time per finished instance; the one under way has already used some */
-    double per = ran ? pg->finished_at / (double)ran : 0.0;
-    double eta = per * (double)left - (p->elapsed - pg->finished_at);
-    if (eta < 0)
-        eta = 0;
-    if (!ran)
-        eta = NAN; /* unknown until the first instance is done */
-    double tps = p->elapsed > 0 ? (double)p->traces / p->elapsed : 0.0;
-    double kps = p->elapsed > 0 ? (double)p->tokens / p->elapsed : 0.0;
-    if (pg->tty) {
-        int width = 30,
-            fill = p->total ? (int)((double)width * (double)p->done / (double)p->total) : 0;
-        char bar[64];
-        for (int i = 0; i < width; i++)
-            bar[i] = i < fill ? '#' : '.';
-        bar[width] = '\0';
-        char etas[32];
-        snprintf(etas, sizeof etas, isnan(eta) ? "?" : "%.0fs", eta);
-        fprintf(stderr, "\r[%s] %zu/%zu instances  %.2f traces/s  %.1f tokens/s  ETA %s%s  ", bar,
-                p->done, p->total, tps, kps, etas, p->failed_traces ? "  (failed traces!)" : "");
-        if (p->done == p->total && !p->partial)
-            fputc('\n', stderr);
-    } else {
-        double t = p->elapsed;
-        if (t - pg->last >= 10.0 || (!p->partial && (p->done == p->total || ran == 1))) {
-            pg->last = t;
-            char etas[32];
-            snprintf(etas, sizeof etas, isnan(eta) ? "?" : "%.0fs", eta);
-            fprintf(stderr,
-                    "progress: %zu/%zu instances, %zu traces, %zu tokens, %.2f traces/s, %.1f "
-                    "tokens/s, elapsed %.0fs, ETA %s%s\n",
-                    p->done, p->total, p->traces, p->tokens, tps, kps, t, etas,
-                    p->failed_traces ? ", some traces failed" : "");
-        }
-    }
-    return 0;
-}
-
-/* ---- options ---- */
-
-enum {
-    O_MODEL = 256,
-    O_BACKEND,
-    O_ENDPOINT,
-    O_CONCURRENCY,
-    O_THREADS,
-    O_NGL,
-    O_BENCHMARK,
-    O_DATA,
-    O_NUM,
-    O_MODE,
-    O_MAXTOK,
-    O_TEMP,
-    O_THINKING,
-    O_SEED,
-    O_STRATEGY,
-    O_COMPARE,
-    O_BUDGET,
-    O_PARALLEL,
-    O_WINDOW,
-    O_PROFILE,
-    O_THRESHOLD,
-    O_SET,
-    O_OUT,
-    O_RESUME,
-    O_FORCE,
-    O_QUIET,
-    O_API,
-    O_INSECURE,
-    O_MAXFAIL
-};
-
-typedef struct kv {
-    char *key, *value; /* owned */
-} kv;
-
-typedef struct run_opts {
-    const char *config;
-    kv sets[256];
-    size_t n_sets;
-    int resume, force, quiet; /* the interface's, not the experiment's settings */
-    const char *out;          /* analyze --replay --out */
-} run_opts;
-
-/* Adds KEY=VALUE; with value NULL, key is "KEY=VALUE" text from --set. */
-static int add_set(const char *cmd, run_opts *o, const char *key, const char *value)
-{
-    if (o->n_sets == sizeof o->sets / sizeof o->sets[0]) {
-        cli_err(cmd, "too many options");
-        return 0;
-    }
-    size_t kl = strlen(key);
-    if (!value) {
-        const char *eq = strchr(key, '=');
-        if (!eq || eq == key) {
-            cli_err(cmd, "--set: expected KEY=VALUE, got '%s'", key);
-            return 0;
-        }
-        kl = (size_t)(eq - key);
-        value = eq + 1;
-    }
-    kv *s = &o->sets[o->n_sets];
-    s->key = dc_malloc(kl + 1);
-    s->value = dc_strdup(value);
-    if (!s->key || !s->value) {
-        dc_free(s->key);
-        dc_free(s->value);
-        cli_err(cmd, "out of memory");
-        return 0;
-    }
-    memcpy(s->key, key, kl);
-    s->key[kl] = '\0';
-    o->n_sets++;
-    return 1;
-}
-
-static void free_opts(run_opts *o)
-{
-    for (size_t i = 0; i < o->n_sets; i++) {
-        dc_free(o->sets[i].key);
-        dc_free(o->sets[i].value);
-    }
-}
-
-/* Returns 1 ok, 0 usage error, -1 help shown. */
-static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o, int is_compare)
-{
-    static const struct option lo[] = {
-        {"model", required_argument, NULL, O_MODEL},
-        {"backend", required_argument, NULL, O_BACKEND},
-        {"endpoint", required_argument, NULL, O_ENDPOINT},
-        {"concurrency", required_argument, NULL, O_CONCURRENCY},
-        {"api", required_argument, NULL, O_API},
-        {"allow-insecure", no_argument, NULL, O_INSECURE},
-        {"max-failures", required_argument, NULL, O_MAXFAIL},
-        {"threads", required_argument, NULL, O_THREADS},
-        {"n-gpu-layers", required_argument, NULL, O_NGL},
-        {"benchmark", required_argument, NULL, O_BENCHMARK},
-        {"data", required_argument, NULL, O_DATA},
-        {"num-instances", required_argument, NULL, O_NUM},
-        {"mode", required_argument, NULL, O_MODE},
-        {"max-tokens", required_argument, NULL, O_MAXTOK},
-        {"temperature", required_argument, NULL, O_TEMP},
-        {"thinking", required_argument, NULL, O_THINKING},
-        {"seed", required_argument, NULL, O_SEED},
-        {"strategy", required_argument, NULL, O_STRATEGY},
-        {"compare", no_argument, NULL, O_COMPARE},
-        {"budget", required_argument, NULL, O_BUDGET},
-        {"parallel", required_argument, NULL, O_PARALLEL},
-        {"window", required_argument, NULL, O_WINDOW},
-        {"profile", required_argument, NULL, O_PROFILE},
-        {"threshold", required_argument, NULL, O_THRESHOLD},
-        {"set", required_argument, NULL, O_SET},
-        {"out", required_argument, NULL, O_OUT},
-        {"resume", no_argument, NULL, O_RESUME},
-        {"force", no_argument, NULL, O_FORCE},
-        {"quiet", no_argument, NULL, O_QUIET},
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    static const struct {
-        int opt;
-        const char *key;
-    } map[] = {
-        {O_MODEL, "model.name"},
-        {O_BACKEND, "model.backend"},
-        {O_ENDPOINT, "model.endpoints"},
-        {O_CONCURRENCY, "model.concurrency"},
-        {O_API, "model.api"},
-        {O_MAXFAIL, "model.max_failures"},
-        {O_THREADS, "model.threads"},
-        {O_NGL, "model.n_gpu_layers"},
-        {O_BENCHMARK, "benchmark.name"},
-        {O_DATA, "benchmark.data"},
-        {O_NUM, "benchmark.num_instances"},
-        {O_MODE, "generation.mode"},
-        {O_MAXTOK, "generation.max_tokens"},
-        {O_TEMP, "generation.temperature"},
-        {O_THINKING, "generation.thinking"},
-        {O_SEED, "generation.seed"},
-        {O_BUDGET, "deepconf.budget"},
-        {O_PARALLEL, "deepconf.parallel"},
-        {O_WINDOW, "deepconf.window"},
-        {O_PROFILE, "deepconf.profile"},
-        {O_THRESHOLD, "deepconf.threshold"},
-        {O_OUT, "output.dir"},
-    };
-    memset(o, 0, sizeof *o);
-    if (is_compare && !add_set(cmd, o, "deepconf.compare", "true"))
-        return 0;
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "+hc:", lo, NULL)) != -1) {
-        const char *key = NULL;
-        for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-            if (map[i].opt == c)
-                key = map[i].key;
-        if (key) {
-            if (!add_set(cmd, o, key, optarg))
-                return 0;
-            continue;
-        }
-        switch (c) {
-        case 'h': fputs(run_usage, stdout); return -1;
-        case 'c': o->config = optarg; break;
-        case O_STRATEGY:
-            if (is_compare) {
-                cli_err(cmd, "--strategy runs one strategy; compare runs all four");
-                return 0;
-            }
-            if (!add_set(cmd, o, "deepconf.strategy", optarg) ||
-                !add_set(cmd, o, "deepconf.compare", "false"))
-                return 0;
-            break;
-        case O_COMPARE:
-            if (!add_set(cmd, o, "deepconf.compare", "true"))
-                return 0;
-            break;
-        case O_SET:
-            if (!add_set(cmd, o, optarg, NULL))
-                return 0;
-            break;
-        case O_INSECURE:
-            if (!add_set(cmd, o, "model.allow_insecure", "true"))
-                return 0;
-            break;
-        case O_RESUME: o->resume = 1; break;
-        case O_FORCE: o->force = 1; break;
-        case O_QUIET: o->quiet = 1; break;
-        case ':': cli_err(cmd, "%s needs a value", argv[optind - 1]); return 0;
-        default: cli_err(cmd, "unknown option '%s' (see --help)", argv[optind - 1]); return 0;
-        }
-    }
-    if (optind < argc) {
-        cli_err(cmd, "unexpected argument '%s' (see --help)", argv[optind]);
-        return 0;
-    }
-    return 1;
-}
+    "predictions.jsonl and traces.jsonl: tables and SVG plots (reliability\n"
+    "diagram, confidence by category, accuracy vs tokens per strategy,\n"
+    "risk-coverage), and each category's cases (at most 200 each) with\n"
+    "their prompt, confidence and traces, filters by category, strategy and\n"
+    "text, and a per-token confidence view of a trace; one self-contained\n"
+    "file. report.html#cat=C&strategy=S&q=TEXT opens it filtered.\n";
 
 /* ---- run ---- */
 
-static void on_note(void *user, sdc_experiment_note n, const char *text)
-{
-    progress *pg = user;
-    if (pg->quiet)
-        return;
-    switch (n) {
-    case SDC_NOTE_DEMO_MODEL:
-        fprintf(stderr,
-                "note: no model given and %s.\n"
-                "note: using the OFFLINE DEMO MODEL: random weights, so its answers and "
-                "confidences mean nothing; it shows the pipeline works. Use --model for real "
-                "results.\n",
-                text);
-        break;
-    case SDC_NOTE_LOADING: fprintf(stderr, "loading %s\n", text); break;
-    case SDC_NOTE_CHECKSUM: fprintf(stderr, "checksumming the model (sha256)\n"); break;
-    case SDC_NOTE_DOWNLOADED:
-        cli_progress_end(&pg->download);
-        pg->download.shown = 0;
-        fprintf(stderr, "downloaded %s\n", text);
-        break;
-    }
-}
-
-static int on_download(void *user, uint64_t done, uint64_t total)
-{
-    progress *pg = user;
-    if (!pg->quiet)
-        cli_progress_bytes(&pg->download, done, total);
-    return !g_interrupted;
-}
-
-static void catch_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 /* Runs an opened experiment to the end and reports; the exit status. */
-static int execute(const char *cmd, sdc_experiment *e, progress *pg)
+static int execute(const char *cmd, sdc_experiment *e, run_progress *pg)
 {
     sdc_experiment_info in;
     sdc_experiment_describe(e, &in);
@@ -437,9 +125,9 @@ static int execute(const char *cmd, sdc_experiment *e, progress *pg)
     sdc_run_stats stats;
     char *summary = NULL;
     dc_error err = {0};
-    g_experiment = e;
+    run_current = e;
     dc_status st = sdc_experiment_run(e, &stats, &summary, &err);
-    g_experiment = NULL;
+    run_current = NULL;
     if (st != DC_STATUS_OK) {
         if (pg->tty && !pg->quiet)
             fputc('\n', stderr);
@@ -470,51 +158,33 @@ static int execute(const char *cmd, sdc_experiment *e, progress *pg)
     return ok ? CLI_OK : CLI_FAIL;
 }
 
-static sdc_experiment_params experiment_params(const run_opts *o, progress *pg, int argc,
-                                               char **argv)
-{
-    sdc_experiment_params ep = sdc_experiment_default_params();
-    ep.open_mode = o->force ? SDC_OPEN_FORCE : o->resume ? SDC_OPEN_RESUME : SDC_OPEN_NEW;
-    ep.argc = argc;
-    ep.argv = argv;
-    ep.note = on_note;
-    ep.download = on_download;
-    ep.progress = on_progress;
-    ep.user = pg;
-    return ep;
-}
-
 static int run_main(const char *cmd, int argc, char **argv, int is_compare)
 {
     run_opts o;
-    int r = parse_run_opts(cmd, argc, argv, &o, is_compare);
+    int r = run_opts_parse(cmd, argc, argv, &o, is_compare ? RUN_OPTS_COMPARE : 0, run_usage);
     if (r <= 0) {
-        free_opts(&o);
+        run_opts_free(&o);
         return r < 0 ? CLI_OK : CLI_USAGE;
     }
     sdc_config *cfg = sdc_config_new();
     if (!cfg) {
-        free_opts(&o);
+        run_opts_free(&o);
         cli_err(cmd, "out of memory");
         return CLI_FAIL;
     }
     int rc = CLI_USAGE;
     dc_error err = {0};
     sdc_experiment *e = NULL;
-    if (o.config && sdc_config_load(cfg, o.config, &err) != DC_STATUS_OK)
-        goto out;
-    for (size_t i = 0; i < o.n_sets; i++)
-        if (sdc_config_set(cfg, o.sets[i].key, o.sets[i].value, &err) != DC_STATUS_OK)
-            goto out;
-    if (sdc_config_validate(cfg, &err) != DC_STATUS_OK)
+    if (run_opts_config(&o, cfg, &err) != DC_STATUS_OK)
         goto out;
     if (o.resume && !*cfg->out) {
         dc_error_set(&err, DC_STATUS_CONFIG, "--resume needs the run's directory: --out DIR");
         goto out;
     }
-    progress pg = {o.quiet, isatty(2), -1e9, 0.0, {"downloading", -1.0, 0}};
-    catch_signals();
-    sdc_experiment_params ep = experiment_params(&o, &pg, argc, argv);
+    run_progress pg;
+    run_progress_init(&pg, o.quiet);
+    run_signals_catch();
+    sdc_experiment_params ep = run_experiment_params(&o, &pg, argc, argv);
     dc_status st = sdc_experiment_open(cfg, &ep, &e, &err);
     if (pg.tty && !pg.quiet && st != DC_STATUS_OK)
         fputc('\n', stderr);
@@ -527,7 +197,7 @@ out:
         cli_err(cmd, "%s", err.msg);
     sdc_experiment_free(e);
     sdc_config_free(cfg);
-    free_opts(&o);
+    run_opts_free(&o);
     return rc;
 }
 
@@ -547,14 +217,15 @@ int cmd_compare(int argc, char **argv)
  * changed DeepConf settings, into a new run directory. */
 static int replay_main(const char *cmd, const char *src, const run_opts *o, double theta)
 {
-    const char *keys[256], *values[256];
+    const char *keys[RUN_MAX_SETS], *values[RUN_MAX_SETS];
     for (size_t i = 0; i < o->n_sets; i++) {
         keys[i] = o->sets[i].key;
         values[i] = o->sets[i].value;
     }
-    progress pg = {o->quiet, isatty(2), -1e9, 0.0, {"downloading", -1.0, 0}};
-    catch_signals();
-    sdc_experiment_params ep = experiment_params(o, &pg, 0, NULL);
+    run_progress pg;
+    run_progress_init(&pg, o->quiet);
+    run_signals_catch();
+    sdc_experiment_params ep = run_experiment_params(o, &pg, 0, NULL);
     sdc_experiment *e = NULL;
     dc_error err = {0};
     dc_status st =
@@ -593,7 +264,7 @@ static int analyze_main(const char *cmd, int argc, char **argv, int print)
         switch (c) {
         case 'h':
             fputs(print ? analyze_usage : report_usage, stdout);
-            free_opts(&o);
+            run_opts_free(&o);
             return CLI_OK;
         case 't':
             if (!cli_parse_double(cmd, "--threshold", optarg, 0.0, 1.0, &theta))
@@ -604,7 +275,7 @@ static int analyze_main(const char *cmd, int argc, char **argv, int print)
         case 'f': o.force = 1; break;
         case 'o': o.out = optarg; break;
         case 's':
-            if (!add_set(cmd, &o, optarg, NULL))
+            if (!run_opts_add_set(cmd, &o, optarg, NULL))
                 goto out;
             break;
         case ':': cli_err(cmd, "%s needs a value", argv[optind - 1]); goto out;
@@ -641,7 +312,7 @@ static int analyze_main(const char *cmd, int argc, char **argv, int print)
     if (!print && !o.quiet)
         fprintf(stderr, "wrote %s/report.html\n", dir);
 out:
-    free_opts(&o);
+    run_opts_free(&o);
     return rc;
 }
 

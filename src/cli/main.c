@@ -13,6 +13,7 @@ typedef struct command {
 static const command commands[] = {
     {"run", cmd_run, "run DeepConf on a safety benchmark (default: compare on synthetic)"},
     {"compare", cmd_compare, "run all four strategies over the same traces"},
+    {"sweep", cmd_sweep, "run the same instances on several models, side by side"},
     {"analyze", cmd_analyze, "recompute the analysis of a run from its files"},
     {"report", cmd_report, "write a run's report.html"},
     {"score", cmd_score, "score traces with logprobs: confidences, votes, online replay"},

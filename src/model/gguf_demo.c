@@ -157,6 +157,10 @@ dc_status dc_demo_shape_parse(const char *s, dc_demo_shape *out)
         *out = DC_DEMO_TINY;
         return DC_STATUS_OK;
     }
+    if (s && !strcasecmp(s, "small")) {
+        *out = DC_DEMO_SMALL;
+        return DC_STATUS_OK;
+    }
     if (s && (!strcasecmp(s, "0.6b") || !strcasecmp(s, "0.6B"))) {
         *out = DC_DEMO_0_6B;
         return DC_STATUS_OK;
@@ -322,6 +326,9 @@ static const shape shapes[] = {
     /* 0.6b: Qwen3-0.6B's shapes; only speed and memory matter here. */
     {"safety-deepconf demo (Qwen3-0.6B shapes)", 1024, 28, 16, 8, 128, 3072, QWEN_VOCAB, 40960,
      0.02, 1.2, 0.02, 1.0, 24.0},
+    /* small: tiny's recipe, twice as wide and deep (a second shape for sweeps) */
+    {"safety-deepconf demo (small)", 128, 4, 4, 2, 32, 256, QWEN_VOCAB, 40960, 0.0, 1.2, 0.02, 1.0,
+     24.0},
 };
 
 /* ---- tensors ---- */
@@ -572,7 +579,7 @@ dc_status dc_demo_write(const char *path, const dc_demo_params *params, dc_error
     dc_demo_params p = params ? *params : dc_demo_default_params();
     if (!path || !*path)
         return dc_error_set(err, DC_STATUS_INVALID_ARG, "no output path");
-    if ((unsigned)p.shape > DC_DEMO_0_6B || (unsigned)p.quant > DC_DEMO_F16)
+    if ((unsigned)p.shape > DC_DEMO_SMALL || (unsigned)p.quant > DC_DEMO_F16)
         return dc_error_set(err, DC_STATUS_INVALID_ARG, "unknown shape or quant");
     char vocab[4096];
     if (p.vocab_path)

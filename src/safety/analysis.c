@@ -51,7 +51,16 @@ sdc_category sdc_categorize(int refused, double confidence, double theta)
 
 sdc_analysis_params sdc_analysis_default_params(void)
 {
-    return (sdc_analysis_params){0.5, 10, 2000, 0, NULL, NULL, 0};
+    return (sdc_analysis_params){.theta = 0.5,
+                                 .bins = 10,
+                                 .bootstrap = 2000,
+                                 .max_cases = 200,
+                                 .max_text = 1000,
+                                 .text_budget = 4u << 20,
+                                 .token_cases = 10,
+                                 .max_tokens = 100000,
+                                 .top_k = 20,
+                                 .window = 64};
 }
 
 /* ---- computing ---- */

@@ -5,6 +5,7 @@
 
 #include "safety/sdc_analysis.h"
 #include "safety/sdc_stats.h"
+#include "util/buf.h"
 
 #define AN_BINS_MAX 20
 #define AN_SWEEP 3
@@ -60,5 +61,9 @@ typedef struct an_result {
 dc_status an_compute(const sdc_prediction *p, size_t n, const sdc_analysis_params *params,
                      an_result *out);
 void an_free(an_result *r);
+
+/* report.html's case section (report_cases.c), appended to b. NOMEM. */
+dc_status an_report_cases(sdc_buf *b, const sdc_prediction *p, size_t n,
+                          const sdc_analysis_params *ap);
 
 #endif

@@ -140,6 +140,8 @@ static const key keys[] = {
      "name of the run (empty: benchmark-model-mode)"},
     {"output.save_tokens", K_BOOL, OFF(save_tokens), "true", NULL, 0, 0,
      "store per-token ids, texts, logprobs and top-k in traces.jsonl (analyze can replay them)"},
+    {"output.report_cases", K_INT, OFF(report_cases), "200", NULL, 0, 1000000,
+     "report.html: cases embedded per category (the rest are counted)"},
 };
 
 #define N_KEYS (sizeof keys / sizeof keys[0])

@@ -389,8 +389,8 @@ dc_status sdc_experiment_open(const sdc_config *cfg, const sdc_experiment_params
 
 /* ---- replay ---- */
 
-/* The instances of a run, rebuilt from its predictions (their prompts are
- * not needed: the traces are fixed). */
+/* The instances of a run, rebuilt from its predictions (the prompts only
+ * go back into the records: the traces are fixed). */
 static dc_status instances_of(const sdc_prediction_list *pl, sdc_dataset **out, dc_error *err)
 {
     sdc_benchmark bm = SDC_BENCHMARK_SYNTHETIC;
@@ -584,8 +584,12 @@ dc_status sdc_experiment_analyze(const char *dir, double theta, char **summary, 
         *torn = n_torn != 0;
     /* a run from before run.json existed still has its predictions */
     sdc_run_facts rf;
-    if (sdc_run_facts_read(dir, &rf, NULL) != DC_STATUS_OK)
+    if (sdc_run_facts_read(dir, &rf, NULL) != DC_STATUS_OK) {
         rf.demo = 0;
+        rf.top_k = 20;
+        rf.window = 64;
+        rf.report_cases = 200;
+    }
     if (isnan(theta))
         theta = rf.threshold >= 0 && rf.threshold <= 1 ? rf.threshold : 0.5;
     char model_note[512];
@@ -601,6 +605,12 @@ dc_status sdc_experiment_analyze(const char *dir, double theta, char **summary, 
     ap.theta = theta;
     ap.run_name = dir;
     ap.model_note = model_note;
+    char traces[4200];
+    snprintf(traces, sizeof traces, "%s/traces.jsonl", dir);
+    ap.traces_path = traces;
+    ap.top_k = rf.top_k;
+    ap.window = rf.window;
+    ap.max_cases = rf.report_cases;
     char *json = NULL, *text = NULL, *html = NULL;
     st = sdc_analyze(pl.items, pl.n, &ap, &json, &text);
     if (st == DC_STATUS_OK)

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "deepconf/dc_build_info.h"
+#include "deepconf/dc_confidence.h"
 #include "deepconf/dc_trace.h"
 #include "safety/sdc_analysis.h"
 #include "safety/sdc_classify.h"
@@ -178,6 +179,7 @@ void sdc_record_prediction(sdc_buf *b, const sdc_instance *inst, const sdc_confi
 
 typedef struct pred_storage {
     json_t **objs;
+    sdc_prediction_trace **traces; /* one array per prediction */
     size_t n;
 } pred_storage;
 
@@ -191,6 +193,32 @@ static double num_or_nan(json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
     return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* The prediction's "traces" array; missing in the oldest files. */
+static dc_status fill_traces(json_t *o, sdc_prediction *p, sdc_prediction_trace **out)
+{
+    json_t *a = json_object_get(o, "traces");
+    size_t n = json_is_array(a) ? json_array_size(a) : 0;
+    *out = NULL;
+    if (!n)
+        return DC_STATUS_OK;
+    sdc_prediction_trace *t = dc_calloc(n, sizeof *t);
+    if (!t)
+        return DC_STATUS_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(a, i);
+        const char *stop = str_or_null(e, "stop");
+        t[i].index = (size_t)json_integer_value(json_object_get(e, "trace"));
+        t[i].stop = stop ? stop : "";
+        t[i].tokens = (size_t)json_integer_value(json_object_get(e, "tokens"));
+        t[i].answer = str_or_null(e, "answer");
+        t[i].voted = json_is_true(json_object_get(e, "voted"));
+    }
+    p->traces = t;
+    p->n_traces = n;
+    *out = t;
+    return DC_STATUS_OK;
 }
 
 static dc_status fill_prediction(json_t *o, sdc_prediction *p, const char *path, size_t line,
@@ -253,9 +281,11 @@ dc_status sdc_predictions_load(const char *dir, sdc_prediction_list *out, size_t
     for (size_t i = 0; i < len; i++)
         lines += text[i] == '\n';
     out->items = dc_calloc(lines + 1, sizeof *out->items);
-    if (s)
+    if (s) {
         s->objs = dc_calloc(lines + 1, sizeof *s->objs);
-    dc_status st = (s && out->items && s->objs) ? DC_STATUS_OK : DC_STATUS_NOMEM;
+        s->traces = dc_calloc(lines + 1, sizeof *s->traces);
+    }
+    dc_status st = (s && out->items && s->objs && s->traces) ? DC_STATUS_OK : DC_STATUS_NOMEM;
     out->storage_ = s;
     size_t off = 0, line = 0;
     while (st == DC_STATUS_OK && off < len) {
@@ -282,6 +312,8 @@ dc_status sdc_predictions_load(const char *dir, sdc_prediction_list *out, size_t
         s->objs[s->n++] = o;
         st = fill_prediction(o, &out->items[out->n], path, line, err);
         if (st == DC_STATUS_OK)
+            st = fill_traces(o, &out->items[out->n], &s->traces[s->n - 1]);
+        if (st == DC_STATUS_OK)
             out->n++;
         off += l + 1;
     }
@@ -297,9 +329,13 @@ void sdc_prediction_list_free(sdc_prediction_list *l)
 {
     pred_storage *s = l->storage_;
     if (s) {
-        for (size_t i = 0; i < s->n; i++)
+        for (size_t i = 0; i < s->n; i++) {
             json_decref(s->objs[i]);
+            if (s->traces)
+                dc_free(s->traces[i]);
+        }
         dc_free(s->objs);
+        dc_free(s->traces);
         dc_free(s);
     }
     dc_free(l->items);
@@ -519,6 +555,191 @@ dc_status sdc_saved_traces_get(sdc_saved_traces *s, const char *id, const dc_gen
     return DC_STATUS_OK;
 }
 
+/* ---- traces.jsonl: streaming every line ---- */
+
+struct sdc_trace_reader {
+    sdc_trace_reader_params p;
+    char *path;
+    FILE *f;
+    sdc_lines lr;
+    json_t *cur; /* the line last decoded */
+    const char **tok_text;
+    double *tok_conf;
+    size_t tok_cap;
+    double *top; /* one position's alternatives */
+    size_t top_cap;
+};
+
+sdc_trace_reader_params sdc_trace_reader_default_params(void)
+{
+    sdc_trace_reader_params p = {20, NULL, NULL};
+    return p;
+}
+
+dc_status sdc_trace_reader_open(const char *path, const sdc_trace_reader_params *params,
+                                sdc_trace_reader **out, dc_error *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return dc_error_set(err, errno == ENOENT ? DC_STATUS_NOT_FOUND : DC_STATUS_IO,
+                            "%s: cannot open: %s", path, strerror(errno));
+    sdc_trace_reader *r = dc_calloc(1, sizeof *r);
+    if (!r || !(r->path = dc_strdup(path))) {
+        fclose(f);
+        dc_free(r);
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    }
+    r->p = params ? *params : sdc_trace_reader_default_params();
+    if (!r->p.k)
+        r->p.k = 20;
+    r->f = f;
+    sdc_lines_init(&r->lr, f, 0);
+    *out = r;
+    return DC_STATUS_OK;
+}
+
+void sdc_trace_reader_close(sdc_trace_reader *r)
+{
+    if (!r)
+        return;
+    json_decref(r->cur);
+    sdc_lines_free(&r->lr);
+    if (r->f)
+        fclose(r->f);
+    dc_free(r->tok_text);
+    dc_free(r->tok_conf);
+    dc_free(r->top);
+    dc_free(r->path);
+    dc_free(r);
+}
+
+/* The instance id of a line as jw writes it ({"instance_id":"...", no
+ * escapes) into buf; 0 when the line has another shape (then it is
+ * decoded to find out). */
+static int peek_instance(const char *line, size_t len, char *buf, size_t cap)
+{
+    static const char pre[] = "{\"instance_id\":\"";
+    size_t pl = sizeof pre - 1;
+    if (len < pl || memcmp(line, pre, pl) != 0)
+        return 0;
+    for (size_t i = pl; i < len && i - pl < cap - 1; i++) {
+        if (line[i] == '\\')
+            return 0;
+        if (line[i] == '"') {
+            memcpy(buf, line + pl, i - pl);
+            buf[i - pl] = '\0';
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static dc_status grow_tokens(sdc_trace_reader *r, size_t n)
+{
+    if (n <= r->tok_cap)
+        return DC_STATUS_OK;
+    const char **t = dc_reallocarray(r->tok_text, n, sizeof *t);
+    if (!t)
+        return DC_STATUS_NOMEM;
+    r->tok_text = t;
+    double *c = dc_reallocarray(r->tok_conf, n, sizeof *c);
+    if (!c)
+        return DC_STATUS_NOMEM;
+    r->tok_conf = c;
+    r->tok_cap = n;
+    return DC_STATUS_OK;
+}
+
+/* Each saved token's text and top-k confidence. */
+static dc_status decode_tokens(sdc_trace_reader *r, json_t *toks, sdc_trace_record *rec)
+{
+    size_t n = json_is_array(toks) ? json_array_size(toks) : 0;
+    if (grow_tokens(r, n) != DC_STATUS_OK)
+        return DC_STATUS_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(toks, i), *top = json_object_get(t, "top_logprobs");
+        const char *text = json_string_value(json_object_get(t, "token"));
+        size_t m = json_is_array(top) ? json_array_size(top) : 0;
+        if (m > r->top_cap) {
+            double *d = dc_reallocarray(r->top, m, sizeof *d);
+            if (!d)
+                return DC_STATUS_NOMEM;
+            r->top = d;
+            r->top_cap = m;
+        }
+        for (size_t j = 0; j < m; j++)
+            r->top[j] = json_number_value(json_object_get(json_array_get(top, j), "logprob"));
+        r->tok_text[i] = text ? text : "";
+        r->tok_conf[i] = dc_topk_confidence(r->top, m, r->p.k);
+    }
+    rec->n_saved = n;
+    rec->token_text = r->tok_text;
+    rec->token_conf = r->tok_conf;
+    return DC_STATUS_OK;
+}
+
+static dc_status decode_trace(sdc_trace_reader *r, json_t *o, sdc_trace_record *rec, dc_error *err)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->instance_id = str_or_null(o, "instance_id");
+    rec->strategy = str_or_null(o, "strategy");
+    rec->stop = str_or_null(o, "stop");
+    json_t *idx = json_object_get(o, "trace");
+    if (!rec->instance_id || !rec->strategy || !rec->stop || !json_is_integer(idx))
+        return dc_error_set(err, DC_STATUS_FORMAT,
+                            "%s:%zu: expected \"instance_id\", \"strategy\", \"stop\" strings and "
+                            "a \"trace\" integer",
+                            r->path, r->lr.lineno);
+    rec->index = (size_t)json_integer_value(idx);
+    rec->n_tokens = (size_t)json_integer_value(json_object_get(o, "n_tokens"));
+    rec->n_evaluated = (size_t)json_integer_value(json_object_get(o, "n_evaluated"));
+    rec->text = str_or_null(o, "text");
+    if (!rec->text)
+        rec->text = "";
+    rec->answer = str_or_null(o, "answer");
+    rec->mean_logprob = num_or_nan(o, "mean_logprob");
+    rec->lowest = num_or_nan(json_object_get(o, "scores"), "lowest");
+    if (decode_tokens(r, json_object_get(o, "tokens"), rec) != DC_STATUS_OK)
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    return DC_STATUS_OK;
+}
+
+dc_status sdc_trace_reader_next(sdc_trace_reader *r, sdc_trace_record *rec, dc_error *err)
+{
+    json_decref(r->cur);
+    r->cur = NULL;
+    dc_status st;
+    while ((st = sdc_lines_next(&r->lr)) == DC_STATUS_OK) {
+        const char *line = r->lr.line.data;
+        size_t len = r->lr.line.len;
+        if (!len)
+            continue;
+        if (r->lr.torn)
+            return DC_STATUS_NOT_FOUND; /* an unfinished last line */
+        char id[1024];
+        if (r->p.want && peek_instance(line, len, id, sizeof id) && !r->p.want(r->p.user, id))
+            continue;
+        json_error_t je;
+        json_t *o = json_loadb(line, len, 0, &je);
+        if (!json_is_object(o)) {
+            json_decref(o);
+            return dc_error_set(err, DC_STATUS_FORMAT, "%s:%zu: not a JSON object: %s", r->path,
+                                r->lr.lineno, o ? "" : je.text);
+        }
+        const char *iid = str_or_null(o, "instance_id");
+        if (r->p.want && iid && !r->p.want(r->p.user, iid)) {
+            json_decref(o);
+            continue;
+        }
+        r->cur = o;
+        return decode_trace(r, o, rec, err);
+    }
+    if (st == DC_STATUS_LIMIT || st == DC_STATUS_IO)
+        return dc_error_set(err, st, "%s:%zu: %s", r->path, r->lr.lineno, dc_strerror(st));
+    return DC_STATUS_NOT_FOUND;
+}
+
 /* ---- run.json ---- */
 
 static json_t *str_or_null_json(const char *s)
@@ -567,6 +788,9 @@ dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err)
 {
     memset(out, 0, sizeof *out);
     out->threshold = NAN;
+    out->top_k = 20;
+    out->window = 64;
+    out->report_cases = 200;
     char p[4200];
     snprintf(p, sizeof p, "%s/run.json", dir);
     json_error_t je;
@@ -582,6 +806,18 @@ dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err)
     const char *name = json_string_value(json_object_get(m, "name"));
     const char *path = json_string_value(json_object_get(m, "path"));
     out->demo = json_is_true(json_object_get(m, "demo"));
+    const char *backend = json_string_value(json_object_get(m, "backend"));
+    snprintf(out->backend, sizeof out->backend, "%.31s", backend ? backend : "");
+    json_int_t np = json_integer_value(json_object_get(m, "n_params"));
+    out->n_params = np > 0 ? (uint64_t)np : 0;
+    json_t *cfg = json_object_get(rj, "config");
+    json_int_t k =
+        json_integer_value(json_object_get(json_object_get(cfg, "generation"), "top_logprobs"));
+    json_int_t w = json_integer_value(json_object_get(json_object_get(cfg, "deepconf"), "window"));
+    json_t *rc = json_object_get(json_object_get(cfg, "output"), "report_cases");
+    out->report_cases = json_is_integer(rc) ? (size_t)json_integer_value(rc) : 200;
+    out->top_k = k > 0 ? (size_t)k : 20;
+    out->window = w > 0 ? (size_t)w : 64;
     snprintf(out->model_name, sizeof out->model_name, "%.255s", name ? name : path ? path : "");
     json_decref(rj);
     return DC_STATUS_OK;

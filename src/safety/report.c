@@ -1,4 +1,5 @@
-/* report.c - report.html: one self-contained page, tables and SVG plots. */
+/* report.c - report.html: one self-contained page, tables and SVG plots;
+ * the cases are report_cases.c's. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -296,10 +297,13 @@ dc_status sdc_report_html(const sdc_prediction *p, size_t n, const sdc_analysis_
     plot_categories(&b, &r);
     plot_tokens(&b, &r);
     plot_risk(&b, &r);
+    if (st == DC_STATUS_OK)
+        st = an_report_cases(&b, p, n, &r.params);
     sdc_buf_puts(&b, "</body></html>\n");
     an_free(&r);
-    if (b.st != DC_STATUS_OK) {
+    if (st == DC_STATUS_OK)
         st = b.st;
+    if (st != DC_STATUS_OK) {
         sdc_buf_free(&b);
         return st;
     }
