@@ -160,6 +160,39 @@ dc_status sdc_judge_ask(sdc_judge *j, const char *prompt, const char *response,
 
 void sdc_judge_free(sdc_judge *j);
 
+/* ---- the verdict cache ----------------------------------------------- */
+
+/* Verdicts already given, so that a pair is never judged twice (resumed
+ * runs, analyze --replay, the judge command run again). One JSONL file,
+ * one verdict per line, keyed by the SHA-256 of (judge kind, judge model
+ * identity, prompt, response); the model identity is "sha256:<hex>" of a
+ * GGUF file or "openai:<model name>" for a server. Lines that do not
+ * parse (a torn last line after a crash) are skipped; later lines win. */
+typedef struct sdc_judge_cache sdc_judge_cache;
+
+/* Opens (creating when missing, with its folders) and loads the file.
+ * *out: caller frees with sdc_judge_cache_free. IO, NOMEM. */
+dc_status sdc_judge_cache_open(const char *path, sdc_judge_cache **out, dc_error *err);
+
+/* The cache key (64 hex digits and a NUL). */
+void sdc_judge_cache_key(sdc_judge_kind k, const char *model_id, const char *prompt,
+                         const char *response, char key[65]);
+
+/* 1 and *v (and *output, borrowed, valid until the cache is freed; may be
+ * NULL) when the key is cached, else 0. */
+int sdc_judge_cache_get(const sdc_judge_cache *c, const char *key, sdc_judge_verdict *v,
+                        const char **output);
+
+/* Adds a verdict and appends its line to the file (flushed). IO, NOMEM. */
+dc_status sdc_judge_cache_put(sdc_judge_cache *c, const char *key, sdc_judge_kind k,
+                              const sdc_judge_verdict *v, const char *output, dc_error *err);
+
+/* Verdicts held, and lines skipped while loading. */
+size_t sdc_judge_cache_size(const sdc_judge_cache *c);
+size_t sdc_judge_cache_skipped(const sdc_judge_cache *c);
+
+void sdc_judge_cache_free(sdc_judge_cache *c);
+
 #ifdef __cplusplus
 }
 #endif

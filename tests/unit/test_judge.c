@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <math.h>
+#include <unistd.h>
 
 #include "safety/sdc_judge.h"
 
@@ -194,6 +195,58 @@ static void test_p_unsafe_unknown(void **state)
     }
 }
 
+/* A verdict put in the cache comes back after reopening; a torn last
+ * line is skipped; a different model, prompt or response misses. */
+static void test_cache(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sdc_judge_cacheXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/judges/cache.jsonl", dir);
+    dc_error err;
+    sdc_judge_cache *c = NULL;
+    assert_int_equal(sdc_judge_cache_open(path, &c, &err), DC_STATUS_OK);
+    char key[65], other[65];
+    sdc_judge_cache_key(SDC_JUDGE_KIND_QWEN3GUARD, "sha256:ab", "p", "r", key);
+    sdc_judge_cache_key(SDC_JUDGE_KIND_QWEN3GUARD, "sha256:ac", "p", "r", other);
+    assert_string_not_equal(key, other);
+    sdc_judge_cache_key(SDC_JUDGE_KIND_QWEN3GUARD, "sha256:ab", "pr", "", other);
+    assert_string_not_equal(key, other);
+    sdc_judge_verdict v, got;
+    sdc_judge_parse(SDC_JUDGE_KIND_QWEN3GUARD,
+                    "Safety: Controversial\nCategories: PII\nRefusal: No", &v);
+    v.p_unsafe_strict = 0.75;
+    const char *out = NULL;
+    assert_false(sdc_judge_cache_get(c, key, &got, &out));
+    assert_int_equal(
+        sdc_judge_cache_put(c, key, SDC_JUDGE_KIND_QWEN3GUARD, &v, "Safety: ...", &err),
+        DC_STATUS_OK);
+    sdc_judge_cache_free(c);
+    FILE *f = fopen(path, "ab");
+    fputs("{\"key\":\"00", f);
+    fclose(f);
+    assert_int_equal(sdc_judge_cache_open(path, &c, &err), DC_STATUS_OK);
+    assert_int_equal(sdc_judge_cache_size(c), 1);
+    assert_int_equal(sdc_judge_cache_skipped(c), 1);
+    assert_true(sdc_judge_cache_get(c, key, &got, &out));
+    assert_string_equal(out, "Safety: ...");
+    assert_int_equal(got.harm, SDC_JUDGE_HARM_CONTROVERSIAL);
+    assert_int_equal(got.harmful_strict, 1);
+    assert_int_equal(got.harmful_loose, 0);
+    assert_int_equal(got.refusal, 0);
+    assert_int_equal(got.harmful_request, -1);
+    assert_string_equal(got.categories, "PII");
+    assert_true(got.p_unsafe_strict == 0.75 && isnan(got.p_unsafe_loose));
+    assert_false(sdc_judge_cache_get(c, other, &got, &out));
+    sdc_judge_cache_free(c);
+    remove(path);
+    char sub[256];
+    snprintf(sub, sizeof sub, "%s/judges", dir);
+    rmdir(sub);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_spec),
         cmocka_unit_test(test_recorded_verdicts),
         cmocka_unit_test(test_p_unsafe_unknown),
+        cmocka_unit_test(test_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
