@@ -193,6 +193,63 @@ size_t sdc_judge_cache_skipped(const sdc_judge_cache *c);
 
 void sdc_judge_cache_free(sdc_judge_cache *c);
 
+/* ---- a judge with its model and cache -------------------------------- */
+
+/* What `judge` and `run --judge` need in one handle: the model found
+ * (a GGUF path, a Hub reference pulled into the Hugging Face cache, or a
+ * server's model), its backend opened, its identity for the cache
+ * ("sha256:<hex>" of the GGUF; "openai:<name>" for a server), the cache
+ * opened, and each pair judged once. */
+typedef struct sdc_judge_setup {
+    sdc_judge_kind kind;
+    /* llama: a GGUF path or Hub reference; openai: the server's model
+       name. NULL: the kind's default (sdc_judge_kind_default_gguf for
+       llama; the server's first model for openai). */
+    const char *model;
+    int openai;                   /* 0: in-process llama.cpp; 1: OpenAI-compatible server */
+    const char *const *endpoints; /* openai: base URLs (/v1/completions is used) */
+    size_t n_endpoints;
+    const char *cache_path; /* NULL: no cache (sdc_judge_cache_default_path gives one) */
+    int32_t threads;        /* llama: 0 = all cores */
+    int32_t n_gpu_layers;   /* llama */
+    size_t max_tokens;      /* default 32 */
+    size_t top_logprobs;    /* default 20 */
+    /* What the user should be told ("checksumming ...", "downloading ...").
+       NULL: nothing. */
+    void (*note)(void *user, const char *text);
+    void *user;
+} sdc_judge_setup;
+
+sdc_judge_setup sdc_judge_default_setup(void);
+
+/* The kind's default GGUF on the Hub (a community conversion), NULL when
+ * there is none known (WildGuard: give a model). Static. */
+const char *sdc_judge_kind_default_gguf(sdc_judge_kind k);
+
+/* $SDC_CACHE_DIR/judges/verdicts.jsonl, else under $XDG_CACHE_HOME or
+ * ~/.cache/safety-deepconf. */
+void sdc_judge_cache_default_path(char *buf, size_t size);
+
+typedef struct sdc_judge_session sdc_judge_session;
+
+/* *out: caller frees with sdc_judge_session_free. The errors of
+ * dc_hf_pull, the backend's open, dc_sha256_file and the cache's open;
+ * INVALID_ARG for a llama judge without a model where the kind has no
+ * default. */
+dc_status sdc_judge_session_open(const sdc_judge_setup *setup, sdc_judge_session **out,
+                                 dc_error *err);
+
+/* The model's identity ("sha256:...", "openai:..."); borrowed. */
+const char *sdc_judge_session_model(const sdc_judge_session *s);
+
+/* Judges one pair, from the cache when it is there (*cached 1; may be
+ * NULL). *output (may be NULL): the judge's text, caller frees with
+ * dc_free. The errors of sdc_judge_ask and sdc_judge_cache_put. */
+dc_status sdc_judge_session_ask(sdc_judge_session *s, const char *prompt, const char *response,
+                                sdc_judge_verdict *out, char **output, int *cached, dc_error *err);
+
+void sdc_judge_session_free(sdc_judge_session *s);
+
 #ifdef __cplusplus
 }
 #endif
