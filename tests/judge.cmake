@@ -5,3 +5,10 @@ sdc_add_test(NAME test_judge_openai
              SOURCES integration/test_judge_openai.c integration/fault_server.c integration/run_cmd.c
              LABELS unit TIMEOUT 120 LIBS Threads::Threads)
 add_dependencies(test_judge_openai safety-deepconf)
+# In-process on the tiny random-weights Qwen3 demo model (seconds).
+if(SDC_HAVE_LLAMA)
+    sdc_add_test(NAME test_judge_model
+                 SOURCES integration/test_judge_model.c integration/run_cmd.c
+                 LABELS model TIMEOUT 240)
+    add_dependencies(test_judge_model safety-deepconf)
+endif()
