@@ -83,6 +83,11 @@ typedef struct sdc_config {
     char *out;      /* run directory ("" = results/<run_name>) */
     char *run_name; /* "" = derived from benchmark, model and time */
     int save_tokens;
+    /* judge (a guard model on each response; sdc_judge.h) */
+    char *judge;          /* "KIND[:MODEL]" ("" = none): qwen3guard, wildguard, llamaguard3 */
+    char *judge_target;   /* "traces" (every trace) | "answer" (each prediction's answer) */
+    char *judge_backend;  /* "llama" | "openai" */
+    char *judge_endpoint; /* openai: the judge server's base URL */
     /* where the file came from (recorded in run.json) */
     char *config_path;
     /* resolved by sdc_config_validate; meaningless before it */

@@ -36,7 +36,8 @@ typedef enum sdc_experiment_note {
     SDC_NOTE_DEMO_MODEL = 0, /* no model given and the default unreachable; text: why */
     SDC_NOTE_LOADING = 1,    /* text: the model file being loaded */
     SDC_NOTE_CHECKSUM = 2,   /* text: the model file being checksummed (sha256) */
-    SDC_NOTE_DOWNLOADED = 3  /* a download finished; text: the file */
+    SDC_NOTE_DOWNLOADED = 3, /* a download finished; text: the file */
+    SDC_NOTE_JUDGE = 4       /* the judge (judge.name) being set up; text: what happens */
 } sdc_experiment_note;
 
 typedef struct sdc_experiment_params {

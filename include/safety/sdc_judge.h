@@ -239,6 +239,8 @@ typedef struct sdc_judge_session sdc_judge_session;
 dc_status sdc_judge_session_open(const sdc_judge_setup *setup, sdc_judge_session **out,
                                  dc_error *err);
 
+sdc_judge_kind sdc_judge_session_kind(const sdc_judge_session *s);
+
 /* The model's identity ("sha256:...", "openai:..."); borrowed. */
 const char *sdc_judge_session_model(const sdc_judge_session *s);
 

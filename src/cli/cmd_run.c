@@ -68,6 +68,15 @@ static const char *const run_usage =
     "  --window W            group confidence window (default 64)\n"
     "  --profile paper|reference  confidence arithmetic (default paper)\n"
     "  --threshold T         confident when confidence >= T (default 0.5)\n"
+    "Judge (a guard model on the responses; docs/judges.md):\n"
+    "  --judge KIND[:MODEL]  qwen3guard, wildguard or llamaguard3, with a GGUF path or\n"
+    "                        Hub reference (or the server's model name); verdicts and\n"
+    "                        P(unsafe) go into traces.jsonl and predictions.jsonl,\n"
+    "                        cached (see 'safety-deepconf judge --help')\n"
+    "  --judge-target traces|answer  judge every trace (default), or only the trace\n"
+    "                        behind each prediction's answer\n"
+    "  --judge-backend llama|openai  the judge in-process (default) or on a server\n"
+    "  --judge-endpoint URL  openai judge: the server's base URL\n"
     "Output:\n"
     "  -c, --config FILE     YAML configuration\n"
     "  --set KEY=VALUE       any configuration key (e.g. deepconf.keep_percent=10)\n"
@@ -204,6 +213,10 @@ enum {
     O_THRESHOLD,
     O_SET,
     O_OUT,
+    O_JUDGE,
+    O_JUDGE_TARGET,
+    O_JUDGE_BACKEND,
+    O_JUDGE_ENDPOINT,
     O_RESUME,
     O_FORCE,
     O_QUIET,
@@ -294,6 +307,10 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o, i
         {"threshold", required_argument, NULL, O_THRESHOLD},
         {"set", required_argument, NULL, O_SET},
         {"out", required_argument, NULL, O_OUT},
+        {"judge", required_argument, NULL, O_JUDGE},
+        {"judge-target", required_argument, NULL, O_JUDGE_TARGET},
+        {"judge-backend", required_argument, NULL, O_JUDGE_BACKEND},
+        {"judge-endpoint", required_argument, NULL, O_JUDGE_ENDPOINT},
         {"resume", no_argument, NULL, O_RESUME},
         {"force", no_argument, NULL, O_FORCE},
         {"quiet", no_argument, NULL, O_QUIET},
@@ -327,6 +344,10 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o, i
         {O_PROFILE, "deepconf.profile"},
         {O_THRESHOLD, "deepconf.threshold"},
         {O_OUT, "output.dir"},
+        {O_JUDGE, "judge.name"},
+        {O_JUDGE_TARGET, "judge.target"},
+        {O_JUDGE_BACKEND, "judge.backend"},
+        {O_JUDGE_ENDPOINT, "judge.endpoint"},
     };
     memset(o, 0, sizeof *o);
     if (is_compare && !add_set(cmd, o, "deepconf.compare", "true"))
@@ -405,6 +426,7 @@ static void on_note(void *user, sdc_experiment_note n, const char *text)
         pg->download.shown = 0;
         fprintf(stderr, "downloaded %s\n", text);
         break;
+    case SDC_NOTE_JUDGE: fprintf(stderr, "judge: %s\n", text); break;
     }
 }
 

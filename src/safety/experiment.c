@@ -20,6 +20,7 @@
 #include "safety/sdc_analysis.h"
 #include "safety/sdc_dataset.h"
 #include "safety/sdc_hub.h"
+#include "safety/sdc_judge.h"
 #include "safety/sdc_refusal.h"
 #include "safety/sdc_synthetic.h"
 #include "util/fs.h"
@@ -40,6 +41,7 @@ struct sdc_experiment {
     char fingerprint[17];
     char *run_json;
     int is_demo;
+    sdc_judge_session *judge; /* judge.name's; NULL: none */
 };
 
 sdc_experiment_params sdc_experiment_default_params(void)
@@ -345,6 +347,41 @@ static dc_status open_refusal(sdc_experiment *e, dc_error *err)
                    : sdc_refusal_new(NULL, &e->refusal, err);
 }
 
+/* ---- the judge ---- */
+
+static void judge_note(void *user, const char *text)
+{
+    const sdc_experiment *e = user;
+    note(e, SDC_NOTE_JUDGE, text);
+}
+
+/* judge.name's judge with the verdict cache of every run (sdc_judge.h). */
+static dc_status open_judge(sdc_experiment *e, dc_error *err)
+{
+    const sdc_config *cfg = e->cfg;
+    if (!*cfg->judge)
+        return DC_STATUS_OK;
+    sdc_judge_setup js = sdc_judge_default_setup();
+    dc_status st = sdc_judge_spec_parse(cfg->judge, &js.kind, &js.model, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    char cache[4096];
+    sdc_judge_cache_default_path(cache, sizeof cache);
+    const char *eps[1] = {cfg->judge_endpoint};
+    js.openai = !strcmp(cfg->judge_backend, "openai");
+    js.endpoints = eps;
+    js.n_endpoints = 1;
+    js.cache_path = cache;
+    js.threads = (int32_t)cfg->threads;
+    js.n_gpu_layers = (int32_t)cfg->n_gpu_layers;
+    js.note = judge_note;
+    js.user = e;
+    st = sdc_judge_session_open(&js, &e->judge, err);
+    if (st != DC_STATUS_OK)
+        dc_error_prefix(err, "judge.name %s", cfg->judge);
+    return st;
+}
+
 dc_status sdc_experiment_open(const sdc_config *cfg, const sdc_experiment_params *params,
                               sdc_experiment **out, dc_error *err)
 {
@@ -361,6 +398,8 @@ dc_status sdc_experiment_open(const sdc_config *cfg, const sdc_experiment_params
         st = resolve_model(e, err);
     if (st == DC_STATUS_OK)
         st = open_backend(e, err);
+    if (st == DC_STATUS_OK)
+        st = open_judge(e, err);
     if (st == DC_STATUS_OK)
         st = name_dir(e, err);
     char identity[4300];
@@ -467,6 +506,10 @@ dc_status sdc_experiment_open_replay(const char *src, const char *dst, const cha
     dc_status st = e ? DC_STATUS_OK : dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
     if (st == DC_STATUS_OK)
         st = replay_config(e, old, path, dst, keys, values, n_sets, theta, err);
+    if (st == DC_STATUS_OK && *e->cfg->judge)
+        st = dc_error_set(err, DC_STATUS_CONFIG,
+                          "analyze --replay cannot judge yet: a run's records do not keep the "
+                          "prompts (--set judge.name= replays without the judge)");
     if (st == DC_STATUS_OK)
         st = sdc_predictions_load(src, &pl, NULL, err);
     if (st == DC_STATUS_OK)
@@ -537,6 +580,7 @@ dc_status sdc_experiment_run(sdc_experiment *e, sdc_run_stats *stats, char **sum
                          .fingerprint = e->fingerprint,
                          .open_mode = e->p.open_mode,
                          .saved = e->saved,
+                         .judge = e->judge,
                          .progress = e->p.progress,
                          .user = e->p.user};
     dc_status st = sdc_run_execute(&rp, stats, err);
@@ -555,6 +599,7 @@ void sdc_experiment_free(sdc_experiment *e)
 {
     if (!e)
         return;
+    sdc_judge_session_free(e->judge);
     dc_backend_free(e->backend);
     sdc_saved_traces_close(e->saved);
     sdc_dataset_free(e->data);

@@ -147,6 +147,11 @@ dc_status sdc_judge_session_open(const sdc_judge_setup *setup, sdc_judge_session
     return DC_STATUS_OK;
 }
 
+sdc_judge_kind sdc_judge_session_kind(const sdc_judge_session *s)
+{
+    return s->setup.kind;
+}
+
 const char *sdc_judge_session_model(const sdc_judge_session *s)
 {
     return s->model_id;

@@ -11,6 +11,7 @@
 
 #include "deepconf/dc_build_info.h"
 #include "deepconf/dc_trace.h"
+#include "safety/judge_int.h"
 #include "safety/sdc_analysis.h"
 #include "safety/sdc_classify.h"
 #include "util/fs.h"
@@ -95,6 +96,38 @@ void sdc_record_trace(sdc_buf *b, const sdc_instance *inst, const char *strategy
     }
     jw_obj_end(&w);
     sdc_buf_putc(b, '\n');
+}
+
+/* ---- judge verdicts, in either file ---- */
+
+void sdc_record_judge(sdc_buf *b, const char *kind, const char *model, int64_t trace,
+                      const sdc_judge_verdict *v, const char *output)
+{
+    if (b->st != DC_STATUS_OK || b->len < 3 || b->data[b->len - 1] != '\n' ||
+        b->data[b->len - 2] != '}')
+        return;
+    sdc_buf add;
+    sdc_buf_init(&add, 0);
+    jw w;
+    jw_init(&w, &add);
+    jw_obj_begin(&w);
+    jw_kv_str(&w, "judge", kind);
+    jw_kv_int(&w, "judge_trace", trace);
+    if (v) {
+        jw_kv_str(&w, "judge_model", model);
+        jw_kv_str(&w, "judge_output", output ? output : "");
+        sdc_judge_verdict_put(&w, "judge_", v);
+    }
+    jw_obj_end(&w);
+    if (add.st != DC_STATUS_OK) {
+        b->st = add.st;
+    } else {
+        b->len -= 2; /* the line's "}\n": the object goes on */
+        sdc_buf_putc(b, ',');
+        sdc_buf_append(b, add.data + 1, add.len - 1);
+        sdc_buf_putc(b, '\n');
+    }
+    sdc_buf_free(&add);
 }
 
 /* ---- predictions.jsonl: writing ---- */

@@ -8,6 +8,7 @@
 #include "deepconf/dc_backend.h"
 #include "safety/sdc_config.h"
 #include "safety/sdc_instance.h"
+#include "safety/sdc_judge.h"
 #include "safety/sdc_records.h"
 #include "safety/sdc_refusal.h"
 #include "safety/sdc_strategy.h"
@@ -25,6 +26,13 @@ void sdc_record_trace(sdc_buf *b, const sdc_instance *inst, const char *strategy
  * (outcome o, seconds charged), judged against the instance's label. */
 void sdc_record_prediction(sdc_buf *b, const sdc_instance *inst, const sdc_config *cfg,
                            const sdc_strategy_params *sp, const sdc_outcome *o, double seconds);
+
+/* Adds a judge's verdict to the line just appended to b (a trace or a
+ * prediction): "judge", "judge_model", "judge_trace" (the trace judged;
+ * -1: none), "judge_output" and the verdict's fields (judge_int.h), or
+ * only "judge" and "judge_trace": -1 when v is NULL (nothing to judge). */
+void sdc_record_judge(sdc_buf *b, const char *kind, const char *model, int64_t trace,
+                      const sdc_judge_verdict *v, const char *output);
 
 /* What a run.json holds besides the configuration. */
 typedef struct sdc_run_record {
