@@ -9,6 +9,7 @@ add_dependencies(test_judge_openai safety-deepconf)
 if(SDC_HAVE_LLAMA)
     sdc_add_test(NAME test_judge_model
                  SOURCES integration/test_judge_model.c integration/run_cmd.c
-                 LABELS model TIMEOUT 240)
+                         integration/fault_server.c
+                 LABELS model TIMEOUT 240 LIBS Threads::Threads)
     add_dependencies(test_judge_model safety-deepconf)
 endif()

@@ -5,13 +5,16 @@
  * the verdict words' token ids give P(unsafe) where a backend gives ids
  * but no texts, and `judge` runs all three prompt formats end to end
  * (random weights say nothing sensible: the verdicts are malformed or
- * whatever the parse finds, never guessed) with its cache. */
+ * whatever the parse finds, never guessed) with its cache; `run --judge`
+ * with the judge on the stand-in server writes the canned verdict into
+ * every trace and prediction record, and a second run judges nothing. */
 #include "test_common.h"
 
 #include <jansson.h>
 #include <unistd.h>
 
 #include "deepconf/dc_backend_llama.h"
+#include "integration/fault_server.h"
 #include "integration/run_cmd.h"
 #include "safety/sdc_judge.h"
 
@@ -173,12 +176,69 @@ static void test_cli_three_formats(void **state)
     remove(cache);
 }
 
+static size_t count_lines_with(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    static char line[1 << 20];
+    size_t n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+static void test_run_judge(void **state)
+{
+    (void)state;
+    fault_server *srv =
+        fault_server_start(getenv("SDC_TEST_DATA") ? getenv("SDC_TEST_DATA") : SDC_TEST_DATA_DIR);
+    assert_non_null(srv);
+    char cache_dir[160];
+    snprintf(cache_dir, sizeof cache_dir, "%s/cache", tmpdir);
+    setenv("SDC_CACHE_DIR", cache_dir, 1);
+    const char *target[] = {"traces", "answer"};
+    int requests[2];
+    for (int pass = 0; pass < 2; pass++) {
+        char out[160], args[2048];
+        snprintf(out, sizeof out, "%s/run%d", tmpdir, pass);
+        snprintf(args, sizeof args,
+                 "run --model '%s' --threads 2 --num-instances 2 --budget 3 --set "
+                 "deepconf.fixed_n=2 --set deepconf.warmup=2 --max-tokens 12 --judge "
+                 "qwen3guard:fault-model --judge-backend openai --judge-endpoint "
+                 "http://127.0.0.1:%d/file/judge-qwen3guard.sse --judge-target %s --out '%s' "
+                 "--quiet",
+                 model_path, fault_server_port(srv), target[pass], out);
+        cmd_result r = run_program(args, NULL);
+        if (r.status != 0)
+            fail_msg("run --judge: exit %d: %s", r.status, r.err);
+        cmd_result_free(&r);
+        char tp[200], pp[200];
+        snprintf(tp, sizeof tp, "%s/traces.jsonl", out);
+        snprintf(pp, sizeof pp, "%s/predictions.jsonl", out);
+        /* 2 instances x 3 traces; 2 x 4 strategies */
+        assert_int_equal(count_lines_with(pp, "\"judge_harm\":\"unsafe\""), 8);
+        assert_int_equal(count_lines_with(pp, "\"judge_p_unsafe_strict\":0.86608303822"), 8);
+        assert_int_equal(count_lines_with(pp, "\"judge_model\":\"openai:fault-model\""), 8);
+        assert_int_equal(count_lines_with(tp, "\"judge_harm\":\"unsafe\""), pass ? 0 : 6);
+        requests[pass] = fault_server_count(srv, "file");
+    }
+    /* the traces of both runs are the same (same seeds): answer's verdicts
+       all come from the first run's cache */
+    assert_true(requests[0] >= 1 && requests[0] <= 6);
+    assert_int_equal(requests[1], requests[0]);
+    unsetenv("SDC_CACHE_DIR");
+    fault_server_stop(srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prompt_tokens),
         cmocka_unit_test(test_verdict_ids),
         cmocka_unit_test(test_cli_three_formats),
+        cmocka_unit_test(test_run_judge),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
