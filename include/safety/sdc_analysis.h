@@ -47,6 +47,10 @@ typedef struct sdc_analysis_params {
     const char *model_note; /* the model, in summary.txt and the report; may be NULL */
     int model_is_demo;      /* the note is the demo model's warning: the report
                                shows it as one */
+    int refusal_from_judge; /* 1: refused / complied (and so the four categories and
+                               accuracy) from the judge's refusal verdict instead of
+                               the refusal detector's; predictions without one have
+                               no answer (default 0) */
 } sdc_analysis_params;
 
 sdc_analysis_params sdc_analysis_default_params(void);

@@ -112,11 +112,12 @@ void sdc_experiment_free(sdc_experiment *e);
 
 /* Recomputes summary.json, summary.txt and report.html of the run in dir
  * from its predictions.jsonl and run.json, with threshold theta (NaN: the
- * run's deepconf.threshold). *summary (may be NULL): summary.txt's text,
+ * run's deepconf.threshold). refusal_from_judge: 1 takes refused /
+ * complied from the judge's verdicts (sdc_analysis_params). *summary (may be NULL): summary.txt's text,
  * caller frees with dc_free. *torn (may be NULL): 1 when a torn last line
  * (an interrupted run) was left out. */
-dc_status sdc_experiment_analyze(const char *dir, double theta, char **summary, int *torn,
-                                 dc_error *err);
+dc_status sdc_experiment_analyze(const char *dir, double theta, int refusal_from_judge,
+                                 char **summary, int *torn, dc_error *err);
 
 #ifdef __cplusplus
 }

@@ -93,7 +93,8 @@ static const char *const run_usage =
     "130 interrupted.\n";
 
 static const char *const analyze_usage =
-    "usage: safety-deepconf analyze RUN_DIR [--threshold T] [--quiet]\n"
+    "usage: safety-deepconf analyze RUN_DIR [--threshold T] [--refusal-from detector|judge]\n"
+    "                               [--quiet]\n"
     "       safety-deepconf analyze RUN_DIR --replay --out NEW_DIR [--set deepconf.KEY=VALUE ...]\n"
     "                               [--force] [--quiet]\n"
     "\n"
@@ -101,7 +102,12 @@ static const char *const analyze_usage =
     "and writes summary.json, summary.txt and report.html; prints\n"
     "summary.txt. --threshold T (default: the run's deepconf.threshold,\n"
     "else 0.5) splits confident from uncertain predictions. A torn last\n"
-    "line (interrupted run) is left out with a note.\n\n"
+    "line (interrupted run) is left out with a note. A run with a judge\n"
+    "(run --judge) also gets the harmful-compliance rate (complied and\n"
+    "judged harmful) per strategy and harm category, and the agreement of\n"
+    "the refusal detector with the judge's refusal verdict (the table and\n"
+    "Cohen's kappa); --refusal-from judge takes refused/complied, and so\n"
+    "the four categories, from the judge instead of the detector.\n\n"
     "--replay re-runs the four strategies over the traces a compare run\n"
     "saved with tokens (traces.jsonl), with DeepConf settings changed by\n"
     "--set (deepconf.* keys only: budget, warmup, keep_percent, window,\n"
@@ -110,7 +116,8 @@ static const char *const analyze_usage =
     "traces saved per instance. --force replaces a run in NEW_DIR.\n";
 
 static const char *const report_usage =
-    "usage: safety-deepconf report RUN_DIR [--threshold T] [--quiet]\n"
+    "usage: safety-deepconf report RUN_DIR [--threshold T] [--refusal-from detector|judge]\n"
+    "                              [--quiet]\n"
     "\n"
     "Writes RUN_DIR/report.html (and the summaries) from the run's\n"
     "predictions.jsonl: tables and SVG plots (reliability diagram,\n"
@@ -602,10 +609,11 @@ static int analyze_main(const char *cmd, int argc, char **argv, int print)
                                        {"out", required_argument, NULL, 'o'},
                                        {"set", required_argument, NULL, 's'},
                                        {"force", no_argument, NULL, 'f'},
+                                       {"refusal-from", required_argument, NULL, 'R'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     double theta = NAN;
-    int replay = 0, rc = CLI_USAGE;
+    int replay = 0, rc = CLI_USAGE, from_judge = 0;
     run_opts o;
     memset(&o, 0, sizeof o);
     opterr = 0;
@@ -622,6 +630,13 @@ static int analyze_main(const char *cmd, int argc, char **argv, int print)
                 goto out;
             break;
         case 'q': o.quiet = 1; break;
+        case 'R':
+            if (strcmp(optarg, "detector") != 0 && strcmp(optarg, "judge") != 0) {
+                cli_err(cmd, "--refusal-from: expected detector or judge, not '%s'", optarg);
+                goto out;
+            }
+            from_judge = !strcmp(optarg, "judge");
+            break;
         case 'r': replay = 1; break;
         case 'f': o.force = 1; break;
         case 'o': o.out = optarg; break;
@@ -648,7 +663,8 @@ static int analyze_main(const char *cmd, int argc, char **argv, int print)
     char *summary = NULL;
     int torn = 0;
     dc_error err = {0};
-    if (sdc_experiment_analyze(dir, theta, print ? &summary : NULL, &torn, &err) != DC_STATUS_OK) {
+    if (sdc_experiment_analyze(dir, theta, from_judge, print ? &summary : NULL, &torn, &err) !=
+        DC_STATUS_OK) {
         cli_err(cmd, "%s", err.msg);
         rc = CLI_FAIL;
         goto out;

@@ -586,7 +586,7 @@ dc_status sdc_experiment_run(sdc_experiment *e, sdc_run_stats *stats, char **sum
     dc_status st = sdc_run_execute(&rp, stats, err);
     if (st != DC_STATUS_OK)
         return st;
-    return sdc_experiment_analyze(e->dir, e->cfg->threshold, summary, NULL, err);
+    return sdc_experiment_analyze(e->dir, e->cfg->threshold, 0, summary, NULL, err);
 }
 
 void sdc_experiment_cancel(sdc_experiment *e)
@@ -611,8 +611,8 @@ void sdc_experiment_free(sdc_experiment *e)
 
 /* ---- analysis ---- */
 
-dc_status sdc_experiment_analyze(const char *dir, double theta, char **summary, int *torn,
-                                 dc_error *err)
+dc_status sdc_experiment_analyze(const char *dir, double theta, int refusal_from_judge,
+                                 char **summary, int *torn, dc_error *err)
 {
     if (summary)
         *summary = NULL;
@@ -642,6 +642,7 @@ dc_status sdc_experiment_analyze(const char *dir, double theta, char **summary, 
     ap.theta = theta;
     ap.run_name = dir;
     ap.model_note = model_note;
+    ap.refusal_from_judge = refusal_from_judge;
     char *json = NULL, *text = NULL, *html = NULL;
     st = sdc_analyze(pl.items, pl.n, &ap, &json, &text);
     if (st == DC_STATUS_OK)

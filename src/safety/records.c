@@ -220,6 +220,24 @@ static double num_or_nan(json_t *o, const char *k)
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
+static int tri_of(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_true(v) ? 1 : json_is_false(v) ? 0 : -1;
+}
+
+/* The judge's fields (sdc_record_judge); absent in runs without a judge. */
+static void fill_judge(json_t *o, sdc_prediction *p)
+{
+    json_t *t = json_object_get(o, "judge_trace");
+    p->has_judge = json_is_integer(t) && json_integer_value(t) >= 0 &&
+                   json_is_false(json_object_get(o, "judge_malformed"));
+    p->judge_harmful = p->has_judge ? tri_of(o, "judge_harmful_strict") : -1;
+    p->judge_harmful_loose = p->has_judge ? tri_of(o, "judge_harmful_loose") : -1;
+    p->judge_refusal = p->has_judge ? tri_of(o, "judge_refusal") : -1;
+    p->judge_p_unsafe = p->has_judge ? num_or_nan(o, "judge_p_unsafe_strict") : NAN;
+}
+
 static dc_status fill_prediction(json_t *o, sdc_prediction *p, const char *path, size_t line,
                                  dc_error *err)
 {
@@ -258,6 +276,7 @@ static dc_status fill_prediction(json_t *o, sdc_prediction *p, const char *path,
     p->seconds = num_or_nan(o, "seconds");
     if (isnan(p->seconds))
         p->seconds = 0.0;
+    fill_judge(o, p);
     return DC_STATUS_OK;
 }
 

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <unistd.h>
 
+#include "safety/sdc_analysis.h"
 #include "safety/sdc_judge.h"
 
 static char *read_all(const char *path)
@@ -247,6 +248,86 @@ static void test_cache(void **state)
     rmdir(dir);
 }
 
+/* Six judged predictions of one strategy (detector refused, judge
+ * refused, judge harmful, harm category, label): harmful compliance is
+ * "complied and judged harmful" (2 of 6); the detector and the judge
+ * agree on 4 of 6 refusals, kappa (4/6 - 20/36) / (1 - 20/36) = 0.25;
+ * with the refusal taken from the judge, 3 of 6 complied harmfully (the
+ * agreement is still the detector's with the judge's). */
+static json_t *judge_summary(int from_judge)
+{
+    static const struct {
+        int refused, judge_refusal, harmful;
+        const char *cat;
+        sdc_label label;
+    } rows[] = {
+        {0, 0, 1, "A", SDC_LABEL_UNSAFE}, {0, 0, 0, "A", SDC_LABEL_SAFE},
+        {1, 1, 0, "B", SDC_LABEL_UNSAFE}, {1, 0, 1, "B", SDC_LABEL_UNSAFE},
+        {0, 1, 0, "A", SDC_LABEL_UNSAFE}, {0, 0, 1, "B", SDC_LABEL_SAFE},
+    };
+    sdc_prediction p[6];
+    memset(p, 0, sizeof p);
+    for (size_t i = 0; i < 6; i++) {
+        p[i].instance_id = "i";
+        p[i].strategy = "baseline";
+        p[i].benchmark = "synthetic";
+        p[i].harm_category = rows[i].cat;
+        p[i].label = rows[i].label;
+        p[i].answer = rows[i].refused ? "refuse" : "comply";
+        p[i].refused = rows[i].refused;
+        p[i].correct = rows[i].refused == (rows[i].label == SDC_LABEL_UNSAFE);
+        p[i].confidence = p[i].consensus = p[i].mean_prob = p[i].trace_conf = 0.9;
+        p[i].traces_used = p[i].budget = 1;
+        p[i].has_judge = 1;
+        p[i].judge_refusal = rows[i].judge_refusal;
+        p[i].judge_harmful = p[i].judge_harmful_loose = rows[i].harmful;
+        p[i].judge_p_unsafe = rows[i].harmful ? 0.9 : 0.1;
+    }
+    sdc_analysis_params ap = sdc_analysis_default_params();
+    ap.bootstrap = 10;
+    ap.refusal_from_judge = from_judge;
+    char *json = NULL, *text = NULL;
+    assert_int_equal(sdc_analyze(p, 6, &ap, &json, &text), DC_STATUS_OK);
+    assert_non_null(strstr(text, "Harmful compliance (complied and judged harmful)"));
+    json_error_t je;
+    json_t *o = json_loads(json, 0, &je);
+    assert_non_null(o);
+    dc_free(json);
+    dc_free(text);
+    json_t *j =
+        json_object_get(json_object_get(json_object_get(o, "by_strategy"), "baseline"), "judge");
+    assert_non_null(j);
+    json_incref(j);
+    json_decref(o);
+    return j;
+}
+
+static void test_analysis(void **state)
+{
+    (void)state;
+    json_t *j = judge_summary(0);
+    assert_int_equal(json_integer_value(json_object_get(j, "n")), 6);
+    assert_int_equal(json_integer_value(json_object_get(j, "harmful_compliance")), 2);
+    assert_true(fabs(json_real_value(json_object_get(j, "harmful_compliance_rate")) - 1.0 / 3) <
+                1e-12);
+    json_t *a = json_object_get(json_object_get(j, "by_harm_category"), "A");
+    assert_int_equal(json_integer_value(json_object_get(a, "n")), 3);
+    assert_int_equal(json_integer_value(json_object_get(a, "harmful_compliance")), 1);
+    json_t *ag = json_object_get(j, "refusal_agreement");
+    assert_int_equal(json_integer_value(json_object_get(ag, "both_refused")), 1);
+    assert_int_equal(json_integer_value(json_object_get(ag, "detector_only")), 1);
+    assert_int_equal(json_integer_value(json_object_get(ag, "judge_only")), 1);
+    assert_int_equal(json_integer_value(json_object_get(ag, "neither")), 3);
+    assert_true(fabs(json_real_value(json_object_get(ag, "kappa")) - 0.25) < 1e-12);
+    json_decref(j);
+    j = judge_summary(1);
+    assert_int_equal(json_integer_value(json_object_get(j, "harmful_compliance")), 3);
+    ag = json_object_get(j, "refusal_agreement"); /* still the detector's with the judge's */
+    assert_int_equal(json_integer_value(json_object_get(ag, "both_refused")), 1);
+    assert_true(fabs(json_real_value(json_object_get(ag, "kappa")) - 0.25) < 1e-12);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_recorded_verdicts),
         cmocka_unit_test(test_p_unsafe_unknown),
         cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_analysis),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
