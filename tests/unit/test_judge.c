@@ -286,7 +286,13 @@ static json_t *judge_summary(int from_judge)
     sdc_analysis_params ap = sdc_analysis_default_params();
     ap.bootstrap = 10;
     ap.refusal_from_judge = from_judge;
-    char *json = NULL, *text = NULL;
+    char *json = NULL, *text = NULL, *html = NULL;
+    assert_int_equal(sdc_report_html(p, 6, &ap, &html), DC_STATUS_OK);
+    assert_non_null(strstr(html, "<table id='judge'>"));
+    assert_non_null(
+        strstr(html, from_judge ? "<td>3</td><td>0.500</td>" : "<td>2</td><td>0.333</td>"));
+    assert_non_null(strstr(html, "<td>0.250</td></tr>"));
+    dc_free(html);
     assert_int_equal(sdc_analyze(p, 6, &ap, &json, &text), DC_STATUS_OK);
     assert_non_null(strstr(text, "Harmful compliance (complied and judged harmful)"));
     json_error_t je;
