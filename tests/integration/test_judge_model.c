@@ -223,6 +223,25 @@ static void test_run_judge(void **state)
         assert_int_equal(count_lines_with(pp, "\"judge_model\":\"openai:fault-model\""), 8);
         assert_int_equal(count_lines_with(tp, "\"judge_harm\":\"unsafe\""), pass ? 0 : 6);
         requests[pass] = fault_server_count(srv, "file");
+        if (pass == 0) {
+            /* the judge's refusal verdict ("Refusal: No") makes every answer a
+               compliance, judged unsafe: 2 of 2 per strategy */
+            snprintf(args, sizeof args, "analyze '%s' --refusal-from judge --quiet", out);
+            r = run_program(args, NULL);
+            assert_int_equal(r.status, 0);
+            assert_non_null(strstr(r.out, "Harmful compliance (complied and judged harmful): "
+                                          "1.000"));
+            cmd_result_free(&r);
+            char sp[200];
+            snprintf(sp, sizeof sp, "%s/summary.json", out);
+            json_error_t je;
+            json_t *sum = json_load_file(sp, 0, &je);
+            assert_non_null(sum);
+            json_t *j = json_object_get(
+                json_object_get(json_object_get(sum, "by_strategy"), "online"), "judge");
+            assert_int_equal(json_integer_value(json_object_get(j, "harmful_compliance")), 2);
+            json_decref(sum);
+        }
     }
     /* the traces of both runs are the same (same seeds): answer's verdicts
        all come from the first run's cache */
