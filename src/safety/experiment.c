@@ -442,7 +442,8 @@ static dc_status instances_of(const sdc_prediction_list *pl, sdc_dataset **out, 
         sdc_instance in;
         memset(&in, 0, sizeof in);
         in.id = (char *)p->instance_id;
-        in.prompt = "(replayed from saved traces)";
+        /* a judged run keeps the prompts its judge needs */
+        in.prompt = (char *)(p->judge_prompt ? p->judge_prompt : "(replayed from saved traces)");
         in.label = p->label;
         in.category = (char *)(p->harm_category ? p->harm_category : "");
         if (p->benchmark)
@@ -506,12 +507,16 @@ dc_status sdc_experiment_open_replay(const char *src, const char *dst, const cha
     dc_status st = e ? DC_STATUS_OK : dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
     if (st == DC_STATUS_OK)
         st = replay_config(e, old, path, dst, keys, values, n_sets, theta, err);
-    if (st == DC_STATUS_OK && *e->cfg->judge)
-        st = dc_error_set(err, DC_STATUS_CONFIG,
-                          "analyze --replay cannot judge yet: a run's records do not keep the "
-                          "prompts (--set judge.name= replays without the judge)");
     if (st == DC_STATUS_OK)
         st = sdc_predictions_load(src, &pl, NULL, err);
+    for (size_t i = 0; st == DC_STATUS_OK && *e->cfg->judge && i < pl.n; i++)
+        if (!pl.items[i].judge_prompt)
+            st = dc_error_set(err, DC_STATUS_CONFIG,
+                              "%s: instance %s has no judge_prompt (a run judged before the "
+                              "prompts were kept); --set judge.name= replays without the judge",
+                              src, pl.items[i].instance_id);
+    if (st == DC_STATUS_OK)
+        st = open_judge(e, err);
     if (st == DC_STATUS_OK)
         st = instances_of(&pl, &e->data, err);
     if (st == DC_STATUS_OK)

@@ -100,12 +100,26 @@ void sdc_record_trace(sdc_buf *b, const sdc_instance *inst, const char *strategy
 
 /* ---- judge verdicts, in either file ---- */
 
+/* Splices the fields of the object in add into the line just appended
+ * to b ("{...}\n"). */
+static void splice_fields(sdc_buf *b, sdc_buf *add)
+{
+    if (add->st != DC_STATUS_OK) {
+        b->st = add->st;
+        return;
+    }
+    if (b->st != DC_STATUS_OK || b->len < 3 || b->data[b->len - 1] != '\n' ||
+        b->data[b->len - 2] != '}' || add->len < 3)
+        return;
+    b->len -= 2; /* the line's "}\n": the object goes on */
+    sdc_buf_putc(b, ',');
+    sdc_buf_append(b, add->data + 1, add->len - 1);
+    sdc_buf_putc(b, '\n');
+}
+
 void sdc_record_judge(sdc_buf *b, const char *kind, const char *model, int64_t trace,
                       const sdc_judge_verdict *v, const char *output)
 {
-    if (b->st != DC_STATUS_OK || b->len < 3 || b->data[b->len - 1] != '\n' ||
-        b->data[b->len - 2] != '}')
-        return;
     sdc_buf add;
     sdc_buf_init(&add, 0);
     jw w;
@@ -119,14 +133,20 @@ void sdc_record_judge(sdc_buf *b, const char *kind, const char *model, int64_t t
         sdc_judge_verdict_put(&w, "judge_", v);
     }
     jw_obj_end(&w);
-    if (add.st != DC_STATUS_OK) {
-        b->st = add.st;
-    } else {
-        b->len -= 2; /* the line's "}\n": the object goes on */
-        sdc_buf_putc(b, ',');
-        sdc_buf_append(b, add.data + 1, add.len - 1);
-        sdc_buf_putc(b, '\n');
-    }
+    splice_fields(b, &add);
+    sdc_buf_free(&add);
+}
+
+void sdc_record_judge_prompt(sdc_buf *b, const char *prompt)
+{
+    sdc_buf add;
+    sdc_buf_init(&add, 0);
+    jw w;
+    jw_init(&w, &add);
+    jw_obj_begin(&w);
+    jw_kv_str(&w, "judge_prompt", prompt);
+    jw_obj_end(&w);
+    splice_fields(b, &add);
     sdc_buf_free(&add);
 }
 
@@ -236,6 +256,7 @@ static void fill_judge(json_t *o, sdc_prediction *p)
     p->judge_harmful_loose = p->has_judge ? tri_of(o, "judge_harmful_loose") : -1;
     p->judge_refusal = p->has_judge ? tri_of(o, "judge_refusal") : -1;
     p->judge_p_unsafe = p->has_judge ? num_or_nan(o, "judge_p_unsafe_strict") : NAN;
+    p->judge_prompt = str_or_null(o, "judge_prompt");
 }
 
 static dc_status fill_prediction(json_t *o, sdc_prediction *p, const char *path, size_t line,

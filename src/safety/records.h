@@ -34,6 +34,10 @@ void sdc_record_prediction(sdc_buf *b, const sdc_instance *inst, const sdc_confi
 void sdc_record_judge(sdc_buf *b, const char *kind, const char *model, int64_t trace,
                       const sdc_judge_verdict *v, const char *output);
 
+/* Adds "judge_prompt": the instance's prompt, to the prediction line just
+ * appended to b: what a replay of a judged run asks the judge about. */
+void sdc_record_judge_prompt(sdc_buf *b, const char *prompt);
+
 /* What a run.json holds besides the configuration. */
 typedef struct sdc_run_record {
     const char *fingerprint;

@@ -7,7 +7,8 @@
  * (random weights say nothing sensible: the verdicts are malformed or
  * whatever the parse finds, never guessed) with its cache; `run --judge`
  * with the judge on the stand-in server writes the canned verdict into
- * every trace and prediction record, and a second run judges nothing. */
+ * every trace and prediction record, and a second run or a replay judges
+ * nothing. */
 #include "test_common.h"
 
 #include <jansson.h>
@@ -47,9 +48,9 @@ static int teardown(void **state)
 {
     (void)state;
     dc_backend_free(backend);
-    remove(model_path);
-    rmdir(tmpdir);
-    return 0;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir); /* the model, runs and cache */
+    return system(cmd) == 0 ? 0 : -1;
 }
 
 static size_t count(const int32_t *t, size_t n, int32_t id)
@@ -241,6 +242,19 @@ static void test_run_judge(void **state)
                 json_object_get(json_object_get(sum, "by_strategy"), "online"), "judge");
             assert_int_equal(json_integer_value(json_object_get(j, "harmful_compliance")), 2);
             json_decref(sum);
+            /* a replay judges its traces from the cache: no request */
+            int before = fault_server_count(srv, "file");
+            snprintf(args, sizeof args,
+                     "analyze '%s' --replay --out '%s/replay' --set deepconf.window=4 --quiet", out,
+                     tmpdir);
+            r = run_program(args, NULL);
+            if (r.status != 0)
+                fail_msg("analyze --replay: exit %d: %s", r.status, r.err);
+            cmd_result_free(&r);
+            snprintf(pp, sizeof pp, "%s/replay/predictions.jsonl", tmpdir);
+            assert_int_equal(count_lines_with(pp, "\"judge_harm\":\"unsafe\""), 8);
+            assert_int_equal(count_lines_with(pp, "\"judge_prompt\":\""), 8);
+            assert_int_equal(fault_server_count(srv, "file"), before);
         }
     }
     /* the traces of both runs are the same (same seeds): answer's verdicts
