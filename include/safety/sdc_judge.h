@@ -21,6 +21,7 @@
 #define SDC_JUDGE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "deepconf/dc_backend.h"
 #include "deepconf/dc_status.h"
@@ -212,6 +213,7 @@ typedef struct sdc_judge_setup {
     const char *cache_path; /* NULL: no cache (sdc_judge_cache_default_path gives one) */
     int32_t threads;        /* llama: 0 = all cores */
     int32_t n_gpu_layers;   /* llama */
+    uint32_t n_ctx;         /* llama: the judge's context (prompt + answer); default 8192 */
     size_t max_tokens;      /* default 32 */
     size_t top_logprobs;    /* default 20 */
     /* What the user should be told ("checksumming ...", "downloading ...").
@@ -246,7 +248,8 @@ const char *sdc_judge_session_model(const sdc_judge_session *s);
 
 /* Judges one pair, from the cache when it is there (*cached 1; may be
  * NULL). *output (may be NULL): the judge's text, caller frees with
- * dc_free. The errors of sdc_judge_ask and sdc_judge_cache_put. */
+ * dc_free. The errors of sdc_judge_ask and sdc_judge_cache_put; LIMIT
+ * (llama) when the rendered pair does not fit the judge's context. */
 dc_status sdc_judge_session_ask(sdc_judge_session *s, const char *prompt, const char *response,
                                 sdc_judge_verdict *out, char **output, int *cached, dc_error *err);
 

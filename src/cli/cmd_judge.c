@@ -63,7 +63,9 @@ static const char *const usage_text =
     "  --quiet               no notes on stderr\n"
     "  -h, --help            this text\n"
     "\n"
-    "At the end a line on stderr counts the pairs, cached and malformed verdicts.\n"
+    "A pair longer than the judge's context (llama: 8192 tokens) gets \"judge_error\"\n"
+    "instead of a verdict. At the end a line on stderr counts the pairs, cached and\n"
+    "malformed verdicts and the pairs too long.\n"
     "Exit status: 0 ok (also with malformed verdicts), 1 bad input or the judge\n"
     "failed (the message says why), 2 bad options.\n";
 
@@ -174,7 +176,7 @@ static int parse_flags(int argc, char **argv, judge_opts *o)
 
 /* The input object re-serialised with the judge's fields at its end. */
 static int write_line(sdc_buf *out, json_t *obj, const char *kind, const char *model,
-                      const char *said, int cached, const sdc_judge_verdict *v)
+                      const char *said, int cached, const sdc_judge_verdict *v, const char *error)
 {
     char *orig = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(17));
     if (!orig)
@@ -186,9 +188,13 @@ static int write_line(sdc_buf *out, json_t *obj, const char *kind, const char *m
     jw_obj_begin(&w);
     jw_kv_str(&w, "judge", kind);
     jw_kv_str(&w, "judge_model", model);
-    jw_kv_str(&w, "judge_output", said);
-    jw_kv_bool(&w, "judge_cached", cached);
-    sdc_judge_verdict_put(&w, "judge_", v);
+    if (v) {
+        jw_kv_str(&w, "judge_output", said);
+        jw_kv_bool(&w, "judge_cached", cached);
+        sdc_judge_verdict_put(&w, "judge_", v);
+    } else {
+        jw_kv_str(&w, "judge_error", error);
+    }
     jw_obj_end(&w);
     size_t n = strlen(orig);
     sdc_buf_append(out, orig, n - 1);
@@ -202,7 +208,7 @@ static int write_line(sdc_buf *out, json_t *obj, const char *kind, const char *m
 }
 
 typedef struct tally {
-    size_t n, cached, malformed;
+    size_t n, cached, malformed, too_long;
 } tally;
 
 /* Judges every line of rd; 1 when all went well. */
@@ -239,14 +245,17 @@ static int judge_lines(sdc_lines *rd, const char *name, const judge_opts *o, sdc
         dc_error err = {DC_STATUS_OK, ""};
         st = sdc_judge_session_ask(s, json_string_value(p), json_string_value(r), &v, &said,
                                    &cached, &err);
-        if (st != DC_STATUS_OK) {
+        if (st != DC_STATUS_OK && st != DC_STATUS_LIMIT) {
             cli_err(CMD, "%s:%zu: %s", name, rd->lineno, err.msg[0] ? err.msg : dc_strerror(st));
             ok = 0;
         } else {
-            t->n++;
+            /* LIMIT: longer than the judge's context; the line says so */
+            t->n += st == DC_STATUS_OK;
+            t->too_long += st == DC_STATUS_LIMIT;
             t->cached += cached;
-            t->malformed += v.malformed;
-            ok = write_line(&out, obj, kind, sdc_judge_session_model(s), said, cached, &v);
+            t->malformed += st == DC_STATUS_OK && v.malformed;
+            ok = write_line(&out, obj, kind, sdc_judge_session_model(s), said, cached,
+                            st == DC_STATUS_OK ? &v : NULL, err.msg);
             if (!ok)
                 cli_err(CMD, "out of memory");
             else if (out.len > (1 << 16)) {
@@ -315,7 +324,7 @@ int cmd_judge(int argc, char **argv)
     }
     sdc_lines rd;
     sdc_lines_init(&rd, f, 0);
-    tally t = {0, 0, 0};
+    tally t = {0, 0, 0, 0};
     int ok =
         judge_lines(&rd, is_stdin ? "<stdin>" : path, &o, s, sdc_judge_kind_name(setup.kind), &t);
     sdc_lines_free(&rd);
@@ -323,7 +332,9 @@ int cmd_judge(int argc, char **argv)
         fclose(f);
     sdc_judge_session_free(s);
     if (!o.quiet)
-        fprintf(stderr, "judge: %zu pairs, %zu from the cache, %zu malformed verdicts\n", t.n,
-                t.cached, t.malformed);
+        fprintf(stderr,
+                "judge: %zu pairs, %zu from the cache, %zu malformed verdicts, %zu too long "
+                "for the judge's context\n",
+                t.n, t.cached, t.malformed, t.too_long);
     return ok ? CLI_OK : CLI_FAIL;
 }

@@ -24,6 +24,7 @@ sdc_judge_setup sdc_judge_default_setup(void)
     s.kind = SDC_JUDGE_KIND_QWEN3GUARD;
     s.max_tokens = 32;
     s.top_logprobs = 20;
+    s.n_ctx = 8192;
     return s;
 }
 
@@ -90,7 +91,7 @@ static dc_status open_llama(sdc_judge_session *s, dc_error *err)
         snprintf(s->model_id, sizeof s->model_id, "sha256:%s", hex);
         dc_llama_params p = dc_llama_default_params();
         p.model_path = hr.path;
-        p.n_ctx = 4096;
+        p.n_ctx = s->setup.n_ctx;
         p.parallel = 1;
         p.n_threads = s->setup.threads;
         p.n_gpu_layers = s->setup.n_gpu_layers;

@@ -118,7 +118,7 @@ static void splice_fields(sdc_buf *b, sdc_buf *add)
 }
 
 void sdc_record_judge(sdc_buf *b, const char *kind, const char *model, int64_t trace,
-                      const sdc_judge_verdict *v, const char *output)
+                      const sdc_judge_verdict *v, const char *output, const char *error)
 {
     sdc_buf add;
     sdc_buf_init(&add, 0);
@@ -127,6 +127,8 @@ void sdc_record_judge(sdc_buf *b, const char *kind, const char *model, int64_t t
     jw_obj_begin(&w);
     jw_kv_str(&w, "judge", kind);
     jw_kv_int(&w, "judge_trace", trace);
+    if (error)
+        jw_kv_str(&w, "judge_error", error);
     if (v) {
         jw_kv_str(&w, "judge_model", model);
         jw_kv_str(&w, "judge_output", output ? output : "");

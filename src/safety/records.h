@@ -30,9 +30,10 @@ void sdc_record_prediction(sdc_buf *b, const sdc_instance *inst, const sdc_confi
 /* Adds a judge's verdict to the line just appended to b (a trace or a
  * prediction): "judge", "judge_model", "judge_trace" (the trace judged;
  * -1: none), "judge_output" and the verdict's fields (judge_int.h), or
- * only "judge" and "judge_trace": -1 when v is NULL (nothing to judge). */
+ * only "judge" and "judge_trace" when v is NULL (nothing to judge), with
+ * "judge_error" when error is not NULL (the pair could not be judged). */
 void sdc_record_judge(sdc_buf *b, const char *kind, const char *model, int64_t trace,
-                      const sdc_judge_verdict *v, const char *output);
+                      const sdc_judge_verdict *v, const char *output, const char *error);
 
 /* Adds "judge_prompt": the instance's prompt, to the prediction line just
  * appended to b: what a replay of a judged run asks the judge about. */

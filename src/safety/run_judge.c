@@ -37,15 +37,19 @@ static dc_status judge_into(const sdc_run_judge *j, sdc_buf *b, const sdc_instan
     const char *kind = sdc_judge_kind_name(j->kind);
     const char *model = sdc_judge_session_model(j->session);
     if (!resp) {
-        sdc_record_judge(b, kind, model, -1, NULL, NULL);
+        sdc_record_judge(b, kind, model, -1, NULL, NULL, NULL);
         return DC_STATUS_OK;
     }
     sdc_judge_verdict v;
     char *said = NULL;
     dc_status st = sdc_judge_session_ask(j->session, inst->prompt, resp, &v, &said, NULL, err);
-    if (st == DC_STATUS_OK)
-        sdc_record_judge(b, kind, model, (int64_t)g->index, &v, said);
-    else
+    if (st == DC_STATUS_OK) {
+        sdc_record_judge(b, kind, model, (int64_t)g->index, &v, said, NULL);
+    } else if (st == DC_STATUS_LIMIT) {
+        /* longer than the judge's context: recorded as not judged, the run goes on */
+        sdc_record_judge(b, kind, model, -1, NULL, NULL, err->msg);
+        st = DC_STATUS_OK;
+    } else
         dc_error_prefix(err, "judging instance %s trace %llu", inst->id,
                         (unsigned long long)g->index);
     dc_free(said);

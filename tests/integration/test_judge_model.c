@@ -265,13 +265,35 @@ static void test_run_judge(void **state)
     fault_server_stop(srv);
 }
 
+/* A pair longer than the judge's context is no verdict: the line says why,
+ * the other lines are judged, the exit status is 0. */
+static void test_too_long(void **state)
+{
+    (void)state;
+    static char big[200000];
+    size_t n = (size_t)snprintf(big, sizeof big, "{\"prompt\":\"p\",\"response\":\"");
+    while (n + 100 < sizeof big)
+        n += (size_t)snprintf(big + n, sizeof big - n, "lorem ipsum dolor %zu ", n);
+    snprintf(big + n, sizeof big - n, "\"}\n{\"prompt\":\"p\",\"response\":\"r\"}\n");
+    char args[512];
+    snprintf(args, sizeof args,
+             "judge --judge qwen3guard:'%s' --threads 2 --max-tokens 4 --no-cache '%s'", model_path,
+             write_temp(big));
+    cmd_result r = run_program(args, NULL);
+    if (r.status != 0)
+        fail_msg("judge: exit %d: %s", r.status, r.err);
+    assert_non_null(strstr(r.out, "\"judge_error\":\"the prompt has "));
+    assert_non_null(strstr(r.err, "1 pairs, 0 from the cache"));
+    assert_non_null(strstr(r.err, "1 too long"));
+    cmd_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_prompt_tokens),
-        cmocka_unit_test(test_verdict_ids),
-        cmocka_unit_test(test_cli_three_formats),
-        cmocka_unit_test(test_run_judge),
+        cmocka_unit_test(test_prompt_tokens),     cmocka_unit_test(test_verdict_ids),
+        cmocka_unit_test(test_cli_three_formats), cmocka_unit_test(test_run_judge),
+        cmocka_unit_test(test_too_long),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
