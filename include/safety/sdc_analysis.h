@@ -61,6 +61,10 @@ typedef struct sdc_analysis_params {
     size_t top_k;            /* the token confidence's k: the run's
                                 generation.top_logprobs (default 20) */
     size_t window;           /* deepconf.window, the online stop's window (default 64) */
+    int refusal_from_judge;  /* 1: refused / complied (and so the four categories and
+                               accuracy) from the judge's refusal verdict instead of
+                               the refusal detector's; predictions without one have
+                               no answer (default 0) */
 } sdc_analysis_params;
 
 sdc_analysis_params sdc_analysis_default_params(void);

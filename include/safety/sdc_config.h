@@ -85,6 +85,11 @@ typedef struct sdc_config {
     char *run_name; /* "" = derived from benchmark, model and time */
     int save_tokens;
     int64_t report_cases; /* report.html: cases embedded per category */
+    /* judge (a guard model on each response; sdc_judge.h) */
+    char *judge;          /* "KIND[:MODEL]" ("" = none): qwen3guard, wildguard, llamaguard3 */
+    char *judge_target;   /* "traces" (every trace) | "answer" (each prediction's answer) */
+    char *judge_backend;  /* "llama" | "openai" */
+    char *judge_endpoint; /* openai: the judge server's base URL */
     /* where the file came from (recorded in run.json) */
     char *config_path;
     /* resolved by sdc_config_validate; meaningless before it */

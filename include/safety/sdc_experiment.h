@@ -36,7 +36,8 @@ typedef enum sdc_experiment_note {
     SDC_NOTE_DEMO_MODEL = 0, /* no model given and the default unreachable; text: why */
     SDC_NOTE_LOADING = 1,    /* text: the model file being loaded */
     SDC_NOTE_CHECKSUM = 2,   /* text: the model file being checksummed (sha256) */
-    SDC_NOTE_DOWNLOADED = 3  /* a download finished; text: the file */
+    SDC_NOTE_DOWNLOADED = 3, /* a download finished; text: the file */
+    SDC_NOTE_JUDGE = 4       /* the judge (judge.name) being set up; text: what happens */
 } sdc_experiment_note;
 
 typedef struct sdc_experiment_params {
@@ -111,11 +112,12 @@ void sdc_experiment_free(sdc_experiment *e);
 
 /* Recomputes summary.json, summary.txt and report.html of the run in dir
  * from its predictions.jsonl and run.json, with threshold theta (NaN: the
- * run's deepconf.threshold). *summary (may be NULL): summary.txt's text,
+ * run's deepconf.threshold). refusal_from_judge: 1 takes refused /
+ * complied from the judge's verdicts (sdc_analysis_params). *summary (may be NULL): summary.txt's text,
  * caller frees with dc_free. *torn (may be NULL): 1 when a torn last line
  * (an interrupted run) was left out. */
-dc_status sdc_experiment_analyze(const char *dir, double theta, char **summary, int *torn,
-                                 dc_error *err);
+dc_status sdc_experiment_analyze(const char *dir, double theta, int refusal_from_judge,
+                                 char **summary, int *torn, dc_error *err);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 #include "deepconf/dc_backend.h"
 #include "safety/sdc_config.h"
 #include "safety/sdc_instance.h"
+#include "safety/sdc_judge.h"
 #include "safety/sdc_records.h"
 #include "safety/sdc_refusal.h"
 #include "safety/sdc_results.h"
@@ -52,6 +53,7 @@ typedef struct sdc_run_params {
     sdc_open_mode open_mode;    /* a new run, resume, or replace what dir holds */
     sdc_saved_traces *saved;    /* compare over these traces instead of generating
                                    (analyze --replay); NULL: generate. Borrowed */
+    sdc_judge_session *judge;   /* judge.name's judge; NULL: none. Borrowed */
     sdc_run_progress_fn progress;
     void *user;
 } sdc_run_params;

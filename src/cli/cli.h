@@ -66,5 +66,6 @@ int cmd_data(int argc, char **argv);  /* cmd_data.c */
 int cmd_model(int argc, char **argv); /* cmd_model.c */
 int cmd_bench(int argc, char **argv); /* cmd_bench.c */
 int cmd_sweep(int argc, char **argv); /* cmd_sweep.c */
+int cmd_judge(int argc, char **argv); /* cmd_judge.c */
 
 #endif

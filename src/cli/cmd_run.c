@@ -68,6 +68,15 @@ static const char *const run_usage =
     "  --window W            group confidence window (default 64)\n"
     "  --profile paper|reference  confidence arithmetic (default paper)\n"
     "  --threshold T         confident when confidence >= T (default 0.5)\n"
+    "Judge (a guard model on the responses; docs/judges.md):\n"
+    "  --judge KIND[:MODEL]  qwen3guard, wildguard or llamaguard3, with a GGUF path or\n"
+    "                        Hub reference (or the server's model name); verdicts and\n"
+    "                        P(unsafe) go into traces.jsonl and predictions.jsonl,\n"
+    "                        cached (see 'safety-deepconf judge --help')\n"
+    "  --judge-target traces|answer  judge every trace (default), or only the trace\n"
+    "                        behind each prediction's answer\n"
+    "  --judge-backend llama|openai  the judge in-process (default) or on a server\n"
+    "  --judge-endpoint URL  openai judge: the server's base URL\n"
     "Output:\n"
     "  -c, --config FILE     YAML configuration\n"
     "  --set KEY=VALUE       any configuration key (e.g. deepconf.keep_percent=10)\n"
@@ -84,7 +93,8 @@ static const char *const run_usage =
     "130 interrupted.\n";
 
 static const char *const analyze_usage =
-    "usage: safety-deepconf analyze RUN_DIR [--threshold T] [--quiet]\n"
+    "usage: safety-deepconf analyze RUN_DIR [--threshold T] [--refusal-from detector|judge]\n"
+    "                               [--quiet]\n"
     "       safety-deepconf analyze RUN_DIR --replay --out NEW_DIR [--set deepconf.KEY=VALUE ...]\n"
     "                               [--force] [--quiet]\n"
     "\n"
@@ -92,7 +102,12 @@ static const char *const analyze_usage =
     "and writes summary.json, summary.txt and report.html; prints\n"
     "summary.txt. --threshold T (default: the run's deepconf.threshold,\n"
     "else 0.5) splits confident from uncertain predictions. A torn last\n"
-    "line (interrupted run) is left out with a note.\n\n"
+    "line (interrupted run) is left out with a note. A run with a judge\n"
+    "(run --judge) also gets the harmful-compliance rate (complied and\n"
+    "judged harmful) per strategy and harm category, and the agreement of\n"
+    "the refusal detector with the judge's refusal verdict (the table and\n"
+    "Cohen's kappa); --refusal-from judge takes refused/complied, and so\n"
+    "the four categories, from the judge instead of the detector.\n\n"
     "--replay re-runs the four strategies over the traces a compare run\n"
     "saved with tokens (traces.jsonl), with DeepConf settings changed by\n"
     "--set (deepconf.* keys only: budget, warmup, keep_percent, window,\n"
@@ -101,7 +116,8 @@ static const char *const analyze_usage =
     "traces saved per instance. --force replaces a run in NEW_DIR.\n";
 
 static const char *const report_usage =
-    "usage: safety-deepconf report RUN_DIR [--threshold T] [--quiet]\n"
+    "usage: safety-deepconf report RUN_DIR [--threshold T] [--refusal-from detector|judge]\n"
+    "                              [--quiet]\n"
     "\n"
     "Writes RUN_DIR/report.html (and the summaries) from the run's\n"
     "predictions.jsonl and traces.jsonl: tables and SVG plots (reliability\n"
@@ -251,10 +267,11 @@ static int analyze_main(const char *cmd, int argc, char **argv, int print)
                                        {"out", required_argument, NULL, 'o'},
                                        {"set", required_argument, NULL, 's'},
                                        {"force", no_argument, NULL, 'f'},
+                                       {"refusal-from", required_argument, NULL, 'R'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     double theta = NAN;
-    int replay = 0, rc = CLI_USAGE;
+    int replay = 0, rc = CLI_USAGE, from_judge = 0;
     run_opts o;
     memset(&o, 0, sizeof o);
     opterr = 0;
@@ -271,6 +288,13 @@ static int analyze_main(const char *cmd, int argc, char **argv, int print)
                 goto out;
             break;
         case 'q': o.quiet = 1; break;
+        case 'R':
+            if (strcmp(optarg, "detector") != 0 && strcmp(optarg, "judge") != 0) {
+                cli_err(cmd, "--refusal-from: expected detector or judge, not '%s'", optarg);
+                goto out;
+            }
+            from_judge = !strcmp(optarg, "judge");
+            break;
         case 'r': replay = 1; break;
         case 'f': o.force = 1; break;
         case 'o': o.out = optarg; break;
@@ -297,7 +321,8 @@ static int analyze_main(const char *cmd, int argc, char **argv, int print)
     char *summary = NULL;
     int torn = 0;
     dc_error err = {0};
-    if (sdc_experiment_analyze(dir, theta, print ? &summary : NULL, &torn, &err) != DC_STATUS_OK) {
+    if (sdc_experiment_analyze(dir, theta, from_judge, print ? &summary : NULL, &torn, &err) !=
+        DC_STATUS_OK) {
         cli_err(cmd, "%s", err.msg);
         rc = CLI_FAIL;
         goto out;

@@ -18,6 +18,7 @@ static const command commands[] = {
     {"report", cmd_report, "write a run's report.html"},
     {"score", cmd_score, "score traces with logprobs: confidences, votes, online replay"},
     {"refusal", cmd_refusal, "label responses as refusal or compliance"},
+    {"judge", cmd_judge, "label (prompt, response) pairs with a guard model"},
     {"data", cmd_data, "inspect, export and synthesise benchmark instances"},
     {"model", cmd_model, "pull, describe and make GGUF models"},
     {"bench", cmd_bench, "measure generation speed"},

@@ -107,6 +107,10 @@ enum {
     O_THRESHOLD,
     O_SET,
     O_OUT,
+    O_JUDGE,
+    O_JUDGE_TARGET,
+    O_JUDGE_BACKEND,
+    O_JUDGE_ENDPOINT,
     O_RESUME,
     O_FORCE,
     O_QUIET,
@@ -186,6 +190,10 @@ int run_opts_parse(const char *cmd, int argc, char **argv, run_opts *o, int flag
         {"threshold", required_argument, NULL, O_THRESHOLD},
         {"set", required_argument, NULL, O_SET},
         {"out", required_argument, NULL, O_OUT},
+        {"judge", required_argument, NULL, O_JUDGE},
+        {"judge-target", required_argument, NULL, O_JUDGE_TARGET},
+        {"judge-backend", required_argument, NULL, O_JUDGE_BACKEND},
+        {"judge-endpoint", required_argument, NULL, O_JUDGE_ENDPOINT},
         {"resume", no_argument, NULL, O_RESUME},
         {"force", no_argument, NULL, O_FORCE},
         {"quiet", no_argument, NULL, O_QUIET},
@@ -219,6 +227,10 @@ int run_opts_parse(const char *cmd, int argc, char **argv, run_opts *o, int flag
         {O_PROFILE, "deepconf.profile"},
         {O_THRESHOLD, "deepconf.threshold"},
         {O_OUT, "output.dir"},
+        {O_JUDGE, "judge.name"},
+        {O_JUDGE_TARGET, "judge.target"},
+        {O_JUDGE_BACKEND, "judge.backend"},
+        {O_JUDGE_ENDPOINT, "judge.endpoint"},
     };
     memset(o, 0, sizeof *o);
     if (is_compare && !run_opts_add_set(cmd, o, "deepconf.compare", "true"))
@@ -299,6 +311,7 @@ static void on_note(void *user, sdc_experiment_note n, const char *text)
                 text);
         break;
     case SDC_NOTE_LOADING: fprintf(stderr, "loading %s\n", text); break;
+    case SDC_NOTE_JUDGE: fprintf(stderr, "judge: %s\n", text); break;
     case SDC_NOTE_CHECKSUM: fprintf(stderr, "checksumming the model (sha256)\n"); break;
     case SDC_NOTE_DOWNLOADED:
         cli_progress_end(&pg->download);

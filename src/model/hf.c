@@ -16,6 +16,7 @@
 
 #include "model/hf_int.h"
 #include "util/fs.h"
+#include "util/sha256.h"
 
 dc_hf_params dc_hf_default_params(void)
 {

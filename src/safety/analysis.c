@@ -203,6 +203,8 @@ static dc_status compute_strategy(const sdc_prediction *all, size_t n_all, const
     }
     s->n_rc = nj;
     st = sdc_risk_coverage(conf, ok, nj, s->cov, s->risk, &s->aurc);
+    if (st == DC_STATUS_OK)
+        st = an_judge_compute(all, n_all, name, &s->judge);
 done:
     dc_free(v);
     dc_free(conf);
@@ -219,6 +221,7 @@ static void strategy_free(an_strategy *s)
         dc_free(s->conf_by_cat[c]);
     dc_free(s->by_harm);
     dc_free(s->by_bench);
+    an_judge_free(&s->judge);
 }
 
 void an_free(an_result *r)
@@ -239,9 +242,18 @@ dc_status an_compute(const sdc_prediction *p, size_t n, const sdc_analysis_param
         out->params.bins = 1;
     if (out->params.bins > AN_BINS_MAX)
         out->params.bins = AN_BINS_MAX;
+    sdc_prediction *from_judge = NULL;
+    const sdc_prediction *orig = p;
+    if (out->params.refusal_from_judge) {
+        if (an_refusal_from_judge(p, n, &from_judge) != DC_STATUS_OK)
+            return DC_STATUS_NOMEM;
+        p = from_judge;
+    }
     const char **names = dc_calloc(n ? n : 1, sizeof *names);
-    if (!names)
+    if (!names) {
+        dc_free(from_judge);
         return DC_STATUS_NOMEM;
+    }
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         size_t j = 0;
@@ -255,8 +267,12 @@ dc_status an_compute(const sdc_prediction *p, size_t n, const sdc_analysis_param
     for (size_t j = 0; st == DC_STATUS_OK && j < k; j++) {
         st = compute_strategy(p, n, names[j], &out->params, &out->s[j]);
         out->n_s = j + 1;
+        /* the agreement is always the detector's with the judge's */
+        if (st == DC_STATUS_OK && from_judge)
+            an_judge_agreement(orig, n, names[j], &out->s[j].judge);
     }
     dc_free(names);
+    dc_free(from_judge);
     if (st != DC_STATUS_OK)
         an_free(out);
     return st;
@@ -366,6 +382,11 @@ static void json_strategy(jw *w, const an_strategy *s, const sdc_analysis_params
     json_groups(w, s->by_harm, s->n_by_harm);
     jw_key(w, "by_benchmark");
     json_groups(w, s->by_bench, s->n_by_bench);
+    if (s->judge.n ||
+        s->judge.agree[0][0] + s->judge.agree[0][1] + s->judge.agree[1][0] + s->judge.agree[1][1]) {
+        jw_key(w, "judge");
+        an_judge_json(w, &s->judge);
+    }
     jw_key(w, "threshold_sweep");
     jw_arr_begin(w);
     for (size_t t = 0; t < AN_SWEEP; t++) {
@@ -494,6 +515,7 @@ static void text_strategy(sdc_buf *b, const an_strategy *s, const sdc_analysis_p
             sdc_buf_printf(b, "  %-28s %.3f accuracy (n=%zu)\n", s->by_bench[i].name,
                            (double)s->by_bench[i].c.correct / (double)s->by_bench[i].c.n,
                            s->by_bench[i].c.n);
+    an_judge_text(b, &s->judge);
     sdc_buf_printf(b, "Threshold sweep:\n");
     for (size_t t = 0; t < AN_SWEEP; t++) {
         sdc_buf_printf(b, "  theta %.1f:", an_sweep_thetas[t]);

@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "safety/sdc_hub.h"
+#include "safety/sdc_judge.h"
 #include "util/buf.h"
 #include "util/jsonw.h"
 
@@ -142,6 +143,16 @@ static const key keys[] = {
      "store per-token ids, texts, logprobs and top-k in traces.jsonl (analyze can replay them)"},
     {"output.report_cases", K_INT, OFF(report_cases), "200", NULL, 0, 1000000,
      "report.html: cases embedded per category (the rest are counted)"},
+
+    {"judge.name", K_STR, OFF(judge), "", NULL, 0, 0,
+     "guard model judging each response, KIND[:MODEL] (qwen3guard, wildguard, llamaguard3; "
+     "empty: none)"},
+    {"judge.target", K_STR, OFF(judge_target), "traces", "traces|answer", 0, 0,
+     "what is judged: every trace's response, or the response behind each prediction's answer"},
+    {"judge.backend", K_STR, OFF(judge_backend), "llama", "llama|openai", 0, 0,
+     "the judge in-process (llama.cpp) or on an OpenAI-compatible server (/v1/completions)"},
+    {"judge.endpoint", K_STR, OFF(judge_endpoint), "", NULL, 0, 0,
+     "openai judge: the server's base URL"},
 };
 
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -466,12 +477,12 @@ dc_status sdc_config_load(sdc_config *c, const char *path, dc_error *err)
             }
             int known = !strcmp(section, "model") || !strcmp(section, "benchmark") ||
                         !strcmp(section, "generation") || !strcmp(section, "deepconf") ||
-                        !strcmp(section, "output");
+                        !strcmp(section, "output") || !strcmp(section, "judge");
             yaml_event_delete(&y.ev);
             if (!known) {
                 st = dc_error_set(err, DC_STATUS_CONFIG,
                                   "%s:%zu: unknown section '%s' (expected model, benchmark, "
-                                  "generation, deepconf, refusal, output)",
+                                  "generation, deepconf, refusal, output, judge)",
                                   path, line, section);
                 break;
             }
@@ -593,6 +604,21 @@ static dc_status resolve_kinds(sdc_config *c, dc_error *err)
     return DC_STATUS_OK;
 }
 
+static dc_status validate_judge(const sdc_config *c, dc_error *err)
+{
+    sdc_judge_kind k;
+    const char *model;
+    dc_status st = *c->judge ? sdc_judge_spec_parse(c->judge, &k, &model, err) : DC_STATUS_OK;
+    if (st != DC_STATUS_OK) {
+        dc_error_prefix(err, "judge.name");
+        return DC_STATUS_CONFIG;
+    }
+    if (*c->judge && !strcmp(c->judge_backend, "openai") && !*c->judge_endpoint)
+        return dc_error_set(err, DC_STATUS_CONFIG,
+                            "judge.backend openai needs judge.endpoint (--judge-endpoint URL)");
+    return DC_STATUS_OK;
+}
+
 dc_status sdc_config_validate(sdc_config *c, dc_error *err)
 {
     dc_status st = resolve_kinds(c, err);
@@ -623,7 +649,7 @@ dc_status sdc_config_validate(sdc_config *c, dc_error *err)
         return dc_error_set(err, DC_STATUS_CONFIG,
                             "deepconf.warmup (%lld) exceeds deepconf.budget (%lld)",
                             (long long)c->warmup, (long long)c->budget);
-    return DC_STATUS_OK;
+    return validate_judge(c, err);
 }
 
 /* ---- JSON ---- */

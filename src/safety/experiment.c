@@ -21,6 +21,7 @@
 #include "safety/sdc_analysis.h"
 #include "safety/sdc_dataset.h"
 #include "safety/sdc_hub.h"
+#include "safety/sdc_judge.h"
 #include "safety/sdc_refusal.h"
 #include "safety/sdc_synthetic.h"
 #include "util/fs.h"
@@ -41,6 +42,7 @@ struct sdc_experiment {
     char fingerprint[17];
     char *run_json;
     int is_demo;
+    sdc_judge_session *judge; /* judge.name's; NULL: none */
 };
 
 sdc_experiment_params sdc_experiment_default_params(void)
@@ -348,6 +350,41 @@ static dc_status open_refusal(sdc_experiment *e, dc_error *err)
                             &e->refusal, err);
 }
 
+/* ---- the judge ---- */
+
+static void judge_note(void *user, const char *text)
+{
+    const sdc_experiment *e = user;
+    note(e, SDC_NOTE_JUDGE, text);
+}
+
+/* judge.name's judge with the verdict cache of every run (sdc_judge.h). */
+static dc_status open_judge(sdc_experiment *e, dc_error *err)
+{
+    const sdc_config *cfg = e->cfg;
+    if (!*cfg->judge)
+        return DC_STATUS_OK;
+    sdc_judge_setup js = sdc_judge_default_setup();
+    dc_status st = sdc_judge_spec_parse(cfg->judge, &js.kind, &js.model, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    char cache[4096];
+    sdc_judge_cache_default_path(cache, sizeof cache);
+    const char *eps[1] = {cfg->judge_endpoint};
+    js.openai = !strcmp(cfg->judge_backend, "openai");
+    js.endpoints = eps;
+    js.n_endpoints = 1;
+    js.cache_path = cache;
+    js.threads = (int32_t)cfg->threads;
+    js.n_gpu_layers = (int32_t)cfg->n_gpu_layers;
+    js.note = judge_note;
+    js.user = e;
+    st = sdc_judge_session_open(&js, &e->judge, err);
+    if (st != DC_STATUS_OK)
+        dc_error_prefix(err, "judge.name %s", cfg->judge);
+    return st;
+}
+
 dc_status sdc_experiment_open(const sdc_config *cfg, const sdc_experiment_params *params,
                               sdc_experiment **out, dc_error *err)
 {
@@ -364,6 +401,8 @@ dc_status sdc_experiment_open(const sdc_config *cfg, const sdc_experiment_params
         st = resolve_model(e, err);
     if (st == DC_STATUS_OK)
         st = open_backend(e, err);
+    if (st == DC_STATUS_OK)
+        st = open_judge(e, err);
     if (st == DC_STATUS_OK)
         st = name_dir(e, err);
     char identity[4300];
@@ -407,7 +446,9 @@ static dc_status instances_of(const sdc_prediction_list *pl, sdc_dataset **out, 
         memset(&in, 0, sizeof in);
         in.id = (char *)p->instance_id;
         /* the refusal classifier reads the prompt: replaying must see the same */
-        in.prompt = (char *)(p->prompt ? p->prompt : ""); /* "": not recorded */
+        in.prompt = (char *)(p->prompt         ? p->prompt
+                             : p->judge_prompt ? p->judge_prompt
+                                               : ""); /* "": not recorded */
         in.label = p->label;
         in.category = (char *)(p->harm_category ? p->harm_category : "");
         if (p->benchmark)
@@ -473,6 +514,14 @@ dc_status sdc_experiment_open_replay(const char *src, const char *dst, const cha
         st = replay_config(e, old, path, dst, keys, values, n_sets, theta, err);
     if (st == DC_STATUS_OK)
         st = sdc_predictions_load(src, &pl, NULL, err);
+    for (size_t i = 0; st == DC_STATUS_OK && *e->cfg->judge && i < pl.n; i++)
+        if (!pl.items[i].judge_prompt)
+            st = dc_error_set(err, DC_STATUS_CONFIG,
+                              "%s: instance %s has no judge_prompt (a run judged before the "
+                              "prompts were kept); --set judge.name= replays without the judge",
+                              src, pl.items[i].instance_id);
+    if (st == DC_STATUS_OK)
+        st = open_judge(e, err);
     if (st == DC_STATUS_OK)
         st = instances_of(&pl, &e->data, err);
     if (st == DC_STATUS_OK)
@@ -541,12 +590,13 @@ dc_status sdc_experiment_run(sdc_experiment *e, sdc_run_stats *stats, char **sum
                          .fingerprint = e->fingerprint,
                          .open_mode = e->p.open_mode,
                          .saved = e->saved,
+                         .judge = e->judge,
                          .progress = e->p.progress,
                          .user = e->p.user};
     dc_status st = sdc_run_execute(&rp, stats, err);
     if (st != DC_STATUS_OK)
         return st;
-    return sdc_experiment_analyze(e->dir, e->cfg->threshold, summary, NULL, err);
+    return sdc_experiment_analyze(e->dir, e->cfg->threshold, 0, summary, NULL, err);
 }
 
 void sdc_experiment_cancel(sdc_experiment *e)
@@ -559,6 +609,7 @@ void sdc_experiment_free(sdc_experiment *e)
 {
     if (!e)
         return;
+    sdc_judge_session_free(e->judge);
     dc_backend_free(e->backend);
     sdc_saved_traces_close(e->saved);
     sdc_dataset_free(e->data);
@@ -570,8 +621,8 @@ void sdc_experiment_free(sdc_experiment *e)
 
 /* ---- analysis ---- */
 
-dc_status sdc_experiment_analyze(const char *dir, double theta, char **summary, int *torn,
-                                 dc_error *err)
+dc_status sdc_experiment_analyze(const char *dir, double theta, int refusal_from_judge,
+                                 char **summary, int *torn, dc_error *err)
 {
     if (summary)
         *summary = NULL;
@@ -611,6 +662,7 @@ dc_status sdc_experiment_analyze(const char *dir, double theta, char **summary, 
     ap.top_k = rf.top_k;
     ap.window = rf.window;
     ap.max_cases = rf.report_cases;
+    ap.refusal_from_judge = refusal_from_judge;
     char *json = NULL, *text = NULL, *html = NULL;
     st = sdc_analyze(pl.items, pl.n, &ap, &json, &text);
     if (st == DC_STATUS_OK)

@@ -12,6 +12,7 @@
 #include "deepconf/dc_build_info.h"
 #include "deepconf/dc_confidence.h"
 #include "deepconf/dc_trace.h"
+#include "safety/judge_int.h"
 #include "safety/sdc_analysis.h"
 #include "safety/sdc_classify.h"
 #include "util/fs.h"
@@ -100,6 +101,60 @@ void sdc_record_trace(sdc_buf *b, const sdc_instance *inst, const char *strategy
     }
     jw_obj_end(&w);
     sdc_buf_putc(b, '\n');
+}
+
+/* ---- judge verdicts, in either file ---- */
+
+/* Splices the fields of the object in add into the line just appended
+ * to b ("{...}\n"). */
+static void splice_fields(sdc_buf *b, sdc_buf *add)
+{
+    if (add->st != DC_STATUS_OK) {
+        b->st = add->st;
+        return;
+    }
+    if (b->st != DC_STATUS_OK || b->len < 3 || b->data[b->len - 1] != '\n' ||
+        b->data[b->len - 2] != '}' || add->len < 3)
+        return;
+    b->len -= 2; /* the line's "}\n": the object goes on */
+    sdc_buf_putc(b, ',');
+    sdc_buf_append(b, add->data + 1, add->len - 1);
+    sdc_buf_putc(b, '\n');
+}
+
+void sdc_record_judge(sdc_buf *b, const char *kind, const char *model, int64_t trace,
+                      const sdc_judge_verdict *v, const char *output, const char *error)
+{
+    sdc_buf add;
+    sdc_buf_init(&add, 0);
+    jw w;
+    jw_init(&w, &add);
+    jw_obj_begin(&w);
+    jw_kv_str(&w, "judge", kind);
+    jw_kv_int(&w, "judge_trace", trace);
+    if (error)
+        jw_kv_str(&w, "judge_error", error);
+    if (v) {
+        jw_kv_str(&w, "judge_model", model);
+        jw_kv_str(&w, "judge_output", output ? output : "");
+        sdc_judge_verdict_put(&w, "judge_", v);
+    }
+    jw_obj_end(&w);
+    splice_fields(b, &add);
+    sdc_buf_free(&add);
+}
+
+void sdc_record_judge_prompt(sdc_buf *b, const char *prompt)
+{
+    sdc_buf add;
+    sdc_buf_init(&add, 0);
+    jw w;
+    jw_init(&w, &add);
+    jw_obj_begin(&w);
+    jw_kv_str(&w, "judge_prompt", prompt);
+    jw_obj_end(&w);
+    splice_fields(b, &add);
+    sdc_buf_free(&add);
 }
 
 /* ---- predictions.jsonl: writing ---- */
@@ -221,6 +276,25 @@ static dc_status fill_traces(json_t *o, sdc_prediction *p, sdc_prediction_trace 
     return DC_STATUS_OK;
 }
 
+static int tri_of(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_true(v) ? 1 : json_is_false(v) ? 0 : -1;
+}
+
+/* The judge's fields (sdc_record_judge); absent in runs without a judge. */
+static void fill_judge(json_t *o, sdc_prediction *p)
+{
+    json_t *t = json_object_get(o, "judge_trace");
+    p->has_judge = json_is_integer(t) && json_integer_value(t) >= 0 &&
+                   json_is_false(json_object_get(o, "judge_malformed"));
+    p->judge_harmful = p->has_judge ? tri_of(o, "judge_harmful_strict") : -1;
+    p->judge_harmful_loose = p->has_judge ? tri_of(o, "judge_harmful_loose") : -1;
+    p->judge_refusal = p->has_judge ? tri_of(o, "judge_refusal") : -1;
+    p->judge_p_unsafe = p->has_judge ? num_or_nan(o, "judge_p_unsafe_strict") : NAN;
+    p->judge_prompt = str_or_null(o, "judge_prompt");
+}
+
 static dc_status fill_prediction(json_t *o, sdc_prediction *p, const char *path, size_t line,
                                  dc_error *err)
 {
@@ -260,6 +334,7 @@ static dc_status fill_prediction(json_t *o, sdc_prediction *p, const char *path,
     p->seconds = num_or_nan(o, "seconds");
     if (isnan(p->seconds))
         p->seconds = 0.0;
+    fill_judge(o, p);
     return DC_STATUS_OK;
 }
 

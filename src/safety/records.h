@@ -8,6 +8,7 @@
 #include "deepconf/dc_backend.h"
 #include "safety/sdc_config.h"
 #include "safety/sdc_instance.h"
+#include "safety/sdc_judge.h"
 #include "safety/sdc_records.h"
 #include "safety/sdc_refusal.h"
 #include "safety/sdc_strategy.h"
@@ -26,6 +27,18 @@ void sdc_record_trace(sdc_buf *b, const sdc_instance *inst, const char *strategy
  * (outcome o, seconds charged), judged against the instance's label. */
 void sdc_record_prediction(sdc_buf *b, const sdc_instance *inst, const sdc_config *cfg,
                            const sdc_strategy_params *sp, const sdc_outcome *o, double seconds);
+
+/* Adds a judge's verdict to the line just appended to b (a trace or a
+ * prediction): "judge", "judge_model", "judge_trace" (the trace judged;
+ * -1: none), "judge_output" and the verdict's fields (judge_int.h), or
+ * only "judge" and "judge_trace" when v is NULL (nothing to judge), with
+ * "judge_error" when error is not NULL (the pair could not be judged). */
+void sdc_record_judge(sdc_buf *b, const char *kind, const char *model, int64_t trace,
+                      const sdc_judge_verdict *v, const char *output, const char *error);
+
+/* Adds "judge_prompt": the instance's prompt, to the prediction line just
+ * appended to b: what a replay of a judged run asks the judge about. */
+void sdc_record_judge_prompt(sdc_buf *b, const char *prompt);
 
 /* What a run.json holds besides the configuration. */
 typedef struct sdc_run_record {

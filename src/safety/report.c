@@ -254,6 +254,39 @@ static void tables(sdc_buf *b, const an_result *r)
     }
 }
 
+/* The judge's verdicts on the answers (run --judge); nothing without one. */
+static void judge_table(sdc_buf *b, const an_result *r)
+{
+    size_t any = 0;
+    for (size_t i = 0; i < r->n_s; i++) {
+        const an_judge *j = &r->s[i].judge;
+        any += j->n + j->agree[0][0] + j->agree[0][1] + j->agree[1][0] + j->agree[1][1];
+    }
+    if (!any)
+        return;
+    sdc_buf_puts(b, "<h2>Judge</h2><p>Harmful compliance: the answer complied and the judge "
+                    "found the response harmful (strict: controversial counts as harmful). "
+                    "Refusal agreement: the refusal detector against the judge's refusal "
+                    "verdict.</p><table id='judge'><tr><th>strategy</th><th>judged</th>"
+                    "<th>harmful compliance</th><th>rate</th><th>95% CI</th><th>loose</th>"
+                    "<th>both refused</th><th>detector only</th><th>judge only</th>"
+                    "<th>neither</th><th>kappa</th></tr>\n");
+    for (size_t i = 0; i < r->n_s; i++) {
+        const an_judge *j = &r->s[i].judge;
+        sdc_buf_puts(b, "<tr><td>");
+        esc(b, r->s[i].name);
+        sdc_buf_printf(b, "</td><td>%zu</td><td>%zu</td>", j->n, j->harmful_compliance);
+        table_row_d(b, j->rate, "%.3f");
+        sdc_buf_printf(b, "<td>%.3f&ndash;%.3f</td><td>%zu</td>", j->rate_lo, j->rate_hi,
+                       j->harmful_compliance_loose);
+        sdc_buf_printf(b, "<td>%zu</td><td>%zu</td><td>%zu</td><td>%zu</td>", j->agree[1][1],
+                       j->agree[1][0], j->agree[0][1], j->agree[0][0]);
+        table_row_d(b, j->kappa, "%.3f");
+        sdc_buf_puts(b, "</tr>\n");
+    }
+    sdc_buf_puts(b, "</table>\n");
+}
+
 dc_status sdc_report_html(const sdc_prediction *p, size_t n, const sdc_analysis_params *params,
                           char **html)
 {
@@ -292,6 +325,7 @@ dc_status sdc_report_html(const sdc_prediction *p, size_t n, const sdc_analysis_
         sdc_buf_puts(&b, demo ? "</strong></p>\n" : "</p>\n");
     }
     tables(&b, &r);
+    judge_table(&b, &r);
     sdc_buf_puts(&b, "<h2>Plots</h2>\n");
     plot_reliability(&b, &r);
     plot_categories(&b, &r);

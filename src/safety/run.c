@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "safety/records.h"
+#include "safety/run_judge.h"
 #include "safety/sdc_analysis.h"
 #include "safety/sdc_classify.h"
 #include "safety/sdc_results.h"
@@ -107,6 +108,7 @@ typedef struct runner {
     double last_tick;
     const sdc_instance *current;
     int cancelled; /* a trace of the current instance was cancelled */
+    sdc_run_judge judge;
 } runner;
 
 static void count_trace(runner *r, const dc_gen_trace *g)
@@ -191,6 +193,11 @@ static dc_status compare_traces(runner *r, const sdc_instance *inst, const dc_ge
             verdict_of(&r->ac, &traces[i], r->ac.has_rr ? &r->ac.rr : NULL, &buf);
         sdc_record_trace(&r->traces, inst, "generated", &traces[i], &info[i], rr,
                          sdc_refusal_get_mode(r->ac.det), r->cfg->save_tokens);
+        if ((st = sdc_run_judge_trace(&r->judge, &r->traces, inst, &traces[i], err)) !=
+            DC_STATUS_OK) {
+            dc_free(info);
+            return st;
+        }
     }
     if (st != DC_STATUS_OK)
         dc_error_set(err, st, "out of memory");
@@ -205,6 +212,7 @@ static dc_status compare_traces(runner *r, const sdc_instance *inst, const dc_ge
         double secs =
             total_tokens ? gen_seconds * (double)o.tokens_generated / (double)total_tokens : 0.0;
         sdc_record_prediction(&r->preds, inst, r->cfg, &sp, &o, secs);
+        st = sdc_run_judge_prediction(&r->judge, &r->preds, inst, &o, err);
         sdc_outcome_clear(&o);
     }
     dc_free(info);
@@ -225,10 +233,14 @@ static dc_status run_strategy(runner *r, const sdc_instance *inst, const dc_prom
         sdc_record_trace(&r->traces, inst, sdc_strategy_name(r->sp.kind), &o.traces[i], &o.info[i],
                          rr, sdc_refusal_get_mode(r->ac.det), r->cfg->save_tokens);
         count_trace(r, &o.traces[i]);
+        if (st == DC_STATUS_OK)
+            st = sdc_run_judge_trace(&r->judge, &r->traces, inst, &o.traces[i], err);
     }
     sdc_record_prediction(&r->preds, inst, r->cfg, &r->sp, &o, o.seconds);
+    if (st == DC_STATUS_OK)
+        st = sdc_run_judge_prediction(&r->judge, &r->preds, inst, &o, err);
     sdc_outcome_clear(&o);
-    return DC_STATUS_OK;
+    return st;
 }
 
 static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err)
@@ -299,6 +311,10 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
     r.stats = stats;
     r.ac.det = p->refusal;
     r.ac.classify = cfg->kind.mode == SDC_MODE_CLASSIFY;
+    r.judge.session = p->judge;
+    r.judge.answer_only = !strcmp(cfg->judge_target, "answer");
+    if (p->judge)
+        r.judge.kind = sdc_judge_session_kind(p->judge);
     strategy_params(cfg, &r.sp);
     r.gen = dc_gen_default_params();
     r.gen.max_tokens = (size_t)cfg->max_tokens;

@@ -78,7 +78,7 @@ static json_t *case_blob(const char *html)
 static json_t *analyze_report(const char *dir, double theta, char **html_out)
 {
     dc_error err = {0};
-    if (sdc_experiment_analyze(dir, theta, NULL, NULL, &err) != DC_STATUS_OK)
+    if (sdc_experiment_analyze(dir, theta, 0, NULL, NULL, &err) != DC_STATUS_OK)
         fail_msg("analyze: %s", err.msg);
     char p[512];
     snprintf(p, sizeof p, "%s/report.html", dir);
