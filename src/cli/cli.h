@@ -31,9 +31,10 @@ int cmd_run(int argc, char **argv); /* cmd_run.c */
 int cmd_compare(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_report(int argc, char **argv);
-int cmd_refusal(int argc, char **argv); /* cmd_refusal.c */
-int cmd_data(int argc, char **argv);    /* cmd_data.c */
-int cmd_model(int argc, char **argv);   /* cmd_model.c */
-int cmd_bench(int argc, char **argv);   /* cmd_bench.c */
+int cmd_refusal(int argc, char **argv);     /* cmd_refusal.c */
+int cmd_data(int argc, char **argv);        /* cmd_data.c */
+int cmd_model(int argc, char **argv);       /* cmd_model.c */
+int cmd_model_train(int argc, char **argv); /* cmd_train.c */
+int cmd_bench(int argc, char **argv);       /* cmd_bench.c */
 
 #endif

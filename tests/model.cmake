@@ -1,0 +1,6 @@
+# Tests of the model layer (src/model: the trainer). The corpus is
+# tests/data/train/corpus_small.jsonl (48 conversations); seconds on 2 cores.
+if(SDC_HAVE_LLAMA)
+    sdc_add_test(NAME test_train SOURCES model/test_train.c LABELS model TIMEOUT 300
+                 LIBS sdc_llama)
+endif()
