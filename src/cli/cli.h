@@ -33,6 +33,7 @@ int cmd_analyze(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_refusal(int argc, char **argv);     /* cmd_refusal.c */
 int cmd_data(int argc, char **argv);        /* cmd_data.c */
+int cmd_data_corpus(int argc, char **argv); /* cmd_corpus.c */
 int cmd_model(int argc, char **argv);       /* cmd_model.c */
 int cmd_model_train(int argc, char **argv); /* cmd_train.c */
 int cmd_bench(int argc, char **argv);       /* cmd_bench.c */

@@ -16,6 +16,7 @@ static const char *const usage_text =
     "usage: safety-deepconf data inspect FILE [LOAD OPTIONS] [--json]\n"
     "       safety-deepconf data export  FILE [LOAD OPTIONS] [SELECTION OPTIONS]\n"
     "       safety-deepconf data synth   [--num-instances N] [--seed S]\n"
+    "       safety-deepconf data corpus  --datasets DIR -o FILE.jsonl (see --help)\n"
     "\n"
     "inspect  counts what a benchmark file holds: rows, labels, categories.\n"
     "export   writes the file's instances as normalised JSONL on stdout, one per line:\n"
@@ -360,8 +361,10 @@ int cmd_data(int argc, char **argv)
         fputs(usage_text, stdout);
         return CLI_OK;
     }
+    if (!strcmp(sub, "corpus"))
+        return cmd_data_corpus(argc - 1, argv + 1);
     if (strcmp(sub, "inspect") && strcmp(sub, "export") && strcmp(sub, "synth")) {
-        cli_err(CMD, "unknown subcommand '%s' (expected inspect, export or synth)", sub);
+        cli_err(CMD, "unknown subcommand '%s' (expected inspect, export, synth or corpus)", sub);
         return CLI_USAGE;
     }
     data_opts o;
