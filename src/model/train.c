@@ -213,6 +213,7 @@ void dc_trainer_free(dc_trainer *t)
     dc_free(t->batch.sel);
     dc_free(t->batch.mask);
     dc_free(t->batch.tgt);
+    dc_free(t->batch.rowmask);
     train_data_free(t);
     dc_free(t->log);
     dc_free(t->recipe);

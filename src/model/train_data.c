@@ -304,6 +304,7 @@ size_t train_batch_fill(const dc_trainer *t, const size_t *order, size_t n, size
         b->mask[i] = -INFINITY;
     memset(b->tgt, 0, (size_t)V * t->r_max * sizeof(float));
     memset(b->sel, 0, t->r_max * sizeof(int32_t));
+    memset(b->rowmask, 0, t->r_max * sizeof(float));
     size_t used = 0, n_loss = 0, taken = 0;
     while (pos + taken < n && fits(t, &t->conv[order[pos + taken]], used, n_loss)) {
         const train_conv *c = &t->conv[order[pos + taken]];
@@ -313,6 +314,7 @@ size_t train_batch_fill(const dc_trainer *t, const size_t *order, size_t n, size
             if (j >= c->n_prompt && j > 0) {
                 b->sel[n_loss] = (int32_t)(used + j - 1);
                 b->tgt[n_loss * V + (size_t)t->out_map[c->tok[j]]] = 1.0f;
+                b->rowmask[n_loss] = 1.0f;
                 n_loss++;
             }
         }
@@ -326,12 +328,9 @@ size_t train_batch_fill(const dc_trainer *t, const size_t *order, size_t n, size
         b->pos[j] = (int32_t)(j - used);
     }
     mask_block(b->mask, T, (uint32_t)used, T);
-    /* ggml's cross entropy divides by all r_max rows: scale the one-hot
-       rows so that the loss is the mean over the real ones. */
-    float scale = n_loss ? (float)t->r_max / (float)n_loss : 0.0f;
-    for (size_t r = 0; r < n_loss; r++)
-        for (uint32_t k = 0; k < V; k++)
-            b->tgt[r * V + k] *= scale;
+    /* padding rows: a valid target (the rest row) for ggml's cross entropy */
+    for (size_t r = n_loss; r < t->r_max; r++)
+        b->tgt[r * V] = 1.0f;
     b->n_loss = n_loss;
     return taken;
 }

@@ -144,8 +144,12 @@ static struct ggml_tensor *forward(dc_trainer *t)
         struct ggml_tensor *u = ggml_mul_mat(c, L->up, h);
         x = ggml_add(c, x, ggml_mul_mat(c, L->down, ggml_mul(c, g, u)));
     }
-    /* only the positions that predict a completion token reach the output */
+    /* only the positions that predict a completion token reach the output;
+       padding rows are zeroed, so that they add a constant to the loss
+       (pad_loss, taken out again) and nothing to the gradients: ggml's
+       cross-entropy backward assumes every target row sums to 1 */
     struct ggml_tensor *hs = norm(c, ggml_get_rows(c, x, t->in_sel), t->output_norm);
+    hs = ggml_mul(c, hs, t->in_rowmask);
     struct ggml_tensor *logits = ggml_add(c, ggml_mul_mat(c, t->output, hs), t->in_bias);
     return ggml_cross_entropy_loss(c, logits, t->in_tgt);
 }
@@ -179,6 +183,7 @@ dc_status train_graph_build(dc_trainer *t, dc_error *err)
     t->in_sel = input(t, GGML_TYPE_I32, t->r_max, 0, "loss_positions");
     t->in_tgt = input(t, GGML_TYPE_F32, t->n_out, t->r_max, "targets");
     t->in_bias = input(t, GGML_TYPE_F32, t->n_out, 0, "rest_bias");
+    t->in_rowmask = input(t, GGML_TYPE_F32, 1, t->r_max, "loss_rows");
     new_weights(t);
     t->loss = forward(t);
     ggml_set_name(t->loss, "loss");
@@ -194,6 +199,8 @@ dc_status train_graph_build(dc_trainer *t, dc_error *err)
     float *bias = t->in_bias->data;
     memset(bias, 0, (size_t)t->n_out * sizeof(float));
     bias[0] = logf((float)(t->n_vocab - (t->n_out - 1)));
+    /* a padding row's logits are the bias; its target is the rest row */
+    t->pad_loss = log(exp((double)bias[0]) + (double)(t->n_out - 1)) - (double)bias[0];
     for (size_t i = 0; i < t->n_par; i++)
         t->info.params += (size_t)ggml_nelements(t->par[i]);
     struct ggml_cplan pb = ggml_graph_plan(t->gb, t->p.threads, NULL);
@@ -204,8 +211,9 @@ dc_status train_graph_build(dc_trainer *t, dc_error *err)
     t->batch.sel = dc_malloc(t->r_max * sizeof(int32_t));
     t->batch.mask = dc_malloc((size_t)T * T * sizeof(float));
     t->batch.tgt = dc_malloc((size_t)t->n_out * t->r_max * sizeof(float));
+    t->batch.rowmask = dc_malloc(t->r_max * sizeof(float));
     if (!t->work || !t->batch.tok || !t->batch.pos || !t->batch.sel || !t->batch.mask ||
-        !t->batch.tgt)
+        !t->batch.tgt || !t->batch.rowmask)
         return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
     return DC_STATUS_OK;
 }
@@ -218,16 +226,23 @@ dc_status train_graph_run(dc_trainer *t, int backward, double *loss, dc_error *e
     memcpy(t->in_sel->data, t->batch.sel, t->r_max * sizeof(int32_t));
     memcpy(t->in_mask->data, t->batch.mask, T * T * sizeof(float));
     memcpy(t->in_tgt->data, t->batch.tgt, (size_t)t->n_out * t->r_max * sizeof(float));
+    memcpy(t->in_rowmask->data, t->batch.rowmask, t->r_max * sizeof(float));
     struct ggml_cgraph *g = backward ? t->gb : t->gf;
-    if (backward)
+    const double n_loss = (double)(t->batch.n_loss ? t->batch.n_loss : 1);
+    if (backward) {
+        /* ggml's loss is a mean over all r_max rows; the gradient of the
+           mean over the real ones is that times r_max / n_loss */
         ggml_graph_reset(t->gb);
+        *(float *)ggml_graph_get_grad_acc(t->gb, t->loss)->data = (float)(t->r_max / n_loss);
+    }
     struct ggml_cplan plan = ggml_graph_plan(g, t->p.threads, NULL);
     if (plan.work_size > t->work_size)
         return dc_error_set(err, DC_STATUS_STATE, "work buffer too small");
     plan.work_data = t->work;
     if (ggml_graph_compute(g, &plan) != GGML_STATUS_SUCCESS)
         return dc_error_set(err, DC_STATUS_BACKEND, "ggml_graph_compute failed");
-    *loss = *(const float *)t->loss->data;
+    double pad = (double)(t->r_max - t->batch.n_loss) * t->pad_loss;
+    *loss = ((double)*(const float *)t->loss->data * t->r_max - pad) / n_loss;
     return DC_STATUS_OK;
 }
 

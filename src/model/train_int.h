@@ -32,7 +32,7 @@ typedef struct train_layer {
 /* One window's inputs, filled on the host then copied into the graph. */
 typedef struct train_batch {
     int32_t *tok, *pos, *sel;
-    float *mask, *tgt;
+    float *mask, *tgt, *rowmask;
     size_t n_loss;   /* completion tokens with loss */
     size_t n_tokens; /* real (non-padding) tokens */
 } train_batch;
@@ -60,7 +60,8 @@ struct dc_trainer {
     struct ggml_cgraph *gf, *gb;
     struct ggml_tensor *tok_embd, *output, *output_norm;
     train_layer *layers;
-    struct ggml_tensor *in_tok, *in_pos, *in_mask, *in_sel, *in_tgt, *in_bias, *loss;
+    struct ggml_tensor *in_tok, *in_pos, *in_mask, *in_sel, *in_tgt, *in_bias, *in_rowmask, *loss;
+    double pad_loss; /* cross entropy of a padding row (the bias alone vs the rest row) */
     struct ggml_tensor *par[TRAIN_MAX_PARAMS];
     int par_decay[TRAIN_MAX_PARAMS];
     size_t n_par;
