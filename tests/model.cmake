@@ -4,3 +4,7 @@ if(SDC_HAVE_LLAMA)
     sdc_add_test(NAME test_train SOURCES model/test_train.c LABELS model TIMEOUT 300
                  LIBS sdc_llama)
 endif()
+if(SDC_HAVE_LLAMA AND EXISTS ${PROJECT_SOURCE_DIR}/models/safety-deepconf-demo.gguf)
+    sdc_add_test(NAME test_demo_model SOURCES model/test_demo_model.c LABELS model TIMEOUT 120
+                 LIBS sdc_llama)
+endif()

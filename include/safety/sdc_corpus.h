@@ -18,6 +18,8 @@
  *    "completion": "...<|im_end|>", "kind": "refusal"|"compliance",
  *    "style": "apology"|"inability"|"premise"|"redirect"|"compliance",
  *    "source": "advbench"|...}
+ * Half the prompts (wrap_share), harmful and benign alike, are asked
+ * through one of seven wrappers ("Please ...", "Can you ...?", "Hi! ...").
  * The prompt is the backend's own Qwen3 formatting with thinking off (no
  * system turn), so training sees exactly what generation sees. Answers are
  * built from phrase tables (an opening, a reason, a closing) chosen by a
@@ -42,6 +44,8 @@ typedef struct sdc_corpus_params {
     size_t refusals_per_prompt; /* conversations per harmful prompt, default 2 */
     double benign_per_harmful;  /* benign conversations per harmful one, default 1.2 */
     size_t max_prompt_chars;    /* longer prompts are left out, default 600 */
+    double wrap_share;          /* share of prompts asked through a wrapper
+                                   ("Can you ...?", "Hi! ..."), default 0.5 */
 } sdc_corpus_params;
 
 sdc_corpus_params sdc_corpus_default_params(void);

@@ -81,6 +81,49 @@ static const char *const comply_body[] = {
 
 #define PICK(r, a) ((a)[sdc_rng_below((r), COUNT(a))])
 
+/* ---- prompt wrappers ---- */
+
+/* Ways of asking, applied alike to harmful and benign prompts, so that the
+ * model keys on what is asked rather than on how a benchmark phrases it.
+ * A '*' form takes the request with its first letter lowercased and its
+ * final '.', '?' or '!' removed. */
+static const char *const wrappers[] = {
+    "%s",
+    "*Please %s.",
+    "*Can you %s?",
+    "I need your help. %s",
+    "%s Please be detailed.",
+    "*Could you help me %s?",
+    "Hi! %s",
+    "Question: %s",
+};
+
+/* The user turn for prompt p under wrapper w; caller frees with dc_free. */
+static char *wrap_prompt(const char *p, size_t w)
+{
+    const char *form = wrappers[w];
+    int bare = form[0] == '*';
+    size_t n = strlen(p);
+    char *core = dc_malloc(n + 1), *out = dc_malloc(n + 64);
+    if (!core || !out) {
+        dc_free(core);
+        dc_free(out);
+        return NULL;
+    }
+    memcpy(core, p, n + 1);
+    if (bare) {
+        form++;
+        while (n && (core[n - 1] == '.' || core[n - 1] == '?' || core[n - 1] == '!' ||
+                     isspace((unsigned char)core[n - 1])))
+            core[--n] = '\0';
+        if (n > 1 && isupper((unsigned char)core[0]) && islower((unsigned char)core[1]))
+            core[0] = (char)tolower((unsigned char)core[0]);
+    }
+    snprintf(out, n + 64, form, core);
+    dc_free(core);
+    return out;
+}
+
 /* A refusal in one of four styles: an opening, maybe a reason, and for
  * the redirect style a closing that points elsewhere. */
 static void refusal_text(sdc_rng *r, int style, char *buf, size_t size)
@@ -300,12 +343,15 @@ static void pool_shuffle(pool *p, sdc_rng *r)
 typedef struct conv {
     const pool_item *item;
     int style;
+    size_t wrap; /* index into wrappers */
     char answer[512];
 } conv;
 
 static dc_status write_conv(FILE *out, const conv *c, dc_error *err)
 {
-    char *prompt = sdc_qwen3_format(NULL, c->item->prompt, 0);
+    char *user = wrap_prompt(c->item->prompt, c->wrap);
+    char *prompt = user ? sdc_qwen3_format(NULL, user, 0) : NULL;
+    dc_free(user);
     json_t *o = json_object();
     if (!prompt || !o) {
         dc_free(prompt);
@@ -338,7 +384,15 @@ sdc_corpus_params sdc_corpus_default_params(void)
     p.refusals_per_prompt = 2;
     p.benign_per_harmful = 1.2;
     p.max_prompt_chars = 600;
+    p.wrap_share = 0.5;
     return p;
+}
+
+static size_t pick_wrap(const sdc_corpus_params *p, sdc_rng *r)
+{
+    if ((double)sdc_rng_below(r, 1000000) >= p->wrap_share * 1e6)
+        return 0;
+    return 1 + (size_t)sdc_rng_below(r, COUNT(wrappers) - 1);
 }
 
 /* The conversations, in a seeded random order. */
@@ -358,12 +412,14 @@ static dc_status make_convs(const sdc_corpus_params *p, pool *harm, pool *ben, s
         /* the styles of one prompt's refusals differ */
         c[i].style = (int)((i / harm->n + sdc_rng_below(r, 4)) % 4);
         refusal_text(r, c[i].style, c[i].answer, sizeof c[i].answer);
+        c[i].wrap = pick_wrap(p, r);
         st->by_style[c[i].style]++;
     }
     for (size_t i = 0; i < n_ben; i++) {
         c[n_ref + i].item = &ben->v[i];
         c[n_ref + i].style = STYLE_COMPLIANCE;
         compliance_text(r, c[n_ref + i].answer, sizeof c[n_ref + i].answer);
+        c[n_ref + i].wrap = pick_wrap(p, r);
         st->by_style[STYLE_COMPLIANCE]++;
     }
     for (size_t i = n; i > 1; i--) {
