@@ -84,6 +84,8 @@ typedef struct dc_train_params {
     uint64_t seed;           /* default 1 */
     int threads;             /* default 1 */
     size_t max_steps;        /* stop after this many steps in all (0: none) */
+    int full_output;         /* train all 151 936 output rows (to measure what
+                                the subset buys); default 0 */
     const char *vocab_path;  /* ggml-vocab-qwen2.gguf; NULL: dc_demo_find_vocab() */
     const char *recipe;      /* a line stored in the GGUF (the command); borrowed, may be NULL */
     /* Called after each step; return 0 to stop (CANCELLED). NULL: none. */

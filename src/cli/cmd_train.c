@@ -33,6 +33,8 @@ static const char *const train_usage =
     "  --threads T            CPU threads (default 1)\n"
     "  --max-steps N          stop after N steps (tests, speed checks)\n"
     "  --f32                  write F32 weights instead of Q8_0\n"
+    "  --full-output          train every output row, not just the completion\n"
+    "                         tokens' (slow; to measure what the subset buys)\n"
     "  --vocab FILE           ggml-vocab-qwen2.gguf (default: as model mkdemo)\n"
     "  --quiet                no progress bar\n"
     "  -h, --help             this text\n";
@@ -121,7 +123,8 @@ int cmd_model_train(int argc, char **argv)
         O_MAXS,
         O_F32,
         O_VOCAB,
-        O_QUIET
+        O_QUIET,
+        O_FULL
     };
     static const struct option opts[] = {{"shape", required_argument, NULL, O_SHAPE},
                                          {"corpus", required_argument, NULL, O_CORPUS},
@@ -134,6 +137,7 @@ int cmd_model_train(int argc, char **argv)
                                          {"threads", required_argument, NULL, O_THREADS},
                                          {"max-steps", required_argument, NULL, O_MAXS},
                                          {"f32", no_argument, NULL, O_F32},
+                                         {"full-output", no_argument, NULL, O_FULL},
                                          {"vocab", required_argument, NULL, O_VOCAB},
                                          {"quiet", no_argument, NULL, O_QUIET},
                                          {"output", required_argument, NULL, 'o'},
@@ -178,6 +182,7 @@ int cmd_model_train(int argc, char **argv)
             ok = cli_parse_size(CMD, "--max-steps", optarg, 1, SIZE_MAX, &p.max_steps);
             break;
         case O_F32: q8 = 0; break;
+        case O_FULL: p.full_output = 1; break;
         case O_VOCAB: p.vocab_path = optarg; break;
         case O_QUIET: quiet = 1; break;
         case 'o': outp = optarg; break;

@@ -156,7 +156,7 @@ static dc_status build_maps(dc_trainer *t, dc_error *err)
     t->n_in = t->n_out = 1;
     for (int32_t id = 0; id < t->n_vocab; id++) {
         t->in_map[id] = t->in_map[id] ? t->n_in++ : 0;
-        t->out_map[id] = t->out_map[id] ? t->n_out++ : 0;
+        t->out_map[id] = t->out_map[id] || t->p.full_output ? t->n_out++ : 0;
     }
     t->info.in_vocab = (size_t)t->n_in - 1;
     t->info.out_vocab = (size_t)t->n_out - 1;

@@ -198,7 +198,9 @@ dc_status train_graph_build(dc_trainer *t, dc_error *err)
         return dc_error_set(err, DC_STATUS_NOMEM, "out of memory allocating the training graph");
     float *bias = t->in_bias->data;
     memset(bias, 0, (size_t)t->n_out * sizeof(float));
-    bias[0] = logf((float)(t->n_vocab - (t->n_out - 1)));
+    /* with the full output layer no token is left for the rest row: a
+       logit of -30 gives it no mass (only padding rows point at it) */
+    bias[0] = t->p.full_output ? -30.0f : logf((float)(t->n_vocab - (t->n_out - 1)));
     /* a padding row's logits are the bias; its target is the rest row */
     t->pad_loss = log(exp((double)bias[0]) + (double)(t->n_out - 1)) - (double)bias[0];
     for (size_t i = 0; i < t->n_par; i++)
