@@ -43,6 +43,7 @@ d=$(run harmful_test refusal-direction "$D/refusal_direction/harmful_test.json" 
 echo "harmful_test (should refuse):          $(rates "$d" "")"
 d=$(run harmless_test refusal-direction "$D/refusal_direction/harmless_test.json" "$N")
 echo "harmless_test (should comply):         $(rates "$d" "")"
+[ "${SKIP_XSTEST:-0}" = 1 ] && exit 0
 d=$(run xstest xstest "$D/xstest/xstest_prompts.csv" 450)
 echo "XSTest safe (should comply):           $(rates "$d" safe)"
 echo "XSTest unsafe (should refuse):         $(rates "$d" unsafe)"
