@@ -8,3 +8,6 @@ if(SDC_HAVE_LLAMA AND EXISTS ${PROJECT_SOURCE_DIR}/models/safety-deepconf-demo.g
     sdc_add_test(NAME test_demo_model SOURCES model/test_demo_model.c LABELS model TIMEOUT 120
                  LIBS sdc_llama)
 endif()
+# `data corpus` on the shared datasets ($SDC_DATASETS, default
+# /work/shared/datasets; skipped without them): deterministic, held out.
+sdc_add_test(NAME test_corpus SOURCES unit/test_corpus.c LABELS unit)
