@@ -62,10 +62,12 @@ int cmd_report(int argc, char **argv);
 int cmd_refusal(int argc, char **argv);       /* cmd_refusal.c */
 int cmd_refusal_train(int argc, char **argv); /* cmd_refusal_model.c */
 int cmd_refusal_eval(int argc, char **argv);
-int cmd_data(int argc, char **argv);  /* cmd_data.c */
-int cmd_model(int argc, char **argv); /* cmd_model.c */
-int cmd_bench(int argc, char **argv); /* cmd_bench.c */
-int cmd_sweep(int argc, char **argv); /* cmd_sweep.c */
-int cmd_judge(int argc, char **argv); /* cmd_judge.c */
+int cmd_data(int argc, char **argv);        /* cmd_data.c */
+int cmd_model(int argc, char **argv);       /* cmd_model.c */
+int cmd_bench(int argc, char **argv);       /* cmd_bench.c */
+int cmd_sweep(int argc, char **argv);       /* cmd_sweep.c */
+int cmd_judge(int argc, char **argv);       /* cmd_judge.c */
+int cmd_data_corpus(int argc, char **argv); /* cmd_corpus.c */
+int cmd_model_train(int argc, char **argv); /* cmd_train.c */
 
 #endif

@@ -19,6 +19,7 @@ static const char *const usage_text =
     "       safety-deepconf data synth   [--num-instances N] [--seed S]\n"
     "       safety-deepconf data pull    NAME[@REVISION] [--offline] [--quiet] [--json]\n"
     "       safety-deepconf data list    [--json]\n"
+    "       safety-deepconf data corpus  --datasets DIR -o FILE.jsonl (see --help)\n"
     "\n"
     "inspect  counts what a benchmark file holds: rows, labels, categories.\n"
     "export   writes the file's instances as normalised JSONL on stdout, one per line:\n"
@@ -465,8 +466,11 @@ int cmd_data(int argc, char **argv)
         return data_pull(argc - 1, argv + 1);
     if (!strcmp(sub, "list"))
         return data_list(argc - 1, argv + 1);
+    if (!strcmp(sub, "corpus"))
+        return cmd_data_corpus(argc - 1, argv + 1);
     if (strcmp(sub, "inspect") && strcmp(sub, "export") && strcmp(sub, "synth")) {
-        cli_err(CMD, "unknown subcommand '%s' (expected inspect, export, synth, pull or list)",
+        cli_err(CMD,
+                "unknown subcommand '%s' (expected inspect, export, synth, pull, list or corpus)",
                 sub);
         return CLI_USAGE;
     }

@@ -1,4 +1,4 @@
-/* cmd_model.c - `safety-deepconf model pull|info|mkdemo`. */
+/* cmd_model.c - `safety-deepconf model pull|info|mkdemo|train`. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -24,6 +24,7 @@ static const char *const usage_text =
     "  info [MODEL]       describe a GGUF file (or Qwen3's published shapes) and\n"
     "                     estimate the memory generation needs\n"
     "  mkdemo -o FILE     write a Qwen3-architecture demo model with random weights\n"
+    "  train -o FILE      train a small Qwen3-architecture model on a corpus\n"
     "\n"
     "'safety-deepconf model COMMAND --help' describes a command.\n";
 
@@ -413,6 +414,8 @@ int cmd_model(int argc, char **argv)
         return cmd_info(argc - 1, argv + 1);
     if (!strcmp(sub, "mkdemo"))
         return cmd_mkdemo(argc - 1, argv + 1);
+    if (!strcmp(sub, "train"))
+        return cmd_model_train(argc - 1, argv + 1);
     cli_err(CMD, "unknown command '%s'", sub);
     fputs(usage_text, stderr);
     return CLI_USAGE;

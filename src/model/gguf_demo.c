@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "backend/llama_global.h"
+#include "model/gguf_demo_int.h"
 #include "backend/llama_util.h"
 
 #ifdef SDC_HAVE_LLAMA
@@ -454,7 +455,7 @@ static const struct {
     {151668, "</think>", 4},
 };
 
-static dc_status set_tokenizer(struct gguf_context *g, const char *vocab_path, dc_error *err)
+dc_status sdc_gguf_set_qwen_tokenizer(struct gguf_context *g, const char *vocab_path, dc_error *err)
 {
     dc_llama_global_logs_install();
     struct gguf_init_params ip = {true, NULL};
@@ -627,7 +628,7 @@ dc_status dc_demo_write(const char *path, const dc_demo_params *params, dc_error
         /* LLAMA_FTYPE_MOSTLY_Q8_0 = 7, MOSTLY_F16 = 1 */
         gguf_set_val_u32(g, "general.file_type", wtype == GGML_TYPE_Q8_0 ? 7u : 1u);
         gguf_set_val_u32(g, "general.quantization_version", GGML_QNT_VERSION);
-        st = set_tokenizer(g, vocab, err);
+        st = sdc_gguf_set_qwen_tokenizer(g, vocab, err);
     }
     for (size_t i = 0; st == DC_STATUS_OK && i < nt; i++) {
         struct ggml_tensor *x = t[i].ne1 > 1 ? ggml_new_tensor_2d(gc, t[i].type, t[i].ne0, t[i].ne1)
