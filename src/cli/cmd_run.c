@@ -43,6 +43,10 @@ static const char *const run_usage =
     "  --allow-insecure      openai: allow the API key over plain HTTP to a remote host\n"
     "  --threads N           llama: CPU threads (default: all cores)\n"
     "  --n-gpu-layers N      llama: layers on the GPU (GPU builds of llama.cpp)\n"
+    "  --slots N             llama: traces decoded together (default: auto, as many as\n"
+    "                        --memory-limit holds, at most 32; model.parallel)\n"
+    "  --memory-limit MIB    llama: memory for weights, KV cache and compute buffers\n"
+    "                        (default: half the physical memory)\n"
     "Benchmark:\n"
     "  --benchmark NAME      synthetic (default), auto, toxicchat, harmbench, wildguard,\n"
     "                        xstest, advbench, jailbreakbench, strongreject,\n"
@@ -64,7 +68,8 @@ static const char *const run_usage =
     "  --compare             generate the budget's traces once per instance and replay\n"
     "                        all four strategies over them (default)\n"
     "  --budget B            most traces per instance (default 10)\n"
-    "  --parallel P          traces generated together (default 2)\n"
+    "  --parallel P          adaptive and online add traces in steps of P (default 2;\n"
+    "                        the speed setting is --slots)\n"
     "  --window W            group confidence window (default 64)\n"
     "  --profile paper|reference  confidence arithmetic (default paper)\n"
     "  --threshold T         confident when confidence >= T (default 0.5)\n"
@@ -72,6 +77,8 @@ static const char *const run_usage =
     "  -c, --config FILE     YAML configuration\n"
     "  --set KEY=VALUE       any configuration key (e.g. deepconf.keep_percent=10)\n"
     "  --out DIR             run directory (default results/<run name>-<UTC time>)\n"
+    "  --save-tokens none|topk|full  per-token records in traces.jsonl (default topk:\n"
+    "                        ids and logprobs; full: also texts; none: no replay)\n"
     "  --resume              continue an interrupted run in DIR (same configuration)\n"
     "  --force               replace a finished or different run in DIR\n"
     "  --quiet               no progress on stderr\n"
@@ -204,6 +211,9 @@ enum {
     O_THRESHOLD,
     O_SET,
     O_OUT,
+    O_SAVE_TOKENS,
+    O_SLOTS,
+    O_MEMLIMIT,
     O_RESUME,
     O_FORCE,
     O_QUIET,
@@ -294,6 +304,9 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o, i
         {"threshold", required_argument, NULL, O_THRESHOLD},
         {"set", required_argument, NULL, O_SET},
         {"out", required_argument, NULL, O_OUT},
+        {"save-tokens", required_argument, NULL, O_SAVE_TOKENS},
+        {"slots", required_argument, NULL, O_SLOTS},
+        {"memory-limit", required_argument, NULL, O_MEMLIMIT},
         {"resume", no_argument, NULL, O_RESUME},
         {"force", no_argument, NULL, O_FORCE},
         {"quiet", no_argument, NULL, O_QUIET},
@@ -327,6 +340,9 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o, i
         {O_PROFILE, "deepconf.profile"},
         {O_THRESHOLD, "deepconf.threshold"},
         {O_OUT, "output.dir"},
+        {O_SAVE_TOKENS, "output.save_tokens"},
+        {O_SLOTS, "model.parallel"},
+        {O_MEMLIMIT, "model.memory_limit"},
     };
     memset(o, 0, sizeof *o);
     if (is_compare && !add_set(cmd, o, "deepconf.compare", "true"))
@@ -399,6 +415,7 @@ static void on_note(void *user, sdc_experiment_note n, const char *text)
                 text);
         break;
     case SDC_NOTE_LOADING: fprintf(stderr, "loading %s\n", text); break;
+    case SDC_NOTE_MEMORY: fprintf(stderr, "%s\n", text); break;
     case SDC_NOTE_CHECKSUM: fprintf(stderr, "checksumming the model (sha256)\n"); break;
     case SDC_NOTE_DOWNLOADED:
         cli_progress_end(&pg->download);
