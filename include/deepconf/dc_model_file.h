@@ -74,6 +74,20 @@ void dc_mem_estimate_compute(uint64_t weights, uint32_t n_layer, uint32_t n_head
                              uint32_t head_dim, uint32_t n_vocab, uint32_t n_embd, uint32_t n_ctx,
                              uint32_t parallel, dc_mem_estimate *out);
 
+/* Context per trace as llama.cpp allocates it: need rounded up to its
+ * granularity (256 tokens per sequence with a KV cache per sequence). */
+uint32_t dc_llama_ctx_round(uint32_t need);
+
+/* The default memory limit: half the physical memory (0 when unknown). */
+uint64_t dc_memory_default_limit(void);
+
+/* Traces to decode together: the most, up to cap (at least 1), whose
+ * estimate (dc_mem_estimate_compute with the model's shape in *in and
+ * n_ctx per trace) fits in limit bytes; *out gets the estimate at the
+ * chosen number. */
+uint32_t dc_mem_parallel_fit(const dc_gguf_info *in, uint32_t n_ctx, uint64_t limit, uint32_t cap,
+                             dc_mem_estimate *out);
+
 #ifdef __cplusplus
 }
 #endif

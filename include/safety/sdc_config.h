@@ -22,6 +22,13 @@ typedef enum sdc_backend_kind { SDC_BACKEND_LLAMA = 0, SDC_BACKEND_OPENAI = 1 } 
 
 typedef enum sdc_mode { SDC_MODE_REFUSAL = 0, SDC_MODE_CLASSIFY = 1 } sdc_mode;
 
+/* What traces.jsonl keeps of each token (output.save_tokens). */
+typedef enum sdc_save_tokens {
+    SDC_SAVE_TOKENS_NONE = 0, /* nothing: analyze cannot replay the run */
+    SDC_SAVE_TOKENS_TOPK = 1, /* id, logprob, top-k ids and logprobs, compactly */
+    SDC_SAVE_TOKENS_FULL = 2  /* also each token's and alternative's text */
+} sdc_save_tokens;
+
 /* The enum-like keys, resolved once by sdc_config_validate from their text
  * (which stays the stored form: YAML, --set, run.json). */
 typedef struct sdc_config_kinds {
@@ -31,6 +38,7 @@ typedef struct sdc_config_kinds {
     sdc_strategy_kind strategy;
     dc_profile profile;
     sdc_vote_score vote_score;
+    sdc_save_tokens save_tokens;
 } sdc_config_kinds;
 
 typedef struct sdc_config {
@@ -48,6 +56,8 @@ typedef struct sdc_config {
     int64_t threads;      /* llama: CPU threads (0 = all cores) */
     int64_t n_gpu_layers; /* llama: layers on the GPU */
     int64_t ctx_size;     /* llama: context per trace */
+    int64_t slots;        /* llama: traces decoded together (model.parallel; 0 = auto) */
+    int64_t memory_limit; /* llama: MiB that bound auto slots (0 = half the RAM) */
     int64_t batch_size;   /* llama: logical batch */
     /* benchmark */
     char *benchmark; /* "" (synthetic without data, auto with) | synthetic | auto | toxicchat ... */
@@ -81,9 +91,9 @@ typedef struct sdc_config {
     char *profile;    /* paper | reference */
     char *vote_score; /* mean | tail | bottom10 | lowest */
     /* output */
-    char *out;      /* run directory ("" = results/<run_name>) */
-    char *run_name; /* "" = derived from benchmark, model and time */
-    int save_tokens;
+    char *out;            /* run directory ("" = results/<run_name>) */
+    char *run_name;       /* "" = derived from benchmark, model and time */
+    char *save_tokens;    /* none | topk | full */
     int64_t report_cases; /* report.html: cases embedded per category */
     /* judge (a guard model on each response; sdc_judge.h) */
     char *judge;          /* "KIND[:MODEL]" ("" = none): qwen3guard, wildguard, llamaguard3 */

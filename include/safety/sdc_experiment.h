@@ -32,12 +32,17 @@ extern "C" {
 /* The model tried when model.name is empty, before the offline demo model. */
 #define SDC_DEFAULT_MODEL "Qwen/Qwen3-0.6B"
 
+/* The most traces auto model.parallel decodes together: where tokens/s
+ * stopped rising on 2 CPU cores (docs/performance.md). */
+#define SDC_PARALLEL_KNEE 32
+
 typedef enum sdc_experiment_note {
     SDC_NOTE_DEMO_MODEL = 0, /* no model given and the default unreachable; text: why */
     SDC_NOTE_LOADING = 1,    /* text: the model file being loaded */
     SDC_NOTE_CHECKSUM = 2,   /* text: the model file being checksummed (sha256) */
     SDC_NOTE_DOWNLOADED = 3, /* a download finished; text: the file */
-    SDC_NOTE_JUDGE = 4       /* the judge (judge.name) being set up; text: what happens */
+    SDC_NOTE_JUDGE = 4 /* the judge (judge.name) being set up; text: what happens */,
+    SDC_NOTE_MEMORY = 5 /* llama: traces decoded together, context, memory; text: all */
 } sdc_experiment_note;
 
 typedef struct sdc_experiment_params {

@@ -11,6 +11,7 @@
 #include "deepconf/dc_backend_llama.h"
 #include "deepconf/dc_gguf_demo.h"
 #include "deepconf/dc_hf.h"
+#include "safety/sdc_experiment.h"
 #include "util/jsonw.h"
 #include "util/clock.h"
 
@@ -70,8 +71,13 @@ static const char *const info_usage =
     "Q4_K_M from their published shapes.\n"
     "\n"
     "Options:\n"
-    "  --ctx N        context per trace, tokens (default 4096)\n"
-    "  --parallel P   traces decoded together (default 8)\n"
+    "  --ctx N        context per trace, tokens (default 512: a short prompt and\n"
+    "                 256 generated tokens, as a default run sizes it)\n"
+    "  --parallel P   traces decoded together (default: with a file, auto as a run\n"
+    "                 chooses it: as many as --memory-limit holds, at most 32;\n"
+    "                 without one, 8)\n"
+    "  --memory-limit MIB  the limit of auto --parallel (default: half the\n"
+    "                 physical memory)\n"
     "  --json         one JSON object instead of text\n"
     "  -h, --help     this text\n";
 
@@ -167,7 +173,7 @@ static void json_estimate(jw *w, const dc_mem_estimate *e)
     jw_obj_end(w);
 }
 
-static int info_file(const char *path, uint32_t ctx, uint32_t par, int json)
+static int info_file(const char *path, uint32_t ctx, uint32_t par, uint64_t limit, int json)
 {
     dc_gguf_info in;
     dc_error err = {0};
@@ -178,6 +184,9 @@ static int info_file(const char *path, uint32_t ctx, uint32_t par, int json)
     }
     uint32_t n_ctx = in.n_ctx_train && ctx > in.n_ctx_train ? in.n_ctx_train : ctx;
     dc_mem_estimate e;
+    int automatic = par == 0;
+    if (automatic)
+        par = dc_mem_parallel_fit(&in, n_ctx, limit, SDC_PARALLEL_KNEE, &e);
     dc_mem_estimate_compute(in.size_bytes, in.n_layer, in.n_head_kv, in.head_dim, in.n_vocab,
                             in.n_embd, n_ctx, par, &e);
     if (json) {
@@ -219,6 +228,8 @@ static int info_file(const char *path, uint32_t ctx, uint32_t par, int json)
         jw_arr_end(&w);
         jw_kv_uint(&w, "ctx", n_ctx);
         jw_kv_uint(&w, "parallel", par);
+        jw_kv_bool(&w, "parallel_auto", automatic);
+        jw_kv_uint(&w, "memory_limit", limit);
         jw_key(&w, "memory");
         json_estimate(&w, &e);
         jw_obj_end(&w);
@@ -245,6 +256,9 @@ static int info_file(const char *path, uint32_t ctx, uint32_t par, int json)
     for (size_t i = 0; i < in.n_eog; i++)
         printf(" %d %s", (int)in.eog[i], in.eog_text[i]);
     printf("\n");
+    if (automatic)
+        printf("parallel:        %u (auto: the most, up to %d, within %.0f MiB)\n", (unsigned)par,
+               SDC_PARALLEL_KNEE, mib(limit));
     printf("memory (ctx %u x %u parallel): weights %.1f MiB + KV %.1f MiB + compute %.1f MiB "
            "= %.1f MiB\n",
            (unsigned)n_ctx, (unsigned)par, mib(e.weights), mib(e.kv), mib(e.compute), mib(e.total));
@@ -312,10 +326,11 @@ static int cmd_info(int argc, char **argv)
 {
     static const struct option opts[] = {{"ctx", required_argument, NULL, 'c'},
                                          {"parallel", required_argument, NULL, 'p'},
+                                         {"memory-limit", required_argument, NULL, 'm'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    size_t ctx = 4096, par = 8;
+    size_t ctx = 512, par = 0, limit_mib = 0;
     int json = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -328,6 +343,10 @@ static int cmd_info(int argc, char **argv)
             if (!cli_parse_size(CMD, "--parallel", optarg, 1, 256, &par))
                 return CLI_USAGE;
             break;
+        case 'm':
+            if (!cli_parse_size(CMD, "--memory-limit", optarg, 1, (size_t)1 << 40, &limit_mib))
+                return CLI_USAGE;
+            break;
         case 'j': json = 1; break;
         case 'h': fputs(info_usage, stdout); return CLI_OK;
         default: fputs(info_usage, stderr); return CLI_USAGE;
@@ -338,8 +357,9 @@ static int cmd_info(int argc, char **argv)
         return CLI_USAGE;
     }
     if (optind == argc)
-        return info_shapes((uint32_t)ctx, (uint32_t)par, json);
-    return info_file(argv[optind], (uint32_t)ctx, (uint32_t)par, json);
+        return info_shapes((uint32_t)ctx, par ? (uint32_t)par : 8, json);
+    uint64_t limit = limit_mib ? (uint64_t)limit_mib << 20 : dc_memory_default_limit();
+    return info_file(argv[optind], (uint32_t)ctx, (uint32_t)par, limit, json);
 }
 
 /* ---- mkdemo ---- */

@@ -107,6 +107,9 @@ enum {
     O_THRESHOLD,
     O_SET,
     O_OUT,
+    O_SAVE_TOKENS,
+    O_SLOTS,
+    O_MEMLIMIT,
     O_JUDGE,
     O_JUDGE_TARGET,
     O_JUDGE_BACKEND,
@@ -190,6 +193,9 @@ int run_opts_parse(const char *cmd, int argc, char **argv, run_opts *o, int flag
         {"threshold", required_argument, NULL, O_THRESHOLD},
         {"set", required_argument, NULL, O_SET},
         {"out", required_argument, NULL, O_OUT},
+        {"save-tokens", required_argument, NULL, O_SAVE_TOKENS},
+        {"slots", required_argument, NULL, O_SLOTS},
+        {"memory-limit", required_argument, NULL, O_MEMLIMIT},
         {"judge", required_argument, NULL, O_JUDGE},
         {"judge-target", required_argument, NULL, O_JUDGE_TARGET},
         {"judge-backend", required_argument, NULL, O_JUDGE_BACKEND},
@@ -227,6 +233,9 @@ int run_opts_parse(const char *cmd, int argc, char **argv, run_opts *o, int flag
         {O_PROFILE, "deepconf.profile"},
         {O_THRESHOLD, "deepconf.threshold"},
         {O_OUT, "output.dir"},
+        {O_SAVE_TOKENS, "output.save_tokens"},
+        {O_SLOTS, "model.parallel"},
+        {O_MEMLIMIT, "model.memory_limit"},
         {O_JUDGE, "judge.name"},
         {O_JUDGE_TARGET, "judge.target"},
         {O_JUDGE_BACKEND, "judge.backend"},
@@ -312,6 +321,7 @@ static void on_note(void *user, sdc_experiment_note n, const char *text)
         break;
     case SDC_NOTE_LOADING: fprintf(stderr, "loading %s\n", text); break;
     case SDC_NOTE_JUDGE: fprintf(stderr, "judge: %s\n", text); break;
+    case SDC_NOTE_MEMORY: fprintf(stderr, "%s\n", text); break;
     case SDC_NOTE_CHECKSUM: fprintf(stderr, "checksumming the model (sha256)\n"); break;
     case SDC_NOTE_DOWNLOADED:
         cli_progress_end(&pg->download);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <sys/stat.h>
 
@@ -115,6 +116,29 @@ void dc_mem_estimate_compute(uint64_t weights, uint32_t n_layer, uint32_t n_head
     uint64_t rows = parallel + 2;
     out->compute = rows * n_vocab * 4u * 2u + 512ull * n_embd * 4u * 32u;
     out->total = out->weights + out->kv + out->compute;
+}
+
+uint32_t dc_llama_ctx_round(uint32_t need)
+{
+    return need ? (need + 255u) / 256u * 256u : 256u;
+}
+
+uint64_t dc_memory_default_limit(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size / 2u : 0;
+}
+
+uint32_t dc_mem_parallel_fit(const dc_gguf_info *in, uint32_t n_ctx, uint64_t limit, uint32_t cap,
+                             dc_mem_estimate *out)
+{
+    uint32_t p = cap ? cap : 1;
+    for (;; p--) {
+        dc_mem_estimate_compute(in->size_bytes, in->n_layer, in->n_head_kv, in->head_dim,
+                                in->n_vocab, in->n_embd, n_ctx, p, out);
+        if (p == 1 || out->total <= limit)
+            return p;
+    }
 }
 
 /* ---- GGUF headers ---- */

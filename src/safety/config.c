@@ -53,8 +53,15 @@ static const key keys[] = {
     {"model.n_gpu_layers", K_INT, OFF(n_gpu_layers), "0", NULL, -1, 100000,
      "llama: layers offloaded to the GPU (-1: all; needs a GPU build of llama.cpp)"},
     {"model.ctx_size", K_INT, OFF(ctx_size), "0", NULL, 0, 1 << 24,
-     "llama: context per trace in tokens (0: prompt + max_tokens)"},
+     "llama: context per trace in tokens (0: the longest prompt + max_tokens, rounded up to "
+     "256)"},
     {"model.batch_size", K_INT, OFF(batch_size), "512", NULL, 1, 1 << 20, "llama: logical batch"},
+    {"model.parallel", K_INT, OFF(slots), "0", NULL, 0, 256,
+     "llama: traces decoded together (0: auto, as many as model.memory_limit holds, at most "
+     "32 and the most traces one step of the strategy asks for)"},
+    {"model.memory_limit", K_INT, OFF(memory_limit), "0", NULL, 0, BIG,
+     "llama: MiB for weights, KV cache and compute buffers, which bounds auto "
+     "model.parallel (0: half the physical memory)"},
 
     {"benchmark.name", K_STR, OFF(benchmark), "",
      "|synthetic|auto|toxicchat|harmbench|wildguard|xstest|advbench|jailbreakbench|strongreject|"
@@ -120,7 +127,7 @@ static const key keys[] = {
     {"deepconf.budget", K_INT, OFF(budget), "10", NULL, 1, 100000,
      "adaptive, online: most traces per instance (compare generates this many)"},
     {"deepconf.parallel", K_INT, OFF(parallel), "2", NULL, 1, 4096,
-     "traces generated together; adaptive and online add traces in steps of this"},
+     "adaptive and online add traces in steps of this (the speed setting is model.parallel)"},
     {"deepconf.consensus", K_NUM, OFF(consensus), "0.95", NULL, 0, 2,
      "tau: stop when the winning answer holds this share of the vote (>1: never)"},
     {"deepconf.warmup", K_INT, OFF(warmup), "4", NULL, 1, 100000, "online: warmup traces N_init"},
@@ -139,8 +146,9 @@ static const key keys[] = {
     {"output.dir", K_STR, OFF(out), "", NULL, 0, 0, "run directory (empty: results/<run_name>)"},
     {"output.run_name", K_STR, OFF(run_name), "", NULL, 0, 0,
      "name of the run (empty: benchmark-model-mode)"},
-    {"output.save_tokens", K_BOOL, OFF(save_tokens), "true", NULL, 0, 0,
-     "store per-token ids, texts, logprobs and top-k in traces.jsonl (analyze can replay them)"},
+    {"output.save_tokens", K_STR, OFF(save_tokens), "topk", "none|topk|full", 0, 0,
+     "per-token records in traces.jsonl (analyze --replay needs them): topk ids and logprobs, "
+     "full also the texts (true and false, the old form: full and none)"},
     {"output.report_cases", K_INT, OFF(report_cases), "200", NULL, 0, 1000000,
      "report.html: cases embedded per category (the rest are counted)"},
 
@@ -191,6 +199,22 @@ static int choice_ok(const char *choices, const char *v)
     return 0;
 }
 
+/* Values a key had before it took its present form (run.json of older
+ * runs, old YAML files), as the values that mean the same now. */
+static const char *legacy_value(const key *k, const char *v)
+{
+    static const struct {
+        const char *key, *old, *now;
+    } legacy[] = {
+        {"output.save_tokens", "true", "full"},
+        {"output.save_tokens", "false", "none"},
+    };
+    for (size_t i = 0; i < sizeof legacy / sizeof legacy[0]; i++)
+        if (!strcmp(k->name, legacy[i].key) && !strcmp(v, legacy[i].old))
+            return legacy[i].now;
+    return v;
+}
+
 static dc_status set_key(sdc_config *c, const key *k, const char *v, dc_error *err,
                          const char *where)
 {
@@ -228,6 +252,7 @@ static dc_status set_key(sdc_config *c, const key *k, const char *v, dc_error *e
                                 where, k->name, v);
         return DC_STATUS_OK;
     case K_STR: {
+        v = legacy_value(k, v);
         if (k->choices && !choice_ok(k->choices, v))
             return dc_error_set(err, DC_STATUS_CONFIG, "%s%s: expected one of %s, got '%s'", where,
                                 k->name, k->choices, v);
@@ -593,6 +618,9 @@ static dc_status resolve_kinds(sdc_config *c, dc_error *err)
     sdc_config_kinds *k = &c->kind;
     k->backend = !strcmp(c->backend, "openai") ? SDC_BACKEND_OPENAI : SDC_BACKEND_LLAMA;
     k->mode = !strcmp(c->mode, "classify") ? SDC_MODE_CLASSIFY : SDC_MODE_REFUSAL;
+    k->save_tokens = !strcmp(c->save_tokens, "none")   ? SDC_SAVE_TOKENS_NONE
+                     : !strcmp(c->save_tokens, "full") ? SDC_SAVE_TOKENS_FULL
+                                                       : SDC_SAVE_TOKENS_TOPK;
     const char *bm = *c->benchmark ? c->benchmark : *c->data ? "auto" : "synthetic";
     if (sdc_benchmark_from_name(bm, &k->benchmark) != DC_STATUS_OK ||
         sdc_strategy_from_name(c->strategy, &k->strategy) != DC_STATUS_OK ||

@@ -140,6 +140,73 @@ static dc_status resolve_model(sdc_experiment *e, dc_error *err)
     return demo_model(e, err);
 }
 
+/* The most tokens a prompt of the run can take: a token is at least one
+ * byte of the rendered chat (byte-level BPE, and SentencePiece's byte
+ * fallback), plus an allowance for the chat template's own tokens. */
+static uint64_t prompt_tokens_bound(const sdc_experiment *e)
+{
+    const sdc_config *cfg = e->cfg;
+    size_t most = 0;
+    for (size_t i = 0; e->data && i < e->data->n; i++) {
+        size_t l = strlen(e->data->items[i].prompt);
+        most = l > most ? l : most;
+    }
+    size_t wrap = cfg->kind.mode == SDC_MODE_CLASSIFY ? strlen(SDC_CLASSIFY_TEMPLATE) : 0;
+    return most + wrap + strlen(cfg->system_prompt) + 64;
+}
+
+/* The most traces one call of the strategy generates: more sequences than
+ * that would sit idle (the runner decodes one instance at a time). */
+static uint32_t traces_per_call(const sdc_config *cfg)
+{
+    int64_t n = cfg->budget;
+    if (!cfg->compare && cfg->kind.strategy == SDC_STRATEGY_BASELINE)
+        n = 1;
+    else if (!cfg->compare && cfg->kind.strategy == SDC_STRATEGY_FIXED)
+        n = cfg->fixed_n;
+    else if (!cfg->compare) {
+        n = cfg->parallel;
+        if (cfg->kind.strategy == SDC_STRATEGY_ONLINE && cfg->warmup > n)
+            n = cfg->warmup;
+        n = n < cfg->budget ? n : cfg->budget;
+    }
+    return n < 1 ? 1 : n > 256 ? 256 : (uint32_t)n;
+}
+
+/* Context per trace and traces decoded together: what the run needs,
+ * within model.memory_limit; says what they take in a note. */
+static dc_status size_llama(sdc_experiment *e, dc_llama_params *p, dc_error *err)
+{
+    const sdc_config *cfg = e->cfg;
+    uint64_t need = prompt_tokens_bound(e) + (uint64_t)cfg->max_tokens + 1;
+    p->n_ctx = cfg->ctx_size ? (uint32_t)cfg->ctx_size
+                             : dc_llama_ctx_round(need > 1u << 24 ? 1u << 24 : (uint32_t)need);
+    dc_gguf_info in;
+    dc_status st = dc_gguf_read_info(e->model_path, &in, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    if (in.n_ctx_train && p->n_ctx > in.n_ctx_train)
+        p->n_ctx = in.n_ctx_train;
+    uint64_t limit =
+        cfg->memory_limit ? (uint64_t)cfg->memory_limit << 20 : dc_memory_default_limit();
+    uint32_t want = cfg->slots ? (uint32_t)cfg->slots : traces_per_call(cfg);
+    if (!cfg->slots && want > SDC_PARALLEL_KNEE)
+        want = SDC_PARALLEL_KNEE;
+    dc_mem_estimate m;
+    p->parallel = cfg->slots ? want : dc_mem_parallel_fit(&in, p->n_ctx, limit, want, &m);
+    dc_mem_estimate_compute(in.size_bytes, in.n_layer, in.n_head_kv, in.head_dim, in.n_vocab,
+                            in.n_embd, p->n_ctx, p->parallel, &m);
+    char text[256];
+    snprintf(text, sizeof text,
+             "%u traces x %u tokens decoded together (%s): weights %.0f MiB + KV %.0f MiB + "
+             "compute %.0f MiB = %.0f MiB of a %.0f MiB limit",
+             (unsigned)p->parallel, (unsigned)p->n_ctx, cfg->slots ? "model.parallel" : "auto",
+             m.weights / 1048576.0, m.kv / 1048576.0, m.compute / 1048576.0, m.total / 1048576.0,
+             limit / 1048576.0);
+    note(e, SDC_NOTE_MEMORY, text);
+    return DC_STATUS_OK;
+}
+
 static dc_status open_backend(sdc_experiment *e, dc_error *err)
 {
     const sdc_config *cfg = e->cfg;
@@ -159,12 +226,8 @@ static dc_status open_backend(sdc_experiment *e, dc_error *err)
     } else {
         dc_llama_params p = dc_llama_default_params();
         p.model_path = e->model_path;
-        p.n_ctx = (uint32_t)cfg->ctx_size;
-        if (!p.n_ctx) {
-            int64_t need = cfg->max_tokens + 1024;
-            p.n_ctx = (uint32_t)(need < 4096 ? 4096 : need);
-        }
-        p.parallel = (uint32_t)cfg->parallel;
+        if ((st = size_llama(e, &p, err)) != DC_STATUS_OK)
+            return st;
         p.n_batch = (uint32_t)cfg->batch_size;
         p.n_threads = (int32_t)cfg->threads;
         p.n_gpu_layers = (int32_t)cfg->n_gpu_layers;

@@ -34,18 +34,26 @@ static void write_scores(jw *w, const sdc_trace_info *ti)
     jw_obj_end(w);
 }
 
-static void write_token(jw *w, const dc_token *k)
+/* ---- tokens, full layout: an object per token and per alternative ---- */
+
+/* A token's text: a string, or when part of a UTF-8 character the exact
+ * bytes as an array (as OpenAI's "bytes"). */
+static void write_bytes(jw *w, const char *text)
+{
+    jw_arr_begin(w);
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++)
+        jw_uint(w, *c);
+    jw_arr_end(w);
+}
+
+static void write_token_full(jw *w, const dc_token *k)
 {
     jw_obj_begin(w);
     jw_kv_int(w, "id", k->id);
     jw_kv_str(w, "token", k->text ? k->text : "");
     if (k->text && !jw_utf8_valid(k->text, strlen(k->text))) {
-        /* part of a character: the exact bytes, as OpenAI's "bytes" */
         jw_key(w, "bytes");
-        jw_arr_begin(w);
-        for (const unsigned char *c = (const unsigned char *)k->text; *c; c++)
-            jw_uint(w, *c);
-        jw_arr_end(w);
+        write_bytes(w, k->text);
     }
     jw_kv_double(w, "logprob", k->logprob);
     jw_key(w, "top_logprobs");
@@ -61,9 +69,60 @@ static void write_token(jw *w, const dc_token *k)
     jw_obj_end(w);
 }
 
+/* ---- tokens, topk layout: an array per token ----
+ *
+ *   [id, piece, [top ids], [top logprobs] (, logprob (, rank))]
+ *
+ * piece is a number n when the token's text is the next n bytes of the
+ * record's "text" (so the texts are not written twice), else the token's
+ * own text (an end-of-generation token: not in "text"). The sampled
+ * logprob is written only when it is not the top logprob of the first
+ * alternative with the sampled id, and the sampled rank only when it is
+ * not that alternative's (ids unknown, as from some servers). */
+
+static int rank_by_id(const dc_token *k)
+{
+    for (size_t j = 0; k->id >= 0 && k->top_id && j < k->n_top; j++)
+        if (k->top_id[j] == k->id)
+            return (int)j;
+    return -1;
+}
+
+static void write_token_topk(jw *w, const dc_token *k, const char *text, size_t *off)
+{
+    jw_arr_begin(w);
+    jw_int(w, k->id);
+    size_t tl = k->text ? strlen(k->text) : 0, have = strlen(text + *off);
+    if (tl <= have && !memcmp(text + *off, k->text ? k->text : "", tl)) {
+        jw_uint(w, tl);
+        *off += tl;
+    } else if (jw_utf8_valid(k->text, tl)) {
+        jw_str(w, k->text);
+    } else {
+        write_bytes(w, k->text);
+    }
+    jw_arr_begin(w);
+    for (size_t j = 0; j < k->n_top; j++)
+        jw_int(w, k->top_id ? k->top_id[j] : -1);
+    jw_arr_end(w);
+    jw_arr_begin(w);
+    for (size_t j = 0; j < k->n_top; j++)
+        jw_double(w, k->top_lp[j]);
+    jw_arr_end(w);
+    int r = rank_by_id(k);
+    int same_lp = r >= 0 && !memcmp(&k->top_lp[r], &k->logprob, sizeof k->logprob);
+    if (!same_lp || k->sampled_rank != r)
+        jw_double(w, k->logprob);
+    if (k->sampled_rank != r)
+        jw_int(w, k->sampled_rank);
+    jw_arr_end(w);
+}
+
+/* ---- traces.jsonl: one trace ---- */
+
 void sdc_record_trace(sdc_buf *b, const sdc_instance *inst, const char *strategy,
                       const dc_gen_trace *g, const sdc_trace_info *ti, const sdc_refusal_result *rr,
-                      sdc_refusal_mode refusal_mode, int save_tokens)
+                      sdc_refusal_mode refusal_mode, sdc_save_tokens save)
 {
     jw w;
     jw_init(&w, b);
@@ -92,11 +151,21 @@ void sdc_record_trace(sdc_buf *b, const sdc_instance *inst, const char *strategy
     }
     jw_kv_double(&w, "mean_logprob", ti->mean_logprob);
     write_scores(&w, ti);
-    if (save_tokens) {
+    if (save != SDC_SAVE_TOKENS_NONE) {
+        /* pieces point into "text" only when it is written as it is: with
+           invalid UTF-8 in it (U+FFFD when written) each token keeps its
+           own bytes */
+        const char *text = g->trace.text ? g->trace.text : "";
+        if (!jw_utf8_valid(text, strlen(text)))
+            text = "";
+        size_t off = 0;
         jw_key(&w, "tokens");
         jw_arr_begin(&w);
         for (size_t i = 0; i < g->trace.n_tokens; i++)
-            write_token(&w, &g->trace.tokens[i]);
+            if (save == SDC_SAVE_TOKENS_FULL)
+                write_token_full(&w, &g->trace.tokens[i]);
+            else
+                write_token_topk(&w, &g->trace.tokens[i], text, &off);
         jw_arr_end(&w);
     }
     jw_obj_end(&w);
@@ -548,19 +617,168 @@ static dc_stop_reason stop_from_name(const char *s)
     return DC_STOP_NONE;
 }
 
-/* One saved line as the generated trace it records. */
+/* ---- reading the topk layout (see write_token_topk) ---- */
+
+static int get_lp(json_t *v, double *out)
+{
+    if (json_is_null(v)) {
+        *out = NAN;
+        return 1;
+    }
+    if (!json_is_number(v))
+        return 0;
+    *out = json_number_value(v);
+    return 1;
+}
+
+/* A token's text from its piece: the next n bytes of text at *off, a
+ * string, or an array of bytes. NULL: malformed or out of memory (*bad
+ * says which). */
+static char *piece_text(json_t *p, const char *text, size_t text_len, size_t *off, int *bad)
+{
+    *bad = 1;
+    if (json_is_integer(p)) {
+        json_int_t n = json_integer_value(p);
+        if (n < 0 || (size_t)n > text_len - *off)
+            return NULL;
+        *bad = 0;
+        char *t = dc_strndup(text + *off, (size_t)n);
+        *off += (size_t)n;
+        return t;
+    }
+    if (json_is_string(p)) {
+        *bad = 0;
+        return dc_strndup(json_string_value(p), json_string_length(p));
+    }
+    size_t n = json_array_size(p);
+    if (!json_is_array(p) || !n)
+        return NULL;
+    char *t = dc_malloc(n + 1);
+    for (size_t i = 0; t && i < n; i++) {
+        json_t *b = json_array_get(p, i);
+        if (!json_is_integer(b) || json_integer_value(b) < 1 || json_integer_value(b) > 255) {
+            dc_free(t);
+            return NULL;
+        }
+        t[i] = (char)json_integer_value(b);
+    }
+    if (t)
+        t[n] = '\0';
+    *bad = 0;
+    return t;
+}
+
+static dc_status parse_token_topk(json_t *a, const char *text, size_t text_len, size_t *off,
+                                  size_t max_top, dc_token *k)
+{
+    k->id = -1;
+    k->logprob = NAN;
+    json_t *id = json_array_get(a, 0), *ids = json_array_get(a, 2), *lps = json_array_get(a, 3);
+    size_t n = json_array_size(ids), len = json_array_size(a);
+    if (!json_is_array(a) || len < 4 || len > 6 || !json_is_integer(id) || !json_is_array(ids) ||
+        !json_is_array(lps) || json_array_size(lps) != n || n > max_top)
+        return DC_STATUS_FORMAT;
+    k->id = (int32_t)json_integer_value(id);
+    int bad;
+    k->text = piece_text(json_array_get(a, 1), text, text_len, off, &bad);
+    if (!k->text)
+        return bad ? DC_STATUS_FORMAT : DC_STATUS_NOMEM;
+    k->n_top = n;
+    k->top_lp = dc_calloc(n ? n : 1, sizeof *k->top_lp);
+    k->top_id = dc_calloc(n ? n : 1, sizeof *k->top_id);
+    k->top_text = dc_calloc(n ? n : 1, sizeof *k->top_text);
+    if (!k->top_lp || !k->top_id || !k->top_text)
+        return DC_STATUS_NOMEM;
+    for (size_t j = 0; j < n; j++) {
+        json_t *tid = json_array_get(ids, j);
+        if (!json_is_integer(tid) || !get_lp(json_array_get(lps, j), &k->top_lp[j]))
+            return DC_STATUS_FORMAT;
+        k->top_id[j] = (int32_t)json_integer_value(tid);
+    }
+    k->sampled_rank = rank_by_id(k);
+    if (len == 4) {
+        if (k->sampled_rank < 0)
+            return DC_STATUS_FORMAT;
+        k->logprob = k->top_lp[k->sampled_rank];
+    } else if (!get_lp(json_array_get(a, 4), &k->logprob)) {
+        return DC_STATUS_FORMAT;
+    }
+    if (len == 6) {
+        json_t *r = json_array_get(a, 5);
+        if (!json_is_integer(r) || json_integer_value(r) < -1 ||
+            json_integer_value(r) >= (json_int_t)n)
+            return DC_STATUS_FORMAT;
+        k->sampled_rank = (int)json_integer_value(r);
+    }
+    return DC_STATUS_OK;
+}
+
+/* The trace of a saved line in the topk layout, as dc_trace_parse_json
+ * gives it for the full one. */
+static dc_status parse_trace_topk(json_t *o, const char *id, dc_trace *t, char *where,
+                                  size_t where_size)
+{
+    json_t *toks = json_object_get(o, "tokens"), *text = json_object_get(o, "text");
+    json_t *ans = json_object_get(o, "answer");
+    size_t n = json_array_size(toks);
+    dc_trace_limits lim = dc_trace_default_limits();
+    snprintf(where, where_size, "\"tokens\"");
+    if (n > lim.max_tokens)
+        return DC_STATUS_LIMIT;
+    t->id = dc_strdup(id);
+    t->has_answer_field = ans != NULL;
+    t->answer = json_is_string(ans) ? dc_strdup(json_string_value(ans)) : NULL;
+    t->text =
+        json_is_string(text) ? dc_strndup(json_string_value(text), json_string_length(text)) : NULL;
+    t->tokens = dc_calloc(n ? n : 1, sizeof *t->tokens);
+    if (!t->id || !t->tokens || (json_is_string(ans) && !t->answer) ||
+        (json_is_string(text) && !t->text))
+        return DC_STATUS_NOMEM;
+    const char *tx = t->text ? t->text : "";
+    size_t tl = t->text ? json_string_length(text) : 0, off = 0;
+    for (size_t i = 0; i < n; i++) {
+        t->n_tokens = i + 1;
+        snprintf(where, where_size, "\"tokens\"[%zu]: expected [id, piece, [ids], [logprobs]]", i);
+        dc_status st =
+            parse_token_topk(json_array_get(toks, i), tx, tl, &off, lim.max_top, &t->tokens[i]);
+        if (st != DC_STATUS_OK)
+            return st;
+    }
+    return DC_STATUS_OK;
+}
+
+/* One saved line as the generated trace it records: tokens in the topk
+ * layout (arrays) or the full one (objects, dc_trace_parse_json's line
+ * form). */
 static dc_status parse_saved(const sdc_saved_traces *s, const char *id, const char *line,
                              size_t len, size_t lineno, dc_gen_trace *g, dc_error *err)
 {
     memset(g, 0, sizeof *g);
-    dc_trace *ts;
-    size_t nt;
-    dc_status st = dc_trace_parse_json(line, len, id, NULL, &ts, &nt, err);
+    json_t *o = json_loadb(line, len, 0, NULL);
+    if (!o)
+        return dc_error_set(err, DC_STATUS_PARSE, "%s:%zu: not JSON", s->path, lineno);
+    dc_status st;
+    if (json_is_array(json_array_get(json_object_get(o, "tokens"), 0))) {
+        char where[96];
+        st = parse_trace_topk(o, id, &g->trace, where, sizeof where);
+        if (st != DC_STATUS_OK)
+            dc_error_set(err, st, "%s:%zu: %s", s->path, lineno,
+                         st == DC_STATUS_NOMEM ? "out of memory" : where);
+    } else {
+        dc_trace *ts;
+        size_t nt;
+        st = dc_trace_parse_json(line, len, id, NULL, &ts, &nt, err);
+        if (st != DC_STATUS_OK)
+            dc_error_prefix(err, "%s:%zu", s->path, lineno);
+        else {
+            g->trace = ts[0];
+            dc_free(ts);
+        }
+    }
     if (st != DC_STATUS_OK) {
-        dc_error_prefix(err, "%s:%zu", s->path, lineno);
+        json_decref(o);
         return st;
     }
-    json_t *o = json_loadb(line, len, 0, NULL);
     const char *seed = json_string_value(json_object_get(o, "seed"));
     const char *msg = json_string_value(json_object_get(o, "error"));
     g->index = (uint64_t)json_integer_value(json_object_get(o, "trace"));
@@ -572,11 +790,12 @@ static dc_status parse_saved(const sdc_saved_traces *s, const char *id, const ch
     json_decref(o);
     /* the text from the tokens' exact bytes, as generated: "text" holds
        U+FFFD where a token was part of a character */
-    size_t n = ts[0].n_tokens;
-    st = dc_trace_copy_prefix(&ts[0], n, n - (g->stop == DC_STOP_EOS && n ? 1 : 0), &g->trace);
-    if (st == DC_STATUS_OK && ts[0].id && !(g->trace.id = dc_strdup(ts[0].id)))
+    dc_trace parsed = g->trace;
+    size_t n = parsed.n_tokens;
+    st = dc_trace_copy_prefix(&parsed, n, n - (g->stop == DC_STOP_EOS && n ? 1 : 0), &g->trace);
+    if (st == DC_STATUS_OK && parsed.id && !(g->trace.id = dc_strdup(parsed.id)))
         st = DC_STATUS_NOMEM;
-    dc_traces_free(ts, nt);
+    dc_trace_clear(&parsed);
     if (st != DC_STATUS_OK)
         return dc_error_set(err, st, "out of memory");
     if (g->stop == DC_STOP_NONE)

@@ -17,11 +17,11 @@
 /* Appends one traces.jsonl line: the trace g of inst as the strategy
  * ("generated" in a compare run) saw it, with its description ti and its
  * refusal verdict rr (NULL: none, as in classify mode; its probability is
- * the one refusal_mode decides by); with save_tokens
- * each token's id, text, logprob and top-k. */
+ * the one refusal_mode decides by), and its tokens as save says
+ * (docs/formats.md: the layouts of "tokens"). */
 void sdc_record_trace(sdc_buf *b, const sdc_instance *inst, const char *strategy,
                       const dc_gen_trace *g, const sdc_trace_info *ti, const sdc_refusal_result *rr,
-                      sdc_refusal_mode refusal_mode, int save_tokens);
+                      sdc_refusal_mode refusal_mode, sdc_save_tokens save);
 
 /* Appends one predictions.jsonl line: what strategy sp concluded for inst
  * (outcome o, seconds charged), judged against the instance's label. */

@@ -82,6 +82,9 @@ void sdc_run_fingerprint(const sdc_config *cfg, const char *model_identity, char
     if (o) {
         json_object_del(o, "output");
         json_object_del(o, "config_file");
+        /* nor how fast: traces are the same whatever is decoded together */
+        json_object_del(json_object_get(o, "model"), "parallel");
+        json_object_del(json_object_get(o, "model"), "memory_limit");
         char *canon = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
         h = fnv1a(h, canon);
         free(canon);
@@ -192,7 +195,7 @@ static dc_status compare_traces(runner *r, const sdc_instance *inst, const dc_ge
         const sdc_refusal_result *rr =
             verdict_of(&r->ac, &traces[i], r->ac.has_rr ? &r->ac.rr : NULL, &buf);
         sdc_record_trace(&r->traces, inst, "generated", &traces[i], &info[i], rr,
-                         sdc_refusal_get_mode(r->ac.det), r->cfg->save_tokens);
+                         sdc_refusal_get_mode(r->ac.det), r->cfg->kind.save_tokens);
         if ((st = sdc_run_judge_trace(&r->judge, &r->traces, inst, &traces[i], err)) !=
             DC_STATUS_OK) {
             dc_free(info);
@@ -231,7 +234,7 @@ static dc_status run_strategy(runner *r, const sdc_instance *inst, const dc_prom
         sdc_refusal_result buf;
         const sdc_refusal_result *rr = verdict_of(&r->ac, &o.traces[i], NULL, &buf);
         sdc_record_trace(&r->traces, inst, sdc_strategy_name(r->sp.kind), &o.traces[i], &o.info[i],
-                         rr, sdc_refusal_get_mode(r->ac.det), r->cfg->save_tokens);
+                         rr, sdc_refusal_get_mode(r->ac.det), r->cfg->kind.save_tokens);
         count_trace(r, &o.traces[i]);
         if (st == DC_STATUS_OK)
             st = sdc_run_judge_trace(&r->judge, &r->traces, inst, &o.traces[i], err);
@@ -320,7 +323,7 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
     r.gen.max_tokens = (size_t)cfg->max_tokens;
     r.gen.top_logprobs = (size_t)cfg->top_logprobs;
     r.gen.seed = (uint64_t)cfg->seed;
-    r.gen.parallel = (size_t)cfg->parallel;
+    r.gen.parallel = 0; /* all the backend's slots (model.parallel, model.concurrency) */
     r.gen.sampling = dc_sampling_qwen3(cfg->thinking);
     if (!isnan(cfg->temperature))
         r.gen.sampling.temperature = cfg->temperature;

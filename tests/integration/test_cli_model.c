@@ -131,6 +131,21 @@ static void test_info_file(void **state)
     assert_int_equal(json_integer_value(json_object_get(mem, "total_bytes")),
                      w + json_integer_value(json_object_get(mem, "kv_bytes")) +
                          json_integer_value(json_object_get(mem, "compute_bytes")));
+    assert_false(json_is_true(json_object_get(j, "parallel_auto")));
+    json_decref(j);
+    /* without --parallel: the most traces (up to 32) within --memory-limit */
+    const char *auto_args[] = {"model",          "info", "--json", "--ctx", "512",
+                               "--memory-limit", "30",   m,        NULL};
+    assert_int_equal(run(out, auto_args), 0);
+    txt = slurp(out, &n);
+    j = json_loads(txt, 0, NULL);
+    free(txt);
+    assert_true(json_is_true(json_object_get(j, "parallel_auto")));
+    json_int_t par = json_integer_value(json_object_get(j, "parallel"));
+    mem = json_object_get(j, "memory");
+    /* each trace adds 128 KiB of KV and 1.2 MiB of logit rows to 17.5 MiB */
+    assert_int_equal(par, 10);
+    assert_true(json_integer_value(json_object_get(mem, "total_bytes")) <= 30 << 20);
     json_decref(j);
 }
 

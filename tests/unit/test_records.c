@@ -1,0 +1,173 @@
+/* test_records.c - traces.jsonl's token layouts (records.c): what the
+ * topk and full layouts write reads back bit for bit, and topk is small. */
+#include "test_common.h"
+
+#include <unistd.h>
+
+#include "safety/records.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/sdc-records-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* One token: text, id, sampled logprob, sampled rank, and n alternatives
+ * whose ids start at id0 (a negative id0: ids unknown). */
+static void token(dc_token *k, const char *text, int32_t id, double lp, int rank, size_t n,
+                  int32_t id0)
+{
+    k->text = text ? dc_strdup(text) : NULL;
+    k->id = id;
+    k->logprob = lp;
+    k->sampled_rank = rank;
+    k->n_top = n;
+    k->top_lp = dc_calloc(n ? n : 1, sizeof *k->top_lp);
+    k->top_id = dc_calloc(n ? n : 1, sizeof *k->top_id);
+    k->top_text = dc_calloc(n ? n : 1, sizeof *k->top_text);
+    for (size_t j = 0; j < n; j++) {
+        k->top_lp[j] = -0.1 * (double)j - 1.0 / 3.0;
+        k->top_id[j] = id0 < 0 ? -1 : id0 + (int32_t)j;
+        k->top_text[j] = dc_strdup((int)j == rank ? text : "alt");
+    }
+    if (rank >= 0)
+        k->top_lp[rank] = lp;
+}
+
+/* The tokens a backend can give: ordinary ones, half a UTF-8 character,
+ * one sampled outside the top-k, NaN, ids unknown, an end-of-generation
+ * token whose text is not in the trace's text. */
+static void make_trace(dc_gen_trace *g)
+{
+    memset(g, 0, sizeof *g);
+    g->trace.n_tokens = 6;
+    g->trace.tokens = dc_calloc(6, sizeof *g->trace.tokens);
+    dc_token *t = g->trace.tokens;
+    token(&t[0], "I", 40, -0.25, 0, 3, 40);
+    token(&t[1], "\xe2\x80", 7, -1.0 / 7.0, 1, 3, 6);
+    token(&t[2], "\x99t", 8, -12.5, -1, 3, 100);
+    token(&t[3], " can", 9, NAN, -1, 2, 3);
+    token(&t[4], "\"no\"", -1, -0.5, 1, 2, -1);
+    token(&t[5], "<|im_end|>", 151645, -0.0, 0, 4, 151645);
+    g->trace.text = dc_strdup("I\xe2\x80\x99t can\"no\"");
+    g->stop = DC_STOP_EOS;
+    g->index = 3;
+    g->seed = 18446744073709551615u;
+    g->n_generated = g->n_evaluated = 6;
+}
+
+static void write_trace(const char *path, const dc_gen_trace *g, sdc_save_tokens save)
+{
+    sdc_instance inst = {.id = "x1"};
+    sdc_trace_info ti = {.answer = "comply", .mean_logprob = -0.5};
+    sdc_buf b;
+    sdc_buf_init(&b, 0);
+    sdc_record_trace(&b, &inst, "generated", g, &ti, NULL, SDC_REFUSAL_MODE_RULES, save);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite(b.data, 1, b.len, f);
+    fclose(f);
+    sdc_buf_free(&b);
+}
+
+static void assert_same_token(const dc_token *a, const dc_token *b, int texts)
+{
+    assert_int_equal(a->id, b->id);
+    assert_string_equal(a->text, b->text);
+    assert_memory_equal(&a->logprob, &b->logprob, sizeof a->logprob);
+    assert_int_equal(a->sampled_rank, b->sampled_rank);
+    assert_int_equal(a->n_top, b->n_top);
+    for (size_t j = 0; j < a->n_top; j++) {
+        assert_memory_equal(&a->top_lp[j], &b->top_lp[j], sizeof a->top_lp[j]);
+        assert_int_equal(a->top_id[j], b->top_id[j]);
+        if (!texts)
+            assert_null(b->top_text[j]);
+    }
+}
+
+static long read_back(const char *path, const dc_gen_trace *g, int texts)
+{
+    sdc_saved_traces *s;
+    dc_error err = {0};
+    assert_int_equal(sdc_saved_traces_open(path, &s, &err), DC_STATUS_OK);
+    const dc_gen_trace *r;
+    size_t n;
+    assert_int_equal(sdc_saved_traces_get(s, "x1", &r, &n, &err), DC_STATUS_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(r->trace.text, g->trace.text);
+    assert_int_equal(r->trace.n_tokens, g->trace.n_tokens);
+    for (size_t i = 0; i < g->trace.n_tokens; i++)
+        assert_same_token(&g->trace.tokens[i], &r->trace.tokens[i], texts);
+    assert_int_equal(r->stop, g->stop);
+    assert_true(r->seed == g->seed);
+    assert_int_equal(r->index, g->index);
+    sdc_saved_traces_close(s);
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    return size;
+}
+
+static void test_layouts_read_back_exactly(void **state)
+{
+    (void)state;
+    dc_gen_trace g;
+    make_trace(&g);
+    char p[300];
+    snprintf(p, sizeof p, "%s/full.jsonl", dir);
+    write_trace(p, &g, SDC_SAVE_TOKENS_FULL);
+    long full = read_back(p, &g, 1);
+    snprintf(p, sizeof p, "%s/topk.jsonl", dir);
+    write_trace(p, &g, SDC_SAVE_TOKENS_TOPK);
+    long topk = read_back(p, &g, 0);
+    assert_true(topk < full * 2 / 3);
+    /* none: no tokens, which the reader refuses by name */
+    snprintf(p, sizeof p, "%s/none.jsonl", dir);
+    write_trace(p, &g, SDC_SAVE_TOKENS_NONE);
+    sdc_saved_traces *s;
+    dc_error err = {0};
+    assert_int_equal(sdc_saved_traces_open(p, &s, &err), DC_STATUS_FORMAT);
+    assert_non_null(strstr(err.msg, "saved with tokens"));
+    dc_trace_clear(&g.trace);
+}
+
+static void test_topk_malformed_names_line(void **state)
+{
+    (void)state;
+    char p[300];
+    snprintf(p, sizeof p, "%s/bad.jsonl", dir);
+    FILE *f = fopen(p, "wb");
+    fputs("{\"instance_id\":\"x1\",\"strategy\":\"generated\",\"trace\":0,\"seed\":\"1\","
+          "\"stop\":\"eos\",\"text\":\"ab\",\"tokens\":[[5,9,[5],[-0.5]]]}\n",
+          f);
+    fclose(f);
+    sdc_saved_traces *s;
+    dc_error err = {0};
+    assert_int_equal(sdc_saved_traces_open(p, &s, &err), DC_STATUS_OK);
+    const dc_gen_trace *r;
+    size_t n;
+    assert_int_equal(sdc_saved_traces_get(s, "x1", &r, &n, &err), DC_STATUS_FORMAT);
+    assert_non_null(strstr(err.msg, "bad.jsonl:1: \"tokens\"[0]"));
+    sdc_saved_traces_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_layouts_read_back_exactly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_topk_malformed_names_line, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
