@@ -32,12 +32,17 @@ extern "C" {
 /* The model tried when model.name is empty, before the offline demo model. */
 #define SDC_DEFAULT_MODEL "Qwen/Qwen3-0.6B"
 
+/* The file name of the demo model trained for this project (models/ in the
+ * source tree, share/safety-deepconf/ when installed). */
+#define SDC_TRAINED_DEMO_FILE "safety-deepconf-demo.gguf"
+
 /* The most traces auto model.parallel decodes together: where tokens/s
  * stopped rising on 2 CPU cores (docs/performance.md). */
 #define SDC_PARALLEL_KNEE 32
 
 typedef enum sdc_experiment_note {
-    SDC_NOTE_DEMO_MODEL = 0, /* no model given and the default unreachable; text: why */
+    SDC_NOTE_DEMO_MODEL = 0, /* no model given and the default unreachable: the demo
+                                model is used; text: why, and which demo model */
     SDC_NOTE_LOADING = 1,    /* text: the model file being loaded */
     SDC_NOTE_CHECKSUM = 2,   /* text: the model file being checksummed (sha256) */
     SDC_NOTE_DOWNLOADED = 3, /* a download finished; text: the file */
@@ -49,7 +54,10 @@ typedef struct sdc_experiment_params {
     sdc_open_mode open_mode;   /* new (default), resume or force */
     const char *default_model; /* tried when model.name is empty; default
                                   SDC_DEFAULT_MODEL; NULL: the demo model at once */
-    const char *demo_dir;      /* where the demo model is made; NULL: the cache
+    const char *trained_demo;  /* the demo model trained for this project
+                                  (models/safety-deepconf-demo.gguf): the offline
+                                  default; NULL or missing: the random demo model */
+    const char *demo_dir;      /* where the random demo model is made; NULL: the cache
                                   ($SDC_CACHE_DIR, else $XDG_CACHE_HOME/safety-deepconf,
                                   else ~/.cache/safety-deepconf) + "/models" */
     int argc;                  /* the command line, recorded in run.json; borrowed */
@@ -74,7 +82,8 @@ typedef struct sdc_experiment_info {
     const char *dir;        /* run directory */
     const char *model_path; /* the GGUF file; "" for a server */
     const char *model_name; /* the model's name, else its file name */
-    int is_demo;            /* the offline demo model is used */
+    int is_demo;            /* the offline demo model is used: 1 the random one,
+                               2 the one trained for demonstration */
     size_t n_instances;     /* selected instances */
     const char *benchmark;  /* the detected or named benchmark */
     const char *what;       /* "compare (baseline, fixed, adaptive, online)" or a strategy */

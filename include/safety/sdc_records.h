@@ -145,7 +145,7 @@ void sdc_trace_reader_close(sdc_trace_reader *r);
 /* What the analysis needs of a run's run.json. */
 typedef struct sdc_run_facts {
     double threshold;     /* config deepconf.threshold; NaN when missing */
-    int demo;             /* the offline demo model was used */
+    int demo;             /* the offline demo model: 0 no, 1 random, 2 trained */
     char model_name[256]; /* model name, else its path; "" when unknown */
     char backend[32];     /* "llama", "openai", ...; "" when unknown */
     uint64_t n_params;    /* the model's parameters (from the GGUF); 0 when unknown */

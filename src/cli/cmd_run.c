@@ -144,7 +144,10 @@ static int execute(const char *cmd, sdc_experiment *e, run_progress *pg)
     if (!pg->quiet)
         fprintf(stderr, "run: %zu instances of %s, %s, mode %s, model %s%s -> %s\n", in.n_instances,
                 in.benchmark, in.what, in.mode, in.model_name,
-                in.is_demo ? " (DEMO, random weights)" : "", in.dir);
+                in.is_demo == 2 ? " (DEMO, trained for demonstration)"
+                : in.is_demo    ? " (DEMO, random weights)"
+                                : "",
+                in.dir);
     sdc_run_stats stats;
     char *summary = NULL;
     dc_error err = {0};
@@ -174,7 +177,10 @@ static int execute(const char *cmd, sdc_experiment *e, run_progress *pg)
                 "peak memory %.0f MB\nresults: %s/ (summary.txt, report.html)\n",
                 stats.instances + stats.skipped, stats.skipped, stats.traces, stats.tokens,
                 stats.seconds, (double)ru.ru_maxrss / 1024.0, in.dir);
-        if (in.is_demo)
+        if (in.is_demo == 2)
+            fprintf(stderr, "reminder: the DEMO model is a small model trained here for "
+                            "demonstration, not Qwen3; use --model for real results\n");
+        else if (in.is_demo)
             fprintf(stderr, "reminder: the DEMO model has random weights; these numbers only "
                             "show that the pipeline runs\n");
     }

@@ -59,7 +59,9 @@ static void on_model_open(void *user, size_t i, sdc_experiment *e)
     if (!pg->quiet)
         fprintf(stderr, "run: %zu instances of %s, %s, mode %s, model %s%s\n", in.n_instances,
                 in.benchmark, in.what, in.mode, in.model_name,
-                in.is_demo ? " (DEMO, random weights)" : "");
+                in.is_demo == 2 ? " (DEMO, trained for demonstration)"
+                : in.is_demo    ? " (DEMO, random weights)"
+                                : "");
 }
 
 static void on_model_end(void *user, size_t i, dc_status st)

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -311,14 +312,7 @@ static void on_note(void *user, sdc_experiment_note n, const char *text)
     if (pg->quiet)
         return;
     switch (n) {
-    case SDC_NOTE_DEMO_MODEL:
-        fprintf(stderr,
-                "note: no model given and %s.\n"
-                "note: using the OFFLINE DEMO MODEL: random weights, so its answers and "
-                "confidences mean nothing; it shows the pipeline works. Use --model for real "
-                "results.\n",
-                text);
-        break;
+    case SDC_NOTE_DEMO_MODEL: fprintf(stderr, "note: %s\n", text); break;
     case SDC_NOTE_LOADING: fprintf(stderr, "loading %s\n", text); break;
     case SDC_NOTE_JUDGE: fprintf(stderr, "judge: %s\n", text); break;
     case SDC_NOTE_MEMORY: fprintf(stderr, "%s\n", text); break;
@@ -348,10 +342,37 @@ void run_signals_catch(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* The trained demo model: $SDC_DEMO_MODEL, else models/ beside the build
+ * directory the program runs from (build/../models), else the installed
+ * copy (bin/../share/safety-deepconf/). Static; the first that exists. */
+static const char *trained_demo(void)
+{
+    static char path[4200];
+    const char *env = getenv("SDC_DEMO_MODEL");
+    if (env && *env)
+        return env;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    static const char *const rel[] = {"/../models/", "/../share/safety-deepconf/"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+        snprintf(path, sizeof path, "%s%s%s", exe, rel[i], SDC_TRAINED_DEMO_FILE);
+        if (access(path, R_OK) == 0)
+            return path;
+    }
+    return NULL;
+}
+
 sdc_experiment_params run_experiment_params(const run_opts *o, run_progress *pg, int argc,
                                             char **argv)
 {
     sdc_experiment_params ep = sdc_experiment_default_params();
+    ep.trained_demo = trained_demo();
     ep.open_mode = o->force ? SDC_OPEN_FORCE : o->resume ? SDC_OPEN_RESUME : SDC_OPEN_NEW;
     ep.argc = argc;
     ep.argv = argv;

@@ -82,13 +82,32 @@ static void demo_dir(const sdc_experiment *e, char *buf, size_t n)
         snprintf(buf, n, "%s/.cache/safety-deepconf/models", home);
 }
 
-/* The offline demo model, made once in the cache. */
-static dc_status demo_model(sdc_experiment *e, dc_error *err)
+/* The offline demo model: the one trained for demonstration when it is
+ * there, else a random one made once in the cache. why: why no real model. */
+static dc_status demo_model(sdc_experiment *e, const char *why, dc_error *err)
 {
+    char text[2048];
+    if (e->p.trained_demo && file_exists(e->p.trained_demo)) {
+        snprintf(e->model_path, sizeof e->model_path, "%s", e->p.trained_demo);
+        e->is_demo = 2;
+        snprintf(text, sizeof text,
+                 "%.1200s; using the OFFLINE DEMO MODEL %.600s: a small model trained here for "
+                 "demonstration (docs/demo-model.md), not a Qwen3 release; it shows how the "
+                 "method behaves, not how Qwen3 does. Use --model for real results.",
+                 why, e->model_path);
+        note(e, SDC_NOTE_DEMO_MODEL, text);
+        return DC_STATUS_OK;
+    }
     char dir[3072];
     demo_dir(e, dir, sizeof dir);
     snprintf(e->model_path, sizeof e->model_path, "%s/demo-tiny-seed1.gguf", dir);
     e->is_demo = 1;
+    snprintf(text, sizeof text,
+             "%.1200s; using the OFFLINE DEMO MODEL with random weights (the trained one was not "
+             "found): its answers and confidences mean nothing; it shows the pipeline works. Use "
+             "--model for real results.",
+             why);
+    note(e, SDC_NOTE_DEMO_MODEL, text);
     if (file_exists(e->model_path))
         return DC_STATUS_OK;
     if (sdc_mkdirs(dir, 0777) != 0)
@@ -114,7 +133,7 @@ static dc_status resolve_model(sdc_experiment *e, dc_error *err)
         return DC_STATUS_OK;
     }
     if (!given && !e->p.default_model)
-        return demo_model(e, err);
+        return demo_model(e, "no model given", err);
     dc_hf_params hp = dc_hf_default_params();
     hp.progress = e->p.download;
     hp.progress_user = e->p.user;
@@ -134,10 +153,9 @@ static dc_status resolve_model(sdc_experiment *e, dc_error *err)
         return dc_error_set(err, st, "model.name %s: %s", given ? spec : e->p.default_model,
                             perr.msg);
     char why[1400];
-    snprintf(why, sizeof why, "%s is neither cached nor downloadable (%s)", e->p.default_model,
-             perr.msg);
-    note(e, SDC_NOTE_DEMO_MODEL, why);
-    return demo_model(e, err);
+    snprintf(why, sizeof why, "no model given and %s is neither cached nor downloadable (%s)",
+             e->p.default_model, perr.msg);
+    return demo_model(e, why, err);
 }
 
 /* The most tokens a prompt of the run can take: a token is at least one
@@ -600,7 +618,10 @@ dc_status sdc_experiment_open_replay(const char *src, const char *dst, const cha
         const char *name = json_string_value(json_object_get(om, "name"));
         snprintf(e->sha, sizeof e->sha, "%s", sha ? sha : "");
         snprintf(e->model_path, sizeof e->model_path, "%s", mp ? mp : "");
-        e->is_demo = json_is_true(json_object_get(om, "demo"));
+        const char *kind = json_string_value(json_object_get(om, "demo_kind"));
+        e->is_demo = !json_is_true(json_object_get(om, "demo")) ? 0
+                     : kind && !strcmp(kind, "trained")         ? 2
+                                                                : 1;
         snprintf(e->mi.backend, sizeof e->mi.backend, "replay");
         snprintf(e->mi.name, sizeof e->mi.name, "saved traces");
         if (name)
@@ -707,7 +728,12 @@ dc_status sdc_experiment_analyze(const char *dir, double theta, int refusal_from
     if (isnan(theta))
         theta = rf.threshold >= 0 && rf.threshold <= 1 ? rf.threshold : 0.5;
     char model_note[512];
-    if (rf.demo)
+    if (rf.demo == 2)
+        snprintf(model_note, sizeof model_note,
+                 "OFFLINE DEMO MODEL (%.200s): a small model trained here for demonstration, not "
+                 "a Qwen3 release; these numbers show how the method behaves, not how Qwen3 does",
+                 rf.model_name);
+    else if (rf.demo)
         snprintf(model_note, sizeof model_note,
                  "OFFLINE DEMO MODEL (%.200s): random weights, so its answers and confidences "
                  "mean nothing; these numbers only show that the pipeline runs",
@@ -715,7 +741,7 @@ dc_status sdc_experiment_analyze(const char *dir, double theta, int refusal_from
     else
         snprintf(model_note, sizeof model_note, "%.500s", rf.model_name);
     sdc_analysis_params ap = sdc_analysis_default_params();
-    ap.model_is_demo = rf.demo;
+    ap.model_is_demo = rf.demo != 0;
     ap.theta = theta;
     ap.run_name = dir;
     ap.model_note = model_note;

@@ -1053,13 +1053,14 @@ json_t *sdc_record_run_json(const sdc_config *cfg, const sdc_run_record *r)
     json_t *command = json_array();
     for (int i = 0; command && i < r->argc; i++)
         json_array_append_new(command, json_string(r->argv[i]));
-    json_t *model =
-        json_pack("{s:s, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:I, s:I, s:I}", "backend", mi->backend,
-                  "spec", str_or_null_json(r->model_spec), "path", str_or_null_json(r->model_path),
-                  "sha256", str_or_null_json(r->model_sha256), "demo", r->demo, "name",
-                  str_or_null_json(mi->name), "arch", str_or_null_json(mi->arch), "quant",
-                  str_or_null_json(mi->quant), "n_params", (json_int_t)mi->n_params, "size_bytes",
-                  (json_int_t)mi->size_bytes, "n_ctx_train", (json_int_t)mi->n_ctx_train);
+    json_t *model = json_pack(
+        "{s:s, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:I, s:I, s:I}", "backend", mi->backend,
+        "spec", str_or_null_json(r->model_spec), "path", str_or_null_json(r->model_path), "sha256",
+        str_or_null_json(r->model_sha256), "demo", r->demo != 0, "demo_kind",
+        r->demo ? json_string(r->demo == 2 ? "trained" : "random") : json_null(), "name",
+        str_or_null_json(mi->name), "arch", str_or_null_json(mi->arch), "quant",
+        str_or_null_json(mi->quant), "n_params", (json_int_t)mi->n_params, "size_bytes",
+        (json_int_t)mi->size_bytes, "n_ctx_train", (json_int_t)mi->n_ctx_train);
     json_t *dataset = json_pack("{s:s, s:o, s:I, s:I}", "benchmark", r->benchmark, "file",
                                 str_or_null_json(r->data_file), "instances",
                                 (json_int_t)r->instances, "rows_read", (json_int_t)r->rows_read);
@@ -1099,7 +1100,10 @@ dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err)
     json_t *m = json_object_get(rj, "model");
     const char *name = json_string_value(json_object_get(m, "name"));
     const char *path = json_string_value(json_object_get(m, "path"));
-    out->demo = json_is_true(json_object_get(m, "demo"));
+    const char *kind = json_string_value(json_object_get(m, "demo_kind"));
+    out->demo = !json_is_true(json_object_get(m, "demo")) ? 0
+                : kind && !strcmp(kind, "trained")        ? 2
+                                                          : 1;
     const char *backend = json_string_value(json_object_get(m, "backend"));
     snprintf(out->backend, sizeof out->backend, "%.31s", backend ? backend : "");
     json_int_t np = json_integer_value(json_object_get(m, "n_params"));

@@ -47,7 +47,7 @@ typedef struct sdc_run_record {
     char *const *argv;
     const dc_model_info *model;
     const char *model_spec, *model_path, *model_sha256; /* "" or NULL: unknown */
-    int demo;
+    int demo; /* 0 a real model, 1 the random demo model, 2 the trained one */
     const char *benchmark, *data_file;
     size_t instances, rows_read;
 } sdc_run_record;
