@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "safety/sdc_refusal.h"
+#include "safety/sdc_refusal_model.h"
 #include "util/jsonw.h"
 #include "util/lines.h"
 
@@ -63,10 +64,6 @@ static const char *const usage_text =
     "\n"
     "Exit status: 0 ok, 1 bad input (the message names file and line), 2 bad\n"
     "options.\n";
-
-typedef struct counts {
-    size_t tp, fp, tn, fn;
-} counts;
 
 static int gold_of(json_t *v, int *out)
 {
@@ -141,12 +138,17 @@ static int append_fields(sdc_buf *out, const char *line, size_t len, json_t *obj
     return out->st == DC_STATUS_OK;
 }
 
-int cmd_refusal(int argc, char **argv)
+/* ---- options ---- */
+
+typedef struct refusal_opts {
+    const char *config, *field, *metrics, *prompt_field, *model_path, *path;
+    int mode; /* -1: the configuration's */
+    size_t max_line;
+} refusal_opts;
+
+/* 1 ok, 0 usage error (said), -1 help shown. */
+static int parse_opts(int argc, char **argv, refusal_opts *o)
 {
-    if (argc > 1 && !strcmp(argv[1], "train"))
-        return cmd_refusal_train(argc - 1, argv + 1);
-    if (argc > 1 && !strcmp(argv[1], "eval"))
-        return cmd_refusal_eval(argc - 1, argv + 1);
     static const struct option longopts[] = {
         {"mode", required_argument, NULL, 'M'},
         {"model", required_argument, NULL, 'W'},
@@ -158,187 +160,202 @@ int cmd_refusal(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config = NULL, *field = "response", *metrics = NULL, *prompt_field = "prompt";
-    const char *model_path = NULL;
-    int mode = -1;
-    size_t max_line = (size_t)256 << 20;
+    *o = (refusal_opts){NULL, "response", NULL, "prompt", NULL, "-", -1, (size_t)256 << 20};
     opterr = 0;
     optind = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":hc:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'h': fputs(usage_text, stdout); return CLI_OK;
-        case 'c': config = optarg; break;
-        case 'f': field = optarg; break;
-        case 'P': prompt_field = optarg; break;
-        case 'W': model_path = optarg; break;
+        case 'h': fputs(usage_text, stdout); return -1;
+        case 'c': o->config = optarg; break;
+        case 'f': o->field = optarg; break;
+        case 'P': o->prompt_field = optarg; break;
+        case 'W': o->model_path = optarg; break;
         case 'M': {
             sdc_refusal_mode m;
             if (sdc_refusal_mode_from_name(optarg, &m) != DC_STATUS_OK) {
                 cli_err(CMD, "--mode: expected combined, rules or classifier, got '%s'", optarg);
-                return CLI_USAGE;
+                return 0;
             }
-            mode = (int)m;
+            o->mode = (int)m;
             break;
         }
-        case 'm': metrics = optarg; break;
+        case 'm': o->metrics = optarg; break;
         case 'L':
-            if (!cli_parse_size(CMD, "--max-line-bytes", optarg, 2, (size_t)1 << 32, &max_line))
-                return CLI_USAGE;
+            if (!cli_parse_size(CMD, "--max-line-bytes", optarg, 2, (size_t)1 << 32, &o->max_line))
+                return 0;
             break;
-        case ':': cli_err(CMD, "%s needs a value", argv[optind - 1]); return CLI_USAGE;
-        default:
-            cli_err(CMD, "unknown option '%s' (see --help)", argv[optind - 1]);
-            return CLI_USAGE;
+        case ':': cli_err(CMD, "%s needs a value", argv[optind - 1]); return 0;
+        default: cli_err(CMD, "unknown option '%s' (see --help)", argv[optind - 1]); return 0;
         }
     }
     if (argc - optind > 1) {
         cli_err(CMD, "expected at most one FILE (or - for stdin)");
-        return CLI_USAGE;
+        return 0;
     }
-    const char *path = optind < argc ? argv[optind] : "-";
+    if (optind < argc)
+        o->path = argv[optind];
+    return 1;
+}
+
+/* The detector of --config, --mode and --model; NULL after saying why. */
+static sdc_refusal *open_detector(const refusal_opts *o)
+{
     dc_error err = {DC_STATUS_OK, ""};
     sdc_refusal *det = NULL;
     sdc_refusal_params rp = sdc_refusal_default_params();
-    dc_status st = config ? sdc_refusal_load_params(config, &rp, &err) : DC_STATUS_OK;
+    dc_status st = o->config ? sdc_refusal_load_params(o->config, &rp, &err) : DC_STATUS_OK;
     if (st == DC_STATUS_OK) {
         const char *from_file = rp.model_path;
-        if (mode >= 0)
-            rp.mode = (sdc_refusal_mode)mode;
-        if (model_path)
-            rp.model_path = model_path;
+        if (o->mode >= 0)
+            rp.mode = (sdc_refusal_mode)o->mode;
+        if (o->model_path)
+            rp.model_path = o->model_path;
         st = sdc_refusal_new(&rp, &det, &err);
         rp.model_path = from_file;
         sdc_refusal_params_free(&rp);
     }
-    if (st != DC_STATUS_OK) {
+    if (st != DC_STATUS_OK)
         cli_err(CMD, "%s", err.msg[0] ? err.msg : dc_strerror(st));
-        return CLI_FAIL;
-    }
-    sdc_refusal_mode dmode = sdc_refusal_get_mode(det);
-    int is_stdin = !strcmp(path, "-");
-    const char *name = is_stdin ? "<stdin>" : path;
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    if (!f) {
-        cli_err(CMD, "%s: %s", path, strerror(errno));
-        sdc_refusal_free(det);
-        return CLI_FAIL;
-    }
-    sdc_lines rd;
-    sdc_lines_init(&rd, f, max_line);
+    return det;
+}
+
+/* ---- labelling ---- */
+
+typedef struct labeller {
+    const refusal_opts *o;
+    sdc_refusal *det;
+    const char *name; /* the input, for messages */
     sdc_buf out;
-    sdc_buf_init(&out, 0);
-    counts k = {0, 0, 0, 0};
+    sdc_refusal_counts k;
+} labeller;
+
+/* One input line (a JSON object): its verdict appended to the output, or
+ * counted against its gold label (--metrics). 0 after saying why. */
+static int label_line(labeller *lb, const char *line, size_t len, size_t lineno)
+{
+    const refusal_opts *o = lb->o;
+    json_error_t je;
+    json_t *obj = json_loadb(line, len, 0, &je);
+    if (!obj || !json_is_object(obj)) {
+        cli_err(CMD, "%s:%zu: expected a JSON object per line%s%s", lb->name, lineno,
+                obj ? "" : ": ", obj ? "" : je.text);
+        json_decref(obj);
+        return 0;
+    }
+    int ok = 1;
+    json_t *resp = json_object_get(obj, o->field), *pr = json_object_get(obj, o->prompt_field);
+    sdc_refusal_result r;
+    if (!json_is_string(resp)) {
+        cli_err(CMD, "%s:%zu: expected a string field \"%s\"%s", lb->name, lineno, o->field,
+                resp ? " (it has another type)" : "");
+        ok = 0;
+    } else if (sdc_refusal_classify_reply(lb->det, json_string_value(pr), json_string_length(pr),
+                                          json_string_value(resp), json_string_length(resp),
+                                          &r) != DC_STATUS_OK) {
+        cli_err(CMD, "out of memory");
+        ok = 0;
+    } else if (o->metrics) {
+        int gold;
+        if (!gold_of(json_object_get(obj, o->metrics), &gold)) {
+            cli_err(CMD,
+                    "%s:%zu: field \"%s\": expected refusal/compliance, refuse/comply, "
+                    "true/false or 1/0",
+                    lb->name, lineno, o->metrics);
+            ok = 0;
+        } else {
+            int pred = sdc_refusal_is_refusal(r.kind);
+            *(pred ? (gold ? &lb->k.tp : &lb->k.fp) : (gold ? &lb->k.fn : &lb->k.tn)) += 1;
+        }
+    } else if (!(ok = append_fields(&lb->out, line, len, obj, &r, sdc_refusal_get_mode(lb->det)))) {
+        cli_err(CMD, "out of memory");
+    } else if (lb->out.len > (1 << 20)) {
+        ok = cli_write_stdout(CMD, lb->out.data, lb->out.len);
+        sdc_buf_reset(&lb->out);
+    }
+    json_decref(obj);
+    return ok;
+}
+
+/* --metrics: the counts and the library's accuracy, precision, recall, F1. */
+static void write_metrics(sdc_buf *b, const sdc_refusal_counts *k)
+{
+    double acc, p, rc, f1;
+    sdc_refusal_counts_metrics(k, &acc, &p, &rc, &f1);
+    jw w;
+    jw_init(&w, b);
+    jw_obj_begin(&w);
+    jw_kv_uint(&w, "n", k->tp + k->fp + k->tn + k->fn);
+    jw_kv_uint(&w, "tp", k->tp);
+    jw_kv_uint(&w, "fp", k->fp);
+    jw_kv_uint(&w, "tn", k->tn);
+    jw_kv_uint(&w, "fn", k->fn);
+    jw_kv_double(&w, "accuracy", acc);
+    jw_kv_double(&w, "precision", p);
+    jw_kv_double(&w, "recall", rc);
+    jw_kv_double(&w, "f1", f1);
+    jw_obj_end(&w);
+    sdc_buf_putc(b, '\n');
+}
+
+/* Every line of the file through label_line. 0 after saying why. */
+static int label_file(labeller *lb, FILE *f)
+{
+    sdc_lines rd;
+    sdc_lines_init(&rd, f, lb->o->max_line);
+    dc_status st;
     int ok = 1;
     while (ok && (st = sdc_lines_next(&rd)) != DC_STATUS_NOT_FOUND) {
         if (st == DC_STATUS_LIMIT) {
-            cli_err(CMD, "%s:%zu: line longer than %zu bytes (--max-line-bytes)", name, rd.lineno,
-                    max_line);
+            cli_err(CMD, "%s:%zu: line longer than %zu bytes (--max-line-bytes)", lb->name,
+                    rd.lineno, lb->o->max_line);
             ok = 0;
-            break;
-        }
-        if (st != DC_STATUS_OK) {
-            cli_err(CMD, "%s: read error: %s", name, strerror(errno));
+        } else if (st != DC_STATUS_OK) {
+            cli_err(CMD, "%s: read error: %s", lb->name, strerror(errno));
             ok = 0;
-            break;
-        }
-        const char *line = rd.line.data ? rd.line.data : "";
-        size_t len = rd.line.len, b = 0;
-        while (b < len && (line[b] == ' ' || line[b] == '\t'))
-            b++;
-        if (b == len)
-            continue;
-        json_error_t je;
-        json_t *obj = json_loadb(line, len, 0, &je);
-        if (!obj || !json_is_object(obj)) {
-            cli_err(CMD, "%s:%zu: expected a JSON object per line%s%s", name, rd.lineno,
-                    obj ? "" : ": ", obj ? "" : je.text);
-            json_decref(obj);
-            ok = 0;
-            break;
-        }
-        json_t *resp = json_object_get(obj, field);
-        if (!json_is_string(resp)) {
-            cli_err(CMD, "%s:%zu: expected a string field \"%s\"%s", name, rd.lineno, field,
-                    resp ? " (it has another type)" : "");
-            json_decref(obj);
-            ok = 0;
-            break;
-        }
-        json_t *pr = json_object_get(obj, prompt_field);
-        sdc_refusal_result r;
-        if (sdc_refusal_classify_reply(det, json_string_value(pr), json_string_length(pr),
-                                       json_string_value(resp), json_string_length(resp),
-                                       &r) != DC_STATUS_OK) {
-            cli_err(CMD, "out of memory");
-            json_decref(obj);
-            ok = 0;
-            break;
-        }
-        if (metrics) {
-            int gold;
-            if (!gold_of(json_object_get(obj, metrics), &gold)) {
-                cli_err(CMD,
-                        "%s:%zu: field \"%s\": expected refusal/compliance, "
-                        "refuse/comply, true/false or 1/0",
-                        name, rd.lineno, metrics);
-                ok = 0;
-            } else {
-                int pred = sdc_refusal_is_refusal(r.kind);
-                if (pred && gold)
-                    k.tp++;
-                else if (pred)
-                    k.fp++;
-                else if (gold)
-                    k.fn++;
-                else
-                    k.tn++;
-            }
         } else {
-            ok = append_fields(&out, line, len, obj, &r, dmode);
-            if (!ok)
-                cli_err(CMD, "out of memory");
-            if (ok && out.len > (1 << 20)) {
-                ok = cli_write_stdout(CMD, out.data, out.len);
-                sdc_buf_reset(&out);
-            }
+            const char *line = rd.line.data ? rd.line.data : "";
+            size_t len = rd.line.len, b = 0;
+            while (b < len && (line[b] == ' ' || line[b] == '\t'))
+                b++;
+            if (b < len)
+                ok = label_line(lb, line, len, rd.lineno);
         }
-        json_decref(obj);
     }
-    if (ok && metrics) {
-        size_t n = k.tp + k.fp + k.tn + k.fn;
-        double p = k.tp + k.fp ? (double)k.tp / (double)(k.tp + k.fp) : 0.0;
-        double rc = k.tp + k.fn ? (double)k.tp / (double)(k.tp + k.fn) : 0.0;
-        jw w;
-        jw_init(&w, &out);
-        jw_obj_begin(&w);
-        jw_key(&w, "n");
-        jw_uint(&w, n);
-        jw_key(&w, "tp");
-        jw_uint(&w, k.tp);
-        jw_key(&w, "fp");
-        jw_uint(&w, k.fp);
-        jw_key(&w, "tn");
-        jw_uint(&w, k.tn);
-        jw_key(&w, "fn");
-        jw_uint(&w, k.fn);
-        jw_key(&w, "accuracy");
-        jw_double(&w, n ? (double)(k.tp + k.tn) / (double)n : 0.0);
-        jw_key(&w, "precision");
-        jw_double(&w, p);
-        jw_key(&w, "recall");
-        jw_double(&w, rc);
-        jw_key(&w, "f1");
-        jw_double(&w, p + rc > 0 ? 2 * p * rc / (p + rc) : 0.0);
-        jw_obj_end(&w);
-        sdc_buf_putc(&out, '\n');
-    }
-    if (ok && out.len)
-        ok = cli_write_stdout(CMD, out.data, out.len);
-    sdc_buf_free(&out);
     sdc_lines_free(&rd);
+    return ok;
+}
+
+int cmd_refusal(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "train"))
+        return cmd_refusal_train(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "eval"))
+        return cmd_refusal_eval(argc - 1, argv + 1);
+    refusal_opts o;
+    int r = parse_opts(argc, argv, &o);
+    if (r <= 0)
+        return r < 0 ? CLI_OK : CLI_USAGE;
+    labeller lb = {&o, open_detector(&o), NULL, {0}, {0, 0, 0, 0}};
+    if (!lb.det)
+        return CLI_FAIL;
+    int is_stdin = !strcmp(o.path, "-");
+    lb.name = is_stdin ? "<stdin>" : o.path;
+    FILE *f = is_stdin ? stdin : fopen(o.path, "rb");
+    if (!f) {
+        cli_err(CMD, "%s: %s", o.path, strerror(errno));
+        sdc_refusal_free(lb.det);
+        return CLI_FAIL;
+    }
+    sdc_buf_init(&lb.out, 0);
+    int ok = label_file(&lb, f);
+    if (ok && o.metrics)
+        write_metrics(&lb.out, &lb.k);
+    if (ok && lb.out.len)
+        ok = cli_write_stdout(CMD, lb.out.data, lb.out.len);
+    sdc_buf_free(&lb.out);
     if (!is_stdin)
         fclose(f);
-    sdc_refusal_free(det);
+    sdc_refusal_free(lb.det);
     return ok ? CLI_OK : CLI_FAIL;
 }
