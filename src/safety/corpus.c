@@ -58,8 +58,8 @@ static const char *const reasons[] = {
 static const char *const redirects[] = {
     " Is there anything else I can help you with?",
     " Is there something else I can help with?",
-    " If you're going through something difficult, please consider talking to someone you "
-    "trust.",
+    (" If you're going through something difficult, please consider talking to someone you "
+     "trust."),
     " I'd be glad to help with something else.",
 };
 static const char *const comply_open[] = {

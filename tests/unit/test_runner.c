@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "deepconf/dc_backend_replay.h"
-#include "integration/run_cmd.h"
+#include "support/run_cmd.h"
 #include "safety/sdc_config.h"
 #include "safety/sdc_records.h"
 #include "safety/sdc_refusal.h"

@@ -6,7 +6,7 @@
 
 #include "deepconf/deepconf.h"
 #include "deepconf/dc_trace.h"
-#include "vectors.h"
+#include "support/vectors.h"
 
 static json_t *V;
 #define WINDOW 16

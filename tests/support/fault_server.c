@@ -1,7 +1,7 @@
 /* fault_server.c - see fault_server.h. One thread accepts, one thread per
  * connection answers (at most FS_MAX_CONN over the server's life), every
  * connection is closed after one reply. */
-#include "integration/fault_server.h"
+#include "support/fault_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -8,7 +8,7 @@
 
 #include <unistd.h>
 
-#include "integration/run_cmd.h"
+#include "support/run_cmd.h"
 
 static char work[256];
 static char dir[300];

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "integration/run_cmd.h"
+#include "support/run_cmd.h"
 
 static char work[256];
 static char tiny[320], small[320];

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "deepconf/dc_hf.h"
-#include "hub_server.h"
+#include "support/hub_server.h"
 
 /* ---- the Hub stand-in ---- */
 

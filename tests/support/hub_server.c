@@ -1,5 +1,5 @@
 /* hub_server.c - the Hub stand-in of test_hf_pull and test_hub_datasets. */
-#include "hub_server.h"
+#include "support/hub_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

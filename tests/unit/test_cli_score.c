@@ -5,8 +5,8 @@
 
 #include <jansson.h>
 
-#include "integration/run_cmd.h"
-#include "vectors.h"
+#include "support/run_cmd.h"
+#include "support/vectors.h"
 
 static json_t *V;
 

@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "deepconf/dc_backend_openai.h"
-#include "integration/fault_server.h"
+#include "support/fault_server.h"
 
 static fault_server *srv;
 

@@ -16,7 +16,7 @@
 
 #include "safety/sdc_dataset.h"
 #include "safety/sdc_hub.h"
-#include "hub_server.h"
+#include "support/hub_server.h"
 
 /* ---- the Hub stand-in ---- */
 

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "deepconf/dc_backend_openai.h"
-#include "integration/run_cmd.h"
+#include "support/run_cmd.h"
 
 static pid_t server_pid = -1;
 static int port;

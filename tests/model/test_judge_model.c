@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "deepconf/dc_backend_llama.h"
-#include "integration/fault_server.h"
-#include "integration/run_cmd.h"
+#include "support/fault_server.h"
+#include "support/run_cmd.h"
 #include "safety/sdc_judge.h"
 
 static char tmpdir[64], model_path[128];

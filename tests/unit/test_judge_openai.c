@@ -9,8 +9,8 @@
 #include <jansson.h>
 #include <unistd.h>
 
-#include "integration/fault_server.h"
-#include "integration/run_cmd.h"
+#include "support/fault_server.h"
+#include "support/run_cmd.h"
 
 static fault_server *srv;
 

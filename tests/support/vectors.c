@@ -1,7 +1,7 @@
 /* vectors.c - reference-vector helpers for the tests. */
 #include "test_common.h"
 
-#include "vectors.h"
+#include "support/vectors.h"
 
 json_t *vectors_load(void)
 {

@@ -4,7 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "integration/run_cmd.h"
+#include "support/run_cmd.h"
 
 static char *slurp(const char *path)
 {
