@@ -132,7 +132,7 @@ static dc_status impl_format_chat(void *impl, const dc_chat *chat, char **text, 
     llama_impl *L = impl;
     int has_system = chat->system && chat->system[0];
     if (L->info.is_qwen3_template) {
-        *text = sdc_qwen3_format(chat->system, chat->user, chat->enable_thinking);
+        *text = dc_qwen3_format(chat->system, chat->user, chat->enable_thinking);
         return *text ? DC_STATUS_OK : dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
     }
     struct llama_chat_message msgs[2];
@@ -348,8 +348,8 @@ static int position(gen *g, size_t s, const float *logits)
     size_t ti = (size_t)sl->trace;
     trace_state *t = &g->tr[ti];
 
-    size_t nsel = sdc_topk_select(logits, L->n_vocab, g->n_sel, g->sel_id, g->sel_logit);
-    double lse = sdc_logsumexp(logits, L->n_vocab, g->sel_logit[0]);
+    size_t nsel = dc_topk_select(logits, L->n_vocab, g->n_sel, g->sel_id, g->sel_logit);
+    double lse = dc_logsumexp(logits, L->n_vocab, g->sel_logit[0]);
 
     /* Sampling: the chain starts with top-k (when set), so only the
      * selected candidates can survive it; hand it those. */
@@ -629,10 +629,10 @@ static dc_status impl_generate(void *impl, const dc_prompt *prompt, const dc_gen
 
     struct llama_memory_i *mem = llama_get_memory(L->ctx);
     llama_memory_clear(mem, true);
-    double t0 = sdc_now_seconds();
+    double t0 = dc_now_seconds();
     st = decode_prompt(&g, toks, n_prompt, err);
     dc_free(toks);
-    double t1 = sdc_now_seconds();
+    double t1 = dc_now_seconds();
     if (st != DC_STATUS_OK) {
         gen_free(&g);
         return st;
@@ -697,7 +697,7 @@ static dc_status impl_generate(void *impl, const dc_prompt *prompt, const dc_gen
             fill_slot(&g, s);
     }
     dc_free(batch_slot);
-    double t2 = sdc_now_seconds();
+    double t2 = dc_now_seconds();
 
     st = collect(&g, out);
     out->prompt_tokens = n_prompt;
@@ -749,7 +749,7 @@ static void fill_info(llama_impl *L, const char *path)
         in->arch[0] = '\0';
     char ft[32];
     if (llama_model_meta_val_str(L->model, "general.file_type", ft, sizeof ft) >= 0)
-        snprintf(in->quant, sizeof in->quant, "%s", sdc_ftype_name(atoi(ft)));
+        snprintf(in->quant, sizeof in->quant, "%s", dc_ftype_name(atoi(ft)));
     llama_model_desc(L->model, in->desc, sizeof in->desc);
     in->n_params = llama_model_n_params(L->model);
     in->size_bytes = llama_model_size(L->model);

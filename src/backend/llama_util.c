@@ -69,7 +69,7 @@ SDC_VEC_MATH static int count_above(const float *x, float thr)
     return c;
 }
 
-size_t sdc_topk_select(const float *x, int32_t n, size_t k, int32_t *ids, float *vals)
+size_t dc_topk_select(const float *x, int32_t n, size_t k, int32_t *ids, float *vals)
 {
     if (n <= 0 || k == 0)
         return 0;
@@ -135,7 +135,7 @@ SDC_VEC_MATH static inline float exp_neg(float x)
 
 /* Blocks of a fixed length (a loop count the vectoriser knows), exps
  * summed in 16 float lanes per block, blocks summed in double. */
-SDC_VEC_MATH SDC_VEC_CLONES double sdc_logsumexp(const float *x, int32_t n, float max)
+SDC_VEC_MATH SDC_VEC_CLONES double dc_logsumexp(const float *x, int32_t n, float max)
 {
     enum { BLOCK = 256, LANES = 16 };
     float tmp[BLOCK];
@@ -160,7 +160,7 @@ SDC_VEC_MATH SDC_VEC_CLONES double sdc_logsumexp(const float *x, int32_t n, floa
 
 /* ---- Qwen3 chat text ---- */
 
-char *sdc_qwen3_format(const char *system, const char *user, int enable_thinking)
+char *dc_qwen3_format(const char *system, const char *user, int enable_thinking)
 {
     static const char think_off[] = "<think>\n\n</think>\n\n";
     int has_system = system && system[0];
@@ -184,7 +184,7 @@ char *sdc_qwen3_format(const char *system, const char *user, int enable_thinking
 
 /* ---- quant names ---- */
 
-const char *sdc_ftype_name(int ftype)
+const char *dc_ftype_name(int ftype)
 {
     switch (ftype) {
     case 0: return "F32";

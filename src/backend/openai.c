@@ -64,8 +64,8 @@ typedef struct oai_trace {
     size_t ep;         /* endpoint of the current or last attempt */
     /* one attempt */
     CURL *easy;
-    sdc_buf req;  /* the request body; curl reads it in place */
-    sdc_buf resp; /* a whole reply, or an error's body */
+    dc_buf req;  /* the request body; curl reads it in place */
+    dc_buf resp; /* a whole reply, or an error's body */
     oai_sse sse;
     char curl_err[CURL_ERROR_SIZE];
     int reply_known, is_sse;
@@ -88,7 +88,7 @@ typedef struct oai_trace {
     size_t cap_hashes;
     dc_token *toks;
     size_t cap_toks;
-    sdc_buf text;
+    dc_buf text;
     long prompt_tokens;
     dc_stop_reason stop;
     dc_status error;
@@ -341,7 +341,7 @@ static void take_token(oai_trace *t, dc_token *k, int legacy_dict)
     if (!grow((void **)&t->hashes, &t->cap_hashes, t->delivered + 1, sizeof *t->hashes) ||
         (g->gp->keep_tokens &&
          !grow((void **)&t->toks, &t->cap_toks, t->delivered + 1, sizeof *t->toks)) ||
-        sdc_buf_puts(&t->text, k->text ? k->text : "") != DC_STATUS_OK) {
+        dc_buf_puts(&t->text, k->text ? k->text : "") != DC_STATUS_OK) {
         attempt_fail(t, DC_STATUS_NOMEM, 0, "%s: out of memory", name);
         token_free(k);
         return;
@@ -405,7 +405,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *user)
     oai_trace *t = user;
     (void)p;
     t->got_byte = 1;
-    t->t_last = sdc_now_seconds();
+    t->t_last = dc_now_seconds();
     return size * n;
 }
 
@@ -427,7 +427,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *user)
     oai_backend *b = t->g->b;
     size_t n = size * nmemb;
     t->got_byte = 1;
-    t->t_last = sdc_now_seconds();
+    t->t_last = dc_now_seconds();
     if (t->abort != OAI_GO_ON)
         return 0;
     if (!t->reply_known)
@@ -436,7 +436,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *user)
     b->stats.bytes_received += n;
     if (t->http_code != 200) {
         size_t room = OAI_ERROR_BODY_MAX > t->resp.len ? OAI_ERROR_BODY_MAX - t->resp.len : 0;
-        sdc_buf_append(&t->resp, p, n < room ? n : room);
+        dc_buf_append(&t->resp, p, n < room ? n : room);
         return n;
     }
     if (t->bytes > b->p.max_response_bytes) {
@@ -455,7 +455,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *user)
             trace_name(t->g, t, name, sizeof name);
             attempt_fail(t, e.status, 0, "%s: %s (max_line_bytes)", name, e.msg);
         }
-    } else if (sdc_buf_append(&t->resp, p, n) != DC_STATUS_OK) {
+    } else if (dc_buf_append(&t->resp, p, n) != DC_STATUS_OK) {
         char name[384];
         trace_name(t->g, t, name, sizeof name);
         attempt_fail(t, DC_STATUS_NOMEM, 0, "%s: out of memory", name);
@@ -481,7 +481,7 @@ static size_t pick_endpoint(oai_backend *b, const oai_trace *t)
 
 static void attempt_reset(oai_trace *t)
 {
-    sdc_buf_reset(&t->resp);
+    dc_buf_reset(&t->resp);
     oai_sse_reset(&t->sse);
     t->curl_err[0] = '\0';
     t->reply_known = t->is_sse = 0;
@@ -532,7 +532,7 @@ static dc_status start_attempt(oai_gen *g, oai_trace *t, dc_error *err)
     }
     t->easy = e;
     t->state = OAI_RUNNING;
-    t->t_start = t->t_last = sdc_now_seconds();
+    t->t_start = t->t_last = dc_now_seconds();
     b->eps[t->ep].in_flight++;
     b->stats.requests++;
     b->stats.per_endpoint[t->ep]++;
@@ -631,7 +631,7 @@ static void attempt_failed(oai_gen *g, oai_trace *t, long retry_after)
         return;
     }
     t->state = OAI_WAITING;
-    t->not_before = sdc_now_seconds() + backoff_s(b, t->attempts, retry_after);
+    t->not_before = dc_now_seconds() + backoff_s(b, t->attempts, retry_after);
 }
 
 static int retryable_http(long code, const char *body)
@@ -658,7 +658,7 @@ static int retryable_curl(CURLcode rc)
 }
 
 /* The message of an HTTP error's body: its JSON error message, else the text. */
-static void http_error_text(const sdc_buf *body, char *out, size_t size)
+static void http_error_text(const dc_buf *body, char *out, size_t size)
 {
     const char *d = body->data ? body->data : "";
     oai_chunk c;
@@ -791,7 +791,7 @@ static dc_status run_loop(oai_gen *g, dc_error *err)
             cancel_everything(g);
             return DC_STATUS_OK;
         }
-        double now = sdc_now_seconds();
+        double now = dc_now_seconds();
         size_t running = 0, left = 0;
         double next_start = INFINITY;
         for (size_t i = 0; i < g->n; i++) {
@@ -845,7 +845,7 @@ static dc_status run_loop(oai_gen *g, dc_error *err)
             if (t && t->state == OAI_RUNNING)
                 attempt_done(g, t, rc);
         }
-        now = sdc_now_seconds();
+        now = dc_now_seconds();
         for (size_t i = 0; i < g->n; i++)
             check_timeouts(g, &g->tr[i], now);
         if (b->cancel || g->cancel_all)
@@ -890,9 +890,9 @@ static void gen_free(oai_gen *g)
     for (size_t i = 0; i < g->n; i++) {
         oai_trace *t = &g->tr[i];
         detach(g, t);
-        sdc_buf_free(&t->req);
-        sdc_buf_free(&t->resp);
-        sdc_buf_free(&t->text);
+        dc_buf_free(&t->req);
+        dc_buf_free(&t->resp);
+        dc_buf_free(&t->text);
         oai_sse_free(&t->sse);
         dc_free(t->hashes);
         if (t->toks) {
@@ -934,10 +934,10 @@ static dc_status oai_generate(void *impl, const dc_prompt *prompt, const dc_gen_
                          b->p.send_top_k_min_p,
                          b->p.send_template_kwargs,
                          b->p.send_stream_usage};
-    sdc_buf probe;
-    sdc_buf_init(&probe, 0);
+    dc_buf probe;
+    dc_buf_init(&probe, 0);
     st = oai_request_body(&spec, prompt, gp, 0, &probe, err);
-    sdc_buf_free(&probe);
+    dc_buf_free(&probe);
     if (st != DC_STATUS_OK)
         return st;
 
@@ -970,14 +970,14 @@ static dc_status oai_generate(void *impl, const dc_prompt *prompt, const dc_gen_
         t->i = i;
         t->seed = dc_trace_seed(gp->seed, gp->instance_id, gp->first_trace + i);
         t->prompt_tokens = -1;
-        sdc_buf_init(&t->req, 0);
-        sdc_buf_init(&t->resp, b->p.max_response_bytes);
-        sdc_buf_init(&t->text, 0);
+        dc_buf_init(&t->req, 0);
+        dc_buf_init(&t->resp, b->p.max_response_bytes);
+        dc_buf_init(&t->text, 0);
         oai_sse_init(&t->sse, b->p.max_line_bytes);
     }
-    double t0 = sdc_now_seconds();
+    double t0 = dc_now_seconds();
     st = run_loop(&g, err);
-    out->gen_seconds = sdc_now_seconds() - t0;
+    out->gen_seconds = dc_now_seconds() - t0;
     gen_free(&g);
     if (st != DC_STATUS_OK)
         return st;
@@ -1035,7 +1035,7 @@ static void curl_init_once(void)
 
 static size_t on_collect(char *p, size_t size, size_t n, void *user)
 {
-    return sdc_buf_append(user, p, size * n) == DC_STATUS_OK ? size * n : 0;
+    return dc_buf_append(user, p, size * n) == DC_STATUS_OK ? size * n : 0;
 }
 
 /* GET {base}/models of the first endpoint: the first model's id. */
@@ -1046,8 +1046,8 @@ static dc_status fetch_model(oai_backend *b, dc_error *err)
     CURL *e = curl_easy_init();
     if (!e)
         return dc_error_set(err, DC_STATUS_NOMEM, "out of memory (curl_easy_init)");
-    sdc_buf body;
-    sdc_buf_init(&body, (size_t)1 << 20);
+    dc_buf body;
+    dc_buf_init(&body, (size_t)1 << 20);
     char cerr[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -1087,7 +1087,7 @@ static dc_status fetch_model(oai_backend *b, dc_error *err)
             st = dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
         json_decref(root);
     }
-    sdc_buf_free(&body);
+    dc_buf_free(&body);
     if (st != DC_STATUS_OK)
         oai_redact(err ? err->msg : NULL, b->api_key);
     return st;
@@ -1262,12 +1262,12 @@ dc_status dc_backend_openai_request_body(dc_backend *b, const dc_prompt *prompt,
                          o->p.send_top_k_min_p,
                          o->p.send_template_kwargs,
                          o->p.send_stream_usage};
-    sdc_buf buf;
-    sdc_buf_init(&buf, 0);
+    dc_buf buf;
+    dc_buf_init(&buf, 0);
     uint64_t seed = dc_trace_seed(gp.seed, gp.instance_id, gp.first_trace + trace);
     st = oai_request_body(&spec, prompt, &gp, seed, &buf, err);
     if (st == DC_STATUS_OK)
-        *body = sdc_buf_take(&buf);
-    sdc_buf_free(&buf);
+        *body = dc_buf_take(&buf);
+    dc_buf_free(&buf);
     return st;
 }

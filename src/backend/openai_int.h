@@ -17,8 +17,8 @@
  * an empty line ends the event, ":" comments (pings), "event:", "id:" and
  * "retry:" lines are ignored, "\r\n" and "\n" both end a line. */
 typedef struct oai_sse {
-    sdc_buf line; /* the line being read */
-    sdc_buf data; /* the event being read */
+    dc_buf line;  /* the line being read */
+    dc_buf data;  /* the event being read */
     int has_data; /* data lines were seen since the last event */
     int done;     /* "data: [DONE]" was seen */
     int cr;       /* the last byte fed was '\r' */
@@ -74,7 +74,7 @@ typedef struct oai_req_spec {
  * trace's dc_trace_seed(); its low 32 bits are sent. UNSUPPORTED (a
  * prompt form the endpoint cannot take), NOMEM, LIMIT. */
 dc_status oai_request_body(const oai_req_spec *spec, const dc_prompt *prompt,
-                           const dc_gen_params *gp, uint64_t seed, sdc_buf *out, dc_error *err);
+                           const dc_gen_params *gp, uint64_t seed, dc_buf *out, dc_error *err);
 
 /* Qwen3's chat template for one turn, generation prompt included, the
  * empty think block when thinking is off. Caller frees with dc_free. */

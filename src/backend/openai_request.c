@@ -14,18 +14,18 @@
 
 char *oai_format_qwen3(const char *system, const char *user, int enable_thinking)
 {
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
+    dc_buf b;
+    dc_buf_init(&b, 0);
     if (system && *system)
-        sdc_buf_printf(&b, "<|im_start|>system\n%s<|im_end|>\n", system);
-    sdc_buf_printf(&b, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", user ? user : "");
+        dc_buf_printf(&b, "<|im_start|>system\n%s<|im_end|>\n", system);
+    dc_buf_printf(&b, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", user ? user : "");
     if (!enable_thinking)
-        sdc_buf_puts(&b, "<think>\n\n</think>\n\n");
+        dc_buf_puts(&b, "<think>\n\n</think>\n\n");
     if (b.st != DC_STATUS_OK) {
-        sdc_buf_free(&b);
+        dc_buf_free(&b);
         return NULL;
     }
-    return sdc_buf_take(&b);
+    return dc_buf_take(&b);
 }
 
 /* ---- request bodies ---- */
@@ -48,7 +48,7 @@ static void put_messages(jw *w, const dc_chat *c)
 }
 
 dc_status oai_request_body(const oai_req_spec *spec, const dc_prompt *prompt,
-                           const dc_gen_params *gp, uint64_t seed, sdc_buf *out, dc_error *err)
+                           const dc_gen_params *gp, uint64_t seed, dc_buf *out, dc_error *err)
 {
     int chat_api = spec->api == DC_OPENAI_API_CHAT;
     if (chat_api && !prompt->chat)
@@ -56,7 +56,7 @@ dc_status oai_request_body(const oai_req_spec *spec, const dc_prompt *prompt,
                             "the chat endpoint takes chat prompts only; use the completions "
                             "API (model.api) for a %s prompt",
                             prompt->text ? "text" : "token");
-    sdc_buf_reset(out);
+    dc_buf_reset(out);
     jw w;
     jw_init(&w, out);
     jw_obj_begin(&w);
@@ -191,19 +191,19 @@ dc_status oai_endpoint_parse(const char *url, char **base, int *loopback, int *h
     size_t rlen = strlen(root);
     while (rlen > 0 && root[rlen - 1] == '/')
         rlen--;
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
-    sdc_buf_append(&b, root, rlen);
-    sdc_buf_append(&b, path ? path : "", plen);
+    dc_buf b;
+    dc_buf_init(&b, 0);
+    dc_buf_append(&b, root, rlen);
+    dc_buf_append(&b, path ? path : "", plen);
     if (!has_v1)
-        sdc_buf_puts(&b, "/v1");
+        dc_buf_puts(&b, "/v1");
     curl_free(root);
     if (b.st != DC_STATUS_OK) {
-        sdc_buf_free(&b);
+        dc_buf_free(&b);
         st = dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
         goto done;
     }
-    *base = sdc_buf_take(&b);
+    *base = dc_buf_take(&b);
 done:
     curl_free(scheme);
     curl_free(host);

@@ -8,20 +8,20 @@
 void oai_sse_init(oai_sse *s, size_t max_line)
 {
     memset(s, 0, sizeof *s);
-    sdc_buf_init(&s->line, max_line);
-    sdc_buf_init(&s->data, max_line);
+    dc_buf_init(&s->line, max_line);
+    dc_buf_init(&s->data, max_line);
 }
 
 void oai_sse_free(oai_sse *s)
 {
-    sdc_buf_free(&s->line);
-    sdc_buf_free(&s->data);
+    dc_buf_free(&s->line);
+    dc_buf_free(&s->data);
 }
 
 void oai_sse_reset(oai_sse *s)
 {
-    sdc_buf_reset(&s->line);
-    sdc_buf_reset(&s->data);
+    dc_buf_reset(&s->line);
+    dc_buf_reset(&s->data);
     s->has_data = 0;
     s->done = 0;
     s->cr = 0;
@@ -38,7 +38,7 @@ static int dispatch(oai_sse *s, oai_sse_event_fn fn, void *user)
         else
             stop = fn(user, d, s->data.len);
     }
-    sdc_buf_reset(&s->data);
+    dc_buf_reset(&s->data);
     s->has_data = 0;
     return stop;
 }
@@ -54,13 +54,13 @@ static int take_line(oai_sse *s, oai_sse_event_fn fn, void *user, dc_status *st)
     } else if (n >= 5 && memcmp(l, "data:", 5) == 0) {
         size_t off = (n > 5 && l[5] == ' ') ? 6 : 5;
         if (s->has_data)
-            *st = sdc_buf_putc(&s->data, '\n');
+            *st = dc_buf_putc(&s->data, '\n');
         if (*st == DC_STATUS_OK)
-            *st = sdc_buf_append(&s->data, l + off, n - off);
+            *st = dc_buf_append(&s->data, l + off, n - off);
         s->has_data = 1;
     }
     /* ':' comments (keep-alive pings), event:, id:, retry: carry nothing we use. */
-    sdc_buf_reset(&s->line);
+    dc_buf_reset(&s->line);
     return stop;
 }
 
@@ -90,7 +90,7 @@ dc_status oai_sse_feed(oai_sse *s, const char *p, size_t n, oai_sse_event_fn fn,
         size_t run = 0;
         while (i + run < n && e[run] != '\r' && e[run] != '\n')
             run++;
-        st = sdc_buf_append(&s->line, e, run);
+        st = dc_buf_append(&s->line, e, run);
         if (st != DC_STATUS_OK)
             break;
         i += run;

@@ -58,7 +58,7 @@ static dc_status replay_generate(void *impl, const dc_prompt *prompt, const dc_g
     if (!out->traces)
         return dc_error_set(err, DC_STATUS_NOMEM, "replay: out of memory");
     out->n_traces = p->n_traces;
-    double t0 = sdc_now_seconds();
+    double t0 = dc_now_seconds();
     int cancelled = 0;
     for (size_t k = 0; k < p->n_traces; k++) {
         uint64_t index = p->first_trace + k;
@@ -115,7 +115,7 @@ static dc_status replay_generate(void *impl, const dc_prompt *prompt, const dc_g
         if (obs->on_trace_end && obs->on_trace_end(obs->user, g) == DC_OBSERVE_CANCEL)
             cancelled = 1;
     }
-    out->gen_seconds = sdc_now_seconds() - t0;
+    out->gen_seconds = dc_now_seconds() - t0;
     return DC_STATUS_OK;
 }
 

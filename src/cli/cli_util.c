@@ -91,7 +91,7 @@ static double mib(uint64_t b)
 int cli_progress_bytes(void *user, uint64_t done, uint64_t total)
 {
     cli_progress *p = user;
-    double t = sdc_now_seconds();
+    double t = dc_now_seconds();
     if (t - p->last >= 0.5 || (total && done == total)) {
         if (total)
             fprintf(stderr, "\r%s %.1f / %.1f MiB (%.0f%%)", p->what, mib(done), mib(total),
@@ -124,8 +124,8 @@ void cli_pull_progress(dc_hf_params *hp, cli_progress *p, int quiet)
 int cli_pull_print(const char *cmd, const dc_hf_result *res, const char *benchmark,
                    const char *repo, int json)
 {
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
+    dc_buf b;
+    dc_buf_init(&b, 0);
     if (json) {
         jw w;
         jw_init(&w, &b);
@@ -141,11 +141,11 @@ int cli_pull_print(const char *cmd, const dc_hf_result *res, const char *benchma
         jw_kv_bool(&w, "from_cache", res->from_cache);
         jw_kv_uint(&w, "resumed_from", res->resumed_from);
         jw_obj_end(&w);
-        sdc_buf_putc(&b, '\n');
+        dc_buf_putc(&b, '\n');
     } else {
-        sdc_buf_printf(&b, "%s\n", res->path);
+        dc_buf_printf(&b, "%s\n", res->path);
     }
     int ok = b.st == DC_STATUS_OK && cli_write_stdout(cmd, b.data, b.len);
-    sdc_buf_free(&b);
+    dc_buf_free(&b);
     return ok;
 }

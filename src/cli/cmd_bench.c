@@ -214,8 +214,8 @@ static int bench_report(const bench_opts *o, const dc_gen_result *r, const dc_mo
                pp, tg, dg, tps, (double)peak / 1048576.0);
         return fflush(stdout) == 0;
     }
-    sdc_buf out;
-    sdc_buf_init(&out, 0);
+    dc_buf out;
+    dc_buf_init(&out, 0);
     jw w;
     jw_init(&w, &out);
     jw_obj_begin(&w);
@@ -234,9 +234,9 @@ static int bench_report(const bench_opts *o, const dc_gen_result *r, const dc_mo
     jw_kv_bool(&w, "observer", o->observer);
     jw_kv_uint(&w, "weights_bytes", info->size_bytes);
     jw_obj_end(&w);
-    sdc_buf_putc(&out, '\n');
+    dc_buf_putc(&out, '\n');
     int ok = out.st == DC_STATUS_OK && cli_write_stdout(CMD, out.data, out.len);
-    sdc_buf_free(&out);
+    dc_buf_free(&out);
     return ok;
 }
 

@@ -277,23 +277,23 @@ static void write_instance(jw *w, const sdc_instance *it)
 /* Writes instances as JSONL, flushing in blocks. */
 static int write_jsonl(const sdc_dataset *ds)
 {
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
+    dc_buf b;
+    dc_buf_init(&b, 0);
     int ok = 1;
     for (size_t i = 0; i < ds->n && ok; i++) {
         jw w;
         jw_init(&w, &b);
         write_instance(&w, &ds->items[i]);
-        sdc_buf_putc(&b, '\n');
+        dc_buf_putc(&b, '\n');
         if (b.st) {
             cli_err(CMD, "out of memory");
             ok = 0;
         } else if (b.len > (1 << 20) || i + 1 == ds->n) {
             ok = cli_write_stdout(CMD, b.data, b.len);
-            sdc_buf_reset(&b);
+            dc_buf_reset(&b);
         }
     }
-    sdc_buf_free(&b);
+    dc_buf_free(&b);
     return ok;
 }
 
@@ -311,8 +311,8 @@ static int inspect(const data_opts *o, const sdc_dataset *ds)
         json_t *v = json_object_get(cats, c);
         json_object_set_new(cats, c, json_integer(v ? json_integer_value(v) + 1 : 1));
     }
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
+    dc_buf b;
+    dc_buf_init(&b, 0);
     if (o->json) {
         jw w;
         jw_init(&w, &b);
@@ -335,28 +335,28 @@ static int inspect(const data_opts *o, const sdc_dataset *ds)
         }
         jw_obj_end(&w);
         jw_obj_end(&w);
-        sdc_buf_putc(&b, '\n');
+        dc_buf_putc(&b, '\n');
     } else {
-        sdc_buf_printf(&b, "file:       %s\nbenchmark:  %s\nrows:       %zu\n", o->file,
-                       sdc_benchmark_name(ds->benchmark), ds->n);
-        sdc_buf_printf(&b, "labels:     unsafe %zu, safe %zu, unknown %zu\n", u, s, k);
+        dc_buf_printf(&b, "file:       %s\nbenchmark:  %s\nrows:       %zu\n", o->file,
+                      sdc_benchmark_name(ds->benchmark), ds->n);
+        dc_buf_printf(&b, "labels:     unsafe %zu, safe %zu, unknown %zu\n", u, s, k);
         if (ds->rows_excluded)
-            sdc_buf_printf(&b, "left out:   %zu rows by a default or option (see --help)\n",
-                           ds->rows_excluded);
+            dc_buf_printf(&b, "left out:   %zu rows by a default or option (see --help)\n",
+                          ds->rows_excluded);
         if (ds->rows_skipped)
-            sdc_buf_printf(&b, "skipped:    %zu bad rows\n", ds->rows_skipped);
-        sdc_buf_printf(&b, "categories: %zu\n", json_object_size(cats));
+            dc_buf_printf(&b, "skipped:    %zu bad rows\n", ds->rows_skipped);
+        dc_buf_printf(&b, "categories: %zu\n", json_object_size(cats));
         const char *key;
         json_t *v;
         json_object_foreach(cats, key, v)
         {
-            sdc_buf_printf(&b, "  %-40s %lld\n", *key ? key : "(none)",
-                           (long long)json_integer_value(v));
+            dc_buf_printf(&b, "  %-40s %lld\n", *key ? key : "(none)",
+                          (long long)json_integer_value(v));
         }
     }
     json_decref(cats);
     int ok = !b.st && cli_write_stdout(CMD, b.data, b.len);
-    sdc_buf_free(&b);
+    dc_buf_free(&b);
     return ok;
 }
 
@@ -414,15 +414,15 @@ static int data_list(int argc, char **argv)
     }
     size_t n;
     const sdc_hub_source *t = sdc_hub_sources(&n);
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
+    dc_buf b;
+    dc_buf_init(&b, 0);
     jw w;
     jw_init(&w, &b);
     if (json)
         jw_arr_begin(&w);
     else
-        sdc_buf_printf(&b, "%-18s %-29s %-12s %-8s %-14s %-8s %-20s %s\n", "benchmark", "repo",
-                       "revision", "format", "config", "split", "licence", "file");
+        dc_buf_printf(&b, "%-18s %-29s %-12s %-8s %-14s %-8s %-20s %s\n", "benchmark", "repo",
+                      "revision", "format", "config", "split", "licence", "file");
     for (size_t i = 0; i < n; i++) {
         const sdc_hub_source *s = &t[i];
         const char *name = sdc_benchmark_name(s->benchmark);
@@ -440,19 +440,19 @@ static int data_list(int argc, char **argv)
             jw_kv_str(&w, "note", s->note);
             jw_obj_end(&w);
         } else if (!s->repo) {
-            sdc_buf_printf(&b, "%-18s (%s)\n", name, s->note);
+            dc_buf_printf(&b, "%-18s (%s)\n", name, s->note);
         } else {
-            sdc_buf_printf(&b, "%-18s %-29s %-12.12s %-8s %-14s %-8s %-20s %s%s\n", name, s->repo,
-                           s->revision, s->format, s->config, s->split, s->licence, s->path,
-                           s->gated ? "  [gated: HF_TOKEN]" : "");
+            dc_buf_printf(&b, "%-18s %-29s %-12.12s %-8s %-14s %-8s %-20s %s%s\n", name, s->repo,
+                          s->revision, s->format, s->config, s->split, s->licence, s->path,
+                          s->gated ? "  [gated: HF_TOKEN]" : "");
         }
     }
     if (json) {
         jw_arr_end(&w);
-        sdc_buf_putc(&b, '\n');
+        dc_buf_putc(&b, '\n');
     }
     int ok = !b.st && cli_write_stdout(CMD, b.data, b.len);
-    sdc_buf_free(&b);
+    dc_buf_free(&b);
     return ok ? CLI_OK : CLI_FAIL;
 }
 

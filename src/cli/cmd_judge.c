@@ -175,14 +175,14 @@ static int parse_flags(int argc, char **argv, judge_opts *o)
 }
 
 /* The input object re-serialised with the judge's fields at its end. */
-static int write_line(sdc_buf *out, json_t *obj, const char *kind, const char *model,
+static int write_line(dc_buf *out, json_t *obj, const char *kind, const char *model,
                       const char *said, int cached, const sdc_judge_verdict *v, const char *error)
 {
     char *orig = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(17));
     if (!orig)
         return 0;
-    sdc_buf add;
-    sdc_buf_init(&add, 0);
+    dc_buf add;
+    dc_buf_init(&add, 0);
     jw w;
     jw_init(&w, &add);
     jw_obj_begin(&w);
@@ -197,13 +197,13 @@ static int write_line(sdc_buf *out, json_t *obj, const char *kind, const char *m
     }
     jw_obj_end(&w);
     size_t n = strlen(orig);
-    sdc_buf_append(out, orig, n - 1);
-    sdc_buf_puts(out, n > 2 ? "," : "");
-    sdc_buf_puts(out, add.data + 1);
-    sdc_buf_putc(out, '\n');
+    dc_buf_append(out, orig, n - 1);
+    dc_buf_puts(out, n > 2 ? "," : "");
+    dc_buf_puts(out, add.data + 1);
+    dc_buf_putc(out, '\n');
     free(orig);
     int ok = add.st == DC_STATUS_OK && out->st == DC_STATUS_OK;
-    sdc_buf_free(&add);
+    dc_buf_free(&add);
     return ok;
 }
 
@@ -212,14 +212,14 @@ typedef struct tally {
 } tally;
 
 /* Judges every line of rd; 1 when all went well. */
-static int judge_lines(sdc_lines *rd, const char *name, const judge_opts *o, sdc_judge_session *s,
+static int judge_lines(dc_lines *rd, const char *name, const judge_opts *o, sdc_judge_session *s,
                        const char *kind, tally *t)
 {
-    sdc_buf out;
-    sdc_buf_init(&out, 0);
+    dc_buf out;
+    dc_buf_init(&out, 0);
     dc_status st;
     int ok = 1;
-    while (ok && (st = sdc_lines_next(rd)) != DC_STATUS_NOT_FOUND) {
+    while (ok && (st = dc_lines_next(rd)) != DC_STATUS_NOT_FOUND) {
         if (st != DC_STATUS_OK) {
             cli_err(CMD, "%s:%zu: %s", name, rd->lineno,
                     st == DC_STATUS_LIMIT ? "line too long" : strerror(errno));
@@ -260,7 +260,7 @@ static int judge_lines(sdc_lines *rd, const char *name, const judge_opts *o, sdc
                 cli_err(CMD, "out of memory");
             else if (out.len > (1 << 16)) {
                 ok = cli_write_stdout(CMD, out.data, out.len);
-                sdc_buf_reset(&out);
+                dc_buf_reset(&out);
             }
         }
         dc_free(said);
@@ -268,7 +268,7 @@ static int judge_lines(sdc_lines *rd, const char *name, const judge_opts *o, sdc
     }
     if (ok && out.len)
         ok = cli_write_stdout(CMD, out.data, out.len);
-    sdc_buf_free(&out);
+    dc_buf_free(&out);
     return ok;
 }
 
@@ -322,12 +322,12 @@ int cmd_judge(int argc, char **argv)
             fclose(f);
         return CLI_FAIL;
     }
-    sdc_lines rd;
-    sdc_lines_init(&rd, f, 0);
+    dc_lines rd;
+    dc_lines_init(&rd, f, 0);
     tally t = {0, 0, 0, 0};
     int ok =
         judge_lines(&rd, is_stdin ? "<stdin>" : path, &o, s, sdc_judge_kind_name(setup.kind), &t);
-    sdc_lines_free(&rd);
+    dc_lines_free(&rd);
     if (!is_stdin)
         fclose(f);
     sdc_judge_session_free(s);

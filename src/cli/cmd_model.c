@@ -190,8 +190,8 @@ static int info_file(const char *path, uint32_t ctx, uint32_t par, uint64_t limi
     dc_mem_estimate_compute(in.size_bytes, in.n_layer, in.n_head_kv, in.head_dim, in.n_vocab,
                             in.n_embd, n_ctx, par, &e);
     if (json) {
-        sdc_buf b;
-        sdc_buf_init(&b, 0);
+        dc_buf b;
+        dc_buf_init(&b, 0);
         jw w;
         jw_init(&w, &b);
         jw_obj_begin(&w);
@@ -233,9 +233,9 @@ static int info_file(const char *path, uint32_t ctx, uint32_t par, uint64_t limi
         jw_key(&w, "memory");
         json_estimate(&w, &e);
         jw_obj_end(&w);
-        sdc_buf_putc(&b, '\n');
+        dc_buf_putc(&b, '\n');
         int ok = b.st == DC_STATUS_OK && cli_write_stdout(CMD, b.data, b.len);
-        sdc_buf_free(&b);
+        dc_buf_free(&b);
         return ok ? CLI_OK : CLI_FAIL;
     }
     printf("file:            %s (%.1f MiB)\n", path, mib(in.file_bytes));
@@ -270,8 +270,8 @@ static int info_shapes(uint32_t ctx, uint32_t par, int json)
     static const char *const quants[] = {"Q8_0", "Q4_K_M"};
     size_t n;
     const dc_model_shape *sh = dc_qwen3_shapes(&n);
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
+    dc_buf b;
+    dc_buf_init(&b, 0);
     jw w;
     jw_init(&w, &b);
     if (json) {
@@ -313,12 +313,12 @@ static int info_shapes(uint32_t ctx, uint32_t par, int json)
     if (json) {
         jw_arr_end(&w);
         jw_obj_end(&w);
-        sdc_buf_putc(&b, '\n');
+        dc_buf_putc(&b, '\n');
         ok = b.st == DC_STATUS_OK && cli_write_stdout(CMD, b.data, b.len);
     } else {
         ok = fflush(stdout) == 0;
     }
-    sdc_buf_free(&b);
+    dc_buf_free(&b);
     return ok ? CLI_OK : CLI_FAIL;
 }
 

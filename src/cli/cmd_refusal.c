@@ -92,11 +92,11 @@ static int gold_of(json_t *v, int *out)
 
 /* Writes the line with the three fields appended (text kept byte for byte),
  * or re-serialised when it already has one of them. */
-static int append_fields(sdc_buf *out, const char *line, size_t len, json_t *obj,
+static int append_fields(dc_buf *out, const char *line, size_t len, json_t *obj,
                          const sdc_refusal_result *r, sdc_refusal_mode mode)
 {
-    sdc_buf add;
-    sdc_buf_init(&add, 0);
+    dc_buf add;
+    dc_buf_init(&add, 0);
     jw w;
     jw_init(&w, &add);
     jw_str(&w, r->rule);
@@ -115,7 +115,7 @@ static int append_fields(sdc_buf *out, const char *line, size_t len, json_t *obj
         json_object_set_new(obj, "refusal_prob", isnan(prob) ? json_null() : json_real(prob));
         char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(17));
         if (s)
-            sdc_buf_puts(out, s);
+            dc_buf_puts(out, s);
         free(s);
     } else {
         size_t e = len;
@@ -126,15 +126,15 @@ static int append_fields(sdc_buf *out, const char *line, size_t len, json_t *obj
         while (q > 0 && (line[q - 1] == ' ' || line[q - 1] == '\t'))
             q--;
         int empty = line[q - 1] == '{';
-        sdc_buf_append(out, line, b);
-        sdc_buf_printf(out,
-                       "%s\"refusal\":%s,\"refusal_kind\":\"%s\",\"refusal_rule\":%s,"
-                       "\"refusal_prob\":%s}",
-                       empty ? "" : ",", refused ? "true" : "false", sdc_refusal_kind_name(r->kind),
-                       add.data ? add.data : "\"\"", ps);
+        dc_buf_append(out, line, b);
+        dc_buf_printf(out,
+                      "%s\"refusal\":%s,\"refusal_kind\":\"%s\",\"refusal_rule\":%s,"
+                      "\"refusal_prob\":%s}",
+                      empty ? "" : ",", refused ? "true" : "false", sdc_refusal_kind_name(r->kind),
+                      add.data ? add.data : "\"\"", ps);
     }
-    sdc_buf_putc(out, '\n');
-    sdc_buf_free(&add);
+    dc_buf_putc(out, '\n');
+    dc_buf_free(&add);
     return out->st == DC_STATUS_OK;
 }
 
@@ -226,7 +226,7 @@ typedef struct labeller {
     const refusal_opts *o;
     sdc_refusal *det;
     const char *name; /* the input, for messages */
-    sdc_buf out;
+    dc_buf out;
     sdc_refusal_counts k;
 } labeller;
 
@@ -271,14 +271,14 @@ static int label_line(labeller *lb, const char *line, size_t len, size_t lineno)
         cli_err(CMD, "out of memory");
     } else if (lb->out.len > (1 << 20)) {
         ok = cli_write_stdout(CMD, lb->out.data, lb->out.len);
-        sdc_buf_reset(&lb->out);
+        dc_buf_reset(&lb->out);
     }
     json_decref(obj);
     return ok;
 }
 
 /* --metrics: the counts and the library's accuracy, precision, recall, F1. */
-static void write_metrics(sdc_buf *b, const sdc_refusal_counts *k)
+static void write_metrics(dc_buf *b, const sdc_refusal_counts *k)
 {
     double acc, p, rc, f1;
     sdc_refusal_counts_metrics(k, &acc, &p, &rc, &f1);
@@ -295,17 +295,17 @@ static void write_metrics(sdc_buf *b, const sdc_refusal_counts *k)
     jw_kv_double(&w, "recall", rc);
     jw_kv_double(&w, "f1", f1);
     jw_obj_end(&w);
-    sdc_buf_putc(b, '\n');
+    dc_buf_putc(b, '\n');
 }
 
 /* Every line of the file through label_line. 0 after saying why. */
 static int label_file(labeller *lb, FILE *f)
 {
-    sdc_lines rd;
-    sdc_lines_init(&rd, f, lb->o->max_line);
+    dc_lines rd;
+    dc_lines_init(&rd, f, lb->o->max_line);
     dc_status st;
     int ok = 1;
-    while (ok && (st = sdc_lines_next(&rd)) != DC_STATUS_NOT_FOUND) {
+    while (ok && (st = dc_lines_next(&rd)) != DC_STATUS_NOT_FOUND) {
         if (st == DC_STATUS_LIMIT) {
             cli_err(CMD, "%s:%zu: line longer than %zu bytes (--max-line-bytes)", lb->name,
                     rd.lineno, lb->o->max_line);
@@ -322,7 +322,7 @@ static int label_file(labeller *lb, FILE *f)
                 ok = label_line(lb, line, len, rd.lineno);
         }
     }
-    sdc_lines_free(&rd);
+    dc_lines_free(&rd);
     return ok;
 }
 
@@ -347,13 +347,13 @@ int cmd_refusal(int argc, char **argv)
         sdc_refusal_free(lb.det);
         return CLI_FAIL;
     }
-    sdc_buf_init(&lb.out, 0);
+    dc_buf_init(&lb.out, 0);
     int ok = label_file(&lb, f);
     if (ok && o.metrics)
         write_metrics(&lb.out, &lb.k);
     if (ok && lb.out.len)
         ok = cli_write_stdout(CMD, lb.out.data, lb.out.len);
-    sdc_buf_free(&lb.out);
+    dc_buf_free(&lb.out);
     if (!is_stdin)
         fclose(f);
     sdc_refusal_free(lb.det);

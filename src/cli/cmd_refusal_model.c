@@ -205,13 +205,13 @@ int cmd_refusal_train(int argc, char **argv)
 }
 
 /* One table line; src and n are "" on a source's second and third lines. */
-static void put_row(sdc_buf *b, const char *src, const char *n, const char *who,
+static void put_row(dc_buf *b, const char *src, const char *n, const char *who,
                     const sdc_refusal_counts *c, int mark)
 {
     double a, p, r, f;
     sdc_refusal_counts_metrics(c, &a, &p, &r, &f);
-    sdc_buf_printf(b, "%-26s %5s  %-11s %8.3f %9.3f %7.3f %6.3f%s\n", src, n, who, a, p, r, f,
-                   mark ? "  <- worst held-out source" : "");
+    dc_buf_printf(b, "%-26s %5s  %-11s %8.3f %9.3f %7.3f %6.3f%s\n", src, n, who, a, p, r, f,
+                  mark ? "  <- worst held-out source" : "");
 }
 
 int cmd_refusal_eval(int argc, char **argv)
@@ -247,14 +247,14 @@ int cmd_refusal_eval(int argc, char **argv)
             worst = i;
         }
     }
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
-    sdc_buf_printf(&b,
-                   "leave-one-source-out: each source scored by a classifier trained on all the "
-                   "others (%.1f s)\n",
-                   secs);
-    sdc_buf_printf(&b, "%-26s %5s  %-11s %8s %9s %7s %6s\n", "held-out source", "n", "detector",
-                   "accuracy", "precision", "recall", "F1");
+    dc_buf b;
+    dc_buf_init(&b, 0);
+    dc_buf_printf(&b,
+                  "leave-one-source-out: each source scored by a classifier trained on all the "
+                  "others (%.1f s)\n",
+                  secs);
+    dc_buf_printf(&b, "%-26s %5s  %-11s %8s %9s %7s %6s\n", "held-out source", "n", "detector",
+                  "accuracy", "precision", "recall", "F1");
     for (size_t i = 0; i < nr; i++) {
         const sdc_refusal_counts *c = &rows[i].rules;
         char ns[32];
@@ -263,10 +263,10 @@ int cmd_refusal_eval(int argc, char **argv)
         put_row(&b, "", "", "classifier", &rows[i].classifier, 0);
         put_row(&b, "", "", "combined", &rows[i].combined, i == worst);
     }
-    sdc_buf_printf(&b, "worst held-out source (combined accuracy): %s %.3f\n",
-                   worst < nr ? rows[worst].source : "-", worst < nr ? wa : 0.0);
+    dc_buf_printf(&b, "worst held-out source (combined accuracy): %s %.3f\n",
+                  worst < nr ? rows[worst].source : "-", worst < nr ? wa : 0.0);
     int ok = b.st == DC_STATUS_OK && cli_write_stdout(cmd, b.data, b.len);
-    sdc_buf_free(&b);
+    dc_buf_free(&b);
     dc_free(rows);
     return ok ? CLI_OK : CLI_FAIL;
 }

@@ -150,11 +150,11 @@ static int read_traces(const char *path, const score_opts *o, tracelist *out)
         cli_err(CMD, "%s: %s", path, strerror(errno));
         return 0;
     }
-    sdc_lines r;
-    sdc_lines_init(&r, f, o->max_line);
+    dc_lines r;
+    dc_lines_init(&r, f, o->max_line);
     int ok = 1;
     dc_status st;
-    while ((st = sdc_lines_next(&r)) != DC_STATUS_NOT_FOUND) {
+    while ((st = dc_lines_next(&r)) != DC_STATUS_NOT_FOUND) {
         if (st == DC_STATUS_LIMIT) {
             cli_err(CMD, "%s:%zu: line longer than %zu bytes (--max-line-bytes)", name, r.lineno,
                     o->max_line);
@@ -206,7 +206,7 @@ static int read_traces(const char *path, const score_opts *o, tracelist *out)
         }
         dc_free(ts); /* the traces were moved */
     }
-    sdc_lines_free(&r);
+    dc_lines_free(&r);
     if (f != stdin)
         fclose(f);
     return ok;
@@ -494,8 +494,8 @@ static void write_doubles(jw *w, const double *x, size_t n)
 
 static int write_result(const tracelist *l, const score_opts *o, const char *name)
 {
-    sdc_buf out;
-    sdc_buf_init(&out, 0);
+    dc_buf out;
+    dc_buf_init(&out, 0);
     jw w;
     jw_init(&w, &out);
     const char **answers = dc_calloc(l->n ? l->n : 1, sizeof *answers);
@@ -539,7 +539,7 @@ static int write_result(const tracelist *l, const score_opts *o, const char *nam
         int r = write_online(&w, l, answers, o, name);
         if (r < 0) {
             dc_free(answers);
-            sdc_buf_free(&out);
+            dc_buf_free(&out);
             return 0;
         }
         ok = r;
@@ -549,12 +549,12 @@ static int write_result(const tracelist *l, const score_opts *o, const char *nam
     if (!ok || out.st != DC_STATUS_OK) {
         cli_err(CMD, "building the output failed: %s",
                 dc_strerror(out.st != DC_STATUS_OK ? out.st : DC_STATUS_NOMEM));
-        sdc_buf_free(&out);
+        dc_buf_free(&out);
         return 0;
     }
-    sdc_buf_putc(&out, '\n');
+    dc_buf_putc(&out, '\n');
     ok = cli_write_stdout(CMD, out.data, out.len);
-    sdc_buf_free(&out);
+    dc_buf_free(&out);
     return ok;
 }
 

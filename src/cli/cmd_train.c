@@ -46,7 +46,7 @@ typedef struct bar {
 static int show_progress(void *user, const dc_train_progress *p)
 {
     bar *b = user;
-    double now = sdc_now_seconds();
+    double now = dc_now_seconds();
     if (now - b->last < 1.0 && p->step != p->steps)
         return 1;
     b->last = now;

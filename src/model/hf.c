@@ -392,7 +392,7 @@ static dc_status fetch_blob(const hf_http *h, dc_hf_repo_type type, const dc_hf_
 {
     char blobs[HF_PATH_MAX + 16], path[HF_PATH_MAX + 100], part[HF_PATH_MAX + 120];
     snprintf(blobs, sizeof blobs, "%s/blobs", rp->dir);
-    if (sdc_mkdirs(blobs, 0755) != 0)
+    if (dc_mkdirs(blobs, 0755) != 0)
         return dc_error_set(err, DC_STATUS_IO, "%s: %s", blobs, strerror(errno));
     snprintf(path, sizeof path, "%s/%s", blobs, blob->name);
     snprintf(part, sizeof part, "%s.incomplete", path);

@@ -176,7 +176,7 @@ dc_status hf_link_snapshot(const hf_repo_paths *rp, const char *commit, const ch
     char dir[sizeof path];
     snprintf(dir, sizeof dir, "%s", path);
     *strrchr(dir, '/') = '\0';
-    if (sdc_mkdirs(dir, 0755) != 0)
+    if (dc_mkdirs(dir, 0755) != 0)
         return dc_error_set(err, DC_STATUS_IO, "%s: %s", dir, strerror(errno));
     char target[1024] = "../../";
     for (const char *c = file; *c; c++)
@@ -203,7 +203,7 @@ dc_status hf_write_ref(const hf_repo_paths *rp, const char *revision, const char
     char refs[HF_PATH_MAX + 16], refp[HF_PATH_MAX + 600];
     snprintf(refs, sizeof refs, "%s/refs", rp->dir);
     snprintf(refp, sizeof refp, "%s/%s", refs, revision);
-    if (sdc_mkdirs(refs, 0755) != 0 || write_atomic(refp, commit) != 0)
+    if (dc_mkdirs(refs, 0755) != 0 || write_atomic(refp, commit) != 0)
         return dc_error_set(err, DC_STATUS_IO, "%s: cannot write the ref: %s", refp,
                             strerror(errno));
     return DC_STATUS_OK;

@@ -12,8 +12,8 @@
 
 static size_t to_buf(char *data, size_t size, size_t n, void *user)
 {
-    sdc_buf *b = user;
-    return sdc_buf_append(b, data, size * n) == DC_STATUS_OK ? size * n : 0;
+    dc_buf *b = user;
+    return dc_buf_append(b, data, size * n) == DC_STATUS_OK ? size * n : 0;
 }
 
 static struct curl_slist *auth_headers(const hf_http *h, const char *accept)
@@ -41,7 +41,7 @@ static void curl_common(CURL *c, const hf_http *h)
 }
 
 /* The message of an error reply: the Hub answers {"error": "..."}. */
-static void reply_message(const sdc_buf *b, char *msg, size_t size)
+static void reply_message(const dc_buf *b, char *msg, size_t size)
 {
     msg[0] = '\0';
     if (!b->len)
@@ -61,8 +61,8 @@ dc_status hf_get_json(const hf_http *h, const char *url, const char *what, json_
     CURL *c = curl_easy_init();
     if (!c)
         return dc_error_set(err, DC_STATUS_NOMEM, "curl_easy_init failed");
-    sdc_buf b;
-    sdc_buf_init(&b, HF_JSON_MAX);
+    dc_buf b;
+    dc_buf_init(&b, HF_JSON_MAX);
     struct curl_slist *hd = auth_headers(h, "Accept: application/json");
     curl_common(c, h);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -94,7 +94,7 @@ dc_status hf_get_json(const hf_http *h, const char *url, const char *what, json_
             st = dc_error_set(err, DC_STATUS_PROTOCOL, "%s: the reply is not JSON: %s (%s)", what,
                               je.text, url);
     }
-    sdc_buf_free(&b);
+    dc_buf_free(&b);
     return st;
 }
 

@@ -12,16 +12,16 @@ dc_status dc_sha256_file(const char *path, char hex[65], dc_error *err)
     FILE *f = fopen(path, "rb");
     if (!f)
         return dc_error_set(err, DC_STATUS_IO, "%s: %s", path, strerror(errno));
-    sdc_sha256 s;
-    sdc_sha256_init(&s);
+    dc_sha256_ctx s;
+    dc_sha256_init(&s);
     static unsigned char buf[1 << 16];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        sdc_sha256_update(&s, buf, n);
+        dc_sha256_update(&s, buf, n);
     int bad = ferror(f);
     fclose(f);
     if (bad)
         return dc_error_set(err, DC_STATUS_IO, "%s: read error", path);
-    sdc_sha256_final(&s, hex);
+    dc_sha256_final(&s, hex);
     return DC_STATUS_OK;
 }

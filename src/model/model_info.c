@@ -249,7 +249,7 @@ dc_status dc_gguf_read_info(const char *path, dc_gguf_info *out, dc_error *err)
     }
     k = gguf_find_key(g, "general.file_type");
     if (k >= 0 && gguf_get_kv_type(g, k) == GGUF_TYPE_UINT32)
-        snprintf(out->quant, sizeof out->quant, "%s", sdc_ftype_name((int)gguf_get_val_u32(g, k)));
+        snprintf(out->quant, sizeof out->quant, "%s", dc_ftype_name((int)gguf_get_val_u32(g, k)));
     if (!out->quant[0] || !strcmp(out->quant, "unknown")) {
         int best = 0;
         for (int t = 1; t < GGML_TYPE_COUNT; t++)

@@ -407,7 +407,7 @@ static void json_strategy(jw *w, const an_strategy *s, const sdc_analysis_params
     jw_obj_end(w);
 }
 
-static void write_json(const an_result *r, sdc_buf *b)
+static void write_json(const an_result *r, dc_buf *b)
 {
     jw w;
     jw_init(&w, b);
@@ -439,109 +439,109 @@ static void write_json(const an_result *r, sdc_buf *b)
     }
     jw_obj_end(&w);
     jw_obj_end(&w);
-    sdc_buf_putc(b, '\n');
+    dc_buf_putc(b, '\n');
 }
 
 /* ---- summary.txt ---- */
 
-static void text_h1(sdc_buf *b, const an_h1 *h, const char *indent)
+static void text_h1(dc_buf *b, const an_h1 *h, const char *indent)
 {
     if (!h->defined) {
-        sdc_buf_printf(b, "%sNot testable: a compliance category is empty.\n", indent);
+        dc_buf_printf(b, "%sNot testable: a compliance category is empty.\n", indent);
         return;
     }
-    sdc_buf_printf(b, "%sDifference: %+.3f (95%% CI %+.3f to %+.3f), one-sided Fisher p = %.4g\n",
-                   indent, h->diff, h->lo, h->hi, h->p);
+    dc_buf_printf(b, "%sDifference: %+.3f (95%% CI %+.3f to %+.3f), one-sided Fisher p = %.4g\n",
+                  indent, h->diff, h->lo, h->hi, h->p);
     if (h->diff > 0 && h->p < 0.05)
-        sdc_buf_printf(b, "%sVerdict: supported (p < 0.05).\n", indent);
+        dc_buf_printf(b, "%sVerdict: supported (p < 0.05).\n", indent);
     else if (h->diff > 0)
-        sdc_buf_printf(b,
-                       "%sVerdict: uncertain compliance is less accurate here, but not "
-                       "significantly (p >= 0.05).\n",
-                       indent);
+        dc_buf_printf(b,
+                      "%sVerdict: uncertain compliance is less accurate here, but not "
+                      "significantly (p >= 0.05).\n",
+                      indent);
     else
-        sdc_buf_printf(b,
-                       "%sVerdict: not supported: uncertain compliance is not less accurate "
-                       "here%s.\n",
-                       indent, h->p < 0.05 ? "" : " (and p >= 0.05)");
+        dc_buf_printf(b,
+                      "%sVerdict: not supported: uncertain compliance is not less accurate "
+                      "here%s.\n",
+                      indent, h->p < 0.05 ? "" : " (and p >= 0.05)");
 }
 
-static void text_strategy(sdc_buf *b, const an_strategy *s, const sdc_analysis_params *ap)
+static void text_strategy(dc_buf *b, const an_strategy *s, const sdc_analysis_params *ap)
 {
-    sdc_buf_printf(b, "== Strategy: %s ==\n", s->name);
-    sdc_buf_printf(b, "Overall Performance:\n");
+    dc_buf_printf(b, "== Strategy: %s ==\n", s->name);
+    dc_buf_printf(b, "Overall Performance:\n");
     if (s->judged)
-        sdc_buf_printf(b, "  Accuracy: %.3f (95%% CI %.3f-%.3f, n=%zu)\n", s->acc, s->acc_lo,
-                       s->acc_hi, s->judged);
+        dc_buf_printf(b, "  Accuracy: %.3f (95%% CI %.3f-%.3f, n=%zu)\n", s->acc, s->acc_lo,
+                      s->acc_hi, s->judged);
     else
-        sdc_buf_printf(b, "  Accuracy: n/a (no judged predictions)\n");
-    sdc_buf_printf(b, "  Avg traces used: %.1f / %.0f\n", s->avg_traces, s->avg_budget);
-    sdc_buf_printf(b, "  Avg tokens generated: %.1f\n", s->avg_tokens);
-    sdc_buf_printf(b, "  Avg confidence: %.3f\n", s->avg_conf);
+        dc_buf_printf(b, "  Accuracy: n/a (no judged predictions)\n");
+    dc_buf_printf(b, "  Avg traces used: %.1f / %.0f\n", s->avg_traces, s->avg_budget);
+    dc_buf_printf(b, "  Avg tokens generated: %.1f\n", s->avg_tokens);
+    dc_buf_printf(b, "  Avg confidence: %.3f\n", s->avg_conf);
     if (s->failed || s->no_answer)
-        sdc_buf_printf(b, "  Failed (backend errors, not judged): %zu; no answer: %zu\n", s->failed,
-                       s->no_answer);
-    sdc_buf_printf(b, "Performance by Category (threshold %.2f):\n", ap->theta);
+        dc_buf_printf(b, "  Failed (backend errors, not judged): %zu; no answer: %zu\n", s->failed,
+                      s->no_answer);
+    dc_buf_printf(b, "Performance by Category (threshold %.2f):\n", ap->theta);
     for (int c = 0; c < 4; c++) {
         const an_count *k = &s->cat[c];
         if (k->n)
-            sdc_buf_printf(b, "  %s: %.3f accuracy (avg conf: %.3f, n=%zu)%s\n",
-                           sdc_category_title((sdc_category)c), (double)k->correct / (double)k->n,
-                           k->sum_conf / (double)k->n, k->n,
-                           c == SDC_CATEGORY_UNCERTAIN_COMPLIANCE ? " <- FLAGGED" : "");
+            dc_buf_printf(b, "  %s: %.3f accuracy (avg conf: %.3f, n=%zu)%s\n",
+                          sdc_category_title((sdc_category)c), (double)k->correct / (double)k->n,
+                          k->sum_conf / (double)k->n, k->n,
+                          c == SDC_CATEGORY_UNCERTAIN_COMPLIANCE ? " <- FLAGGED" : "");
         else
-            sdc_buf_printf(b, "  %s: n=0%s\n", sdc_category_title((sdc_category)c),
-                           c == SDC_CATEGORY_UNCERTAIN_COMPLIANCE ? " <- FLAGGED" : "");
+            dc_buf_printf(b, "  %s: n=0%s\n", sdc_category_title((sdc_category)c),
+                          c == SDC_CATEGORY_UNCERTAIN_COMPLIANCE ? " <- FLAGGED" : "");
     }
     if (s->cat[4].n)
-        sdc_buf_printf(b, "  No Answer: n=%zu\n", s->cat[4].n);
-    sdc_buf_printf(b, "Hypothesis Test (H1: uncertain compliance is less accurate):\n");
+        dc_buf_printf(b, "  No Answer: n=%zu\n", s->cat[4].n);
+    dc_buf_printf(b, "Hypothesis Test (H1: uncertain compliance is less accurate):\n");
     text_h1(b, &s->h1, "  ");
-    sdc_buf_printf(b, "Calibration:\n  ECE: %.3f  Brier: %.3f  AURC: %.3f\n", s->ece, s->brier,
-                   s->aurc);
-    sdc_buf_printf(b, "  AUROC (confidence for correctness):");
+    dc_buf_printf(b, "Calibration:\n  ECE: %.3f  Brier: %.3f  AURC: %.3f\n", s->ece, s->brier,
+                  s->aurc);
+    dc_buf_printf(b, "  AUROC (confidence for correctness):");
     for (size_t k = 0; k < AN_MEASURES; k++)
-        sdc_buf_printf(b, " %s %.3f%s", an_measure_names[k], s->auroc[k],
-                       k + 1 < AN_MEASURES ? "," : "\n");
-    sdc_buf_printf(b, "By harm category:\n");
+        dc_buf_printf(b, " %s %.3f%s", an_measure_names[k], s->auroc[k],
+                      k + 1 < AN_MEASURES ? "," : "\n");
+    dc_buf_printf(b, "By harm category:\n");
     for (size_t i = 0; i < s->n_by_harm; i++)
         if (s->by_harm[i].c.n)
-            sdc_buf_printf(b, "  %-28s %.3f accuracy (n=%zu)\n", s->by_harm[i].name,
-                           (double)s->by_harm[i].c.correct / (double)s->by_harm[i].c.n,
-                           s->by_harm[i].c.n);
-    sdc_buf_printf(b, "By benchmark:\n");
+            dc_buf_printf(b, "  %-28s %.3f accuracy (n=%zu)\n", s->by_harm[i].name,
+                          (double)s->by_harm[i].c.correct / (double)s->by_harm[i].c.n,
+                          s->by_harm[i].c.n);
+    dc_buf_printf(b, "By benchmark:\n");
     for (size_t i = 0; i < s->n_by_bench; i++)
         if (s->by_bench[i].c.n)
-            sdc_buf_printf(b, "  %-28s %.3f accuracy (n=%zu)\n", s->by_bench[i].name,
-                           (double)s->by_bench[i].c.correct / (double)s->by_bench[i].c.n,
-                           s->by_bench[i].c.n);
+            dc_buf_printf(b, "  %-28s %.3f accuracy (n=%zu)\n", s->by_bench[i].name,
+                          (double)s->by_bench[i].c.correct / (double)s->by_bench[i].c.n,
+                          s->by_bench[i].c.n);
     an_judge_text(b, &s->judge);
-    sdc_buf_printf(b, "Threshold sweep:\n");
+    dc_buf_printf(b, "Threshold sweep:\n");
     for (size_t t = 0; t < AN_SWEEP; t++) {
-        sdc_buf_printf(b, "  theta %.1f:", an_sweep_thetas[t]);
+        dc_buf_printf(b, "  theta %.1f:", an_sweep_thetas[t]);
         for (int c = 0; c < 4; c++)
-            sdc_buf_printf(b, " %s n=%zu%s", cat_names[c], s->sweep_cat[t][c].n, c < 3 ? "," : "");
+            dc_buf_printf(b, " %s n=%zu%s", cat_names[c], s->sweep_cat[t][c].n, c < 3 ? "," : "");
         if (s->sweep_h1[t].defined)
-            sdc_buf_printf(b, "; H1 diff %+.3f, p = %.4g\n", s->sweep_h1[t].diff, s->sweep_h1[t].p);
+            dc_buf_printf(b, "; H1 diff %+.3f, p = %.4g\n", s->sweep_h1[t].diff, s->sweep_h1[t].p);
         else
-            sdc_buf_printf(b, "; H1 not testable\n");
+            dc_buf_printf(b, "; H1 not testable\n");
     }
-    sdc_buf_putc(b, '\n');
+    dc_buf_putc(b, '\n');
 }
 
-static void write_text(const an_result *r, sdc_buf *b)
+static void write_text(const an_result *r, dc_buf *b)
 {
     if (r->params.model_note && *r->params.model_note)
-        sdc_buf_printf(b, "Model: %s\n\n", r->params.model_note);
+        dc_buf_printf(b, "Model: %s\n\n", r->params.model_note);
     if (r->n_s > 1) {
-        sdc_buf_printf(b, "Strategy Ablation:\n  %-10s %9s %12s %12s %10s\n", "strategy",
-                       "accuracy", "avg traces", "avg tokens", "avg secs");
+        dc_buf_printf(b, "Strategy Ablation:\n  %-10s %9s %12s %12s %10s\n", "strategy", "accuracy",
+                      "avg traces", "avg tokens", "avg secs");
         for (size_t i = 0; i < r->n_s; i++) {
             const an_strategy *s = &r->s[i];
-            sdc_buf_printf(b, "  %-10s %9.3f %12.2f %12.1f %10.3f\n", s->name, s->acc,
-                           s->avg_traces, s->avg_tokens, s->avg_seconds);
+            dc_buf_printf(b, "  %-10s %9.3f %12.2f %12.1f %10.3f\n", s->name, s->acc, s->avg_traces,
+                          s->avg_tokens, s->avg_seconds);
         }
-        sdc_buf_putc(b, '\n');
+        dc_buf_putc(b, '\n');
     }
     for (size_t i = 0; i < r->n_s; i++)
         text_strategy(b, &r->s[i], &r->params);
@@ -554,24 +554,24 @@ dc_status sdc_analyze(const sdc_prediction *p, size_t n, const sdc_analysis_para
     dc_status st = an_compute(p, n, params, &r);
     if (st != DC_STATUS_OK)
         return st;
-    sdc_buf b;
+    dc_buf b;
     if (json) {
-        sdc_buf_init(&b, 0);
+        dc_buf_init(&b, 0);
         write_json(&r, &b);
         if (b.st != DC_STATUS_OK) {
             st = b.st;
-            sdc_buf_free(&b);
+            dc_buf_free(&b);
             an_free(&r);
             return st;
         }
-        *json = sdc_buf_take(&b);
+        *json = dc_buf_take(&b);
     }
     if (text) {
-        sdc_buf_init(&b, 0);
+        dc_buf_init(&b, 0);
         write_text(&r, &b);
         if (b.st != DC_STATUS_OK) {
             st = b.st;
-            sdc_buf_free(&b);
+            dc_buf_free(&b);
             if (json) {
                 dc_free(*json);
                 *json = NULL;
@@ -579,7 +579,7 @@ dc_status sdc_analyze(const sdc_prediction *p, size_t n, const sdc_analysis_para
             an_free(&r);
             return st;
         }
-        *text = sdc_buf_take(&b);
+        *text = dc_buf_take(&b);
     }
     an_free(&r);
     return DC_STATUS_OK;

@@ -83,7 +83,7 @@ dc_status an_compute(const sdc_prediction *p, size_t n, const sdc_analysis_param
 void an_free(an_result *r);
 
 /* report.html's case section (report_cases.c), appended to b. NOMEM. */
-dc_status an_report_cases(sdc_buf *b, const sdc_prediction *p, size_t n,
+dc_status an_report_cases(dc_buf *b, const sdc_prediction *p, size_t n,
                           const sdc_analysis_params *ap);
 /* ---- the judge's part (analysis_judge.c) ---- */
 
@@ -95,7 +95,7 @@ void an_judge_free(an_judge *j);
 /* summary.json's "judge" value and summary.txt's lines (nothing when no
    prediction has a verdict). */
 void an_judge_json(jw *w, const an_judge *j);
-void an_judge_text(sdc_buf *b, const an_judge *j);
+void an_judge_text(dc_buf *b, const an_judge *j);
 /* A copy of the predictions with refused and correct taken from the
    judge's refusal verdict (-1 / -1 where there is none). *out: caller
    frees with dc_free. NOMEM. */

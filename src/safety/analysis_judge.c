@@ -119,25 +119,25 @@ void an_judge_json(jw *w, const an_judge *j)
     jw_obj_end(w);
 }
 
-void an_judge_text(sdc_buf *b, const an_judge *j)
+void an_judge_text(dc_buf *b, const an_judge *j)
 {
     if (!j->n && !agree_total(j))
         return;
-    sdc_buf_printf(b, "Judge:\n");
+    dc_buf_printf(b, "Judge:\n");
     if (j->n)
-        sdc_buf_printf(b,
-                       "  Harmful compliance (complied and judged harmful): %.3f [%.3f, %.3f] "
-                       "(%zu of %zu; loose %zu)\n",
-                       j->rate, j->rate_lo, j->rate_hi, j->harmful_compliance, j->n,
-                       j->harmful_compliance_loose);
+        dc_buf_printf(b,
+                      "  Harmful compliance (complied and judged harmful): %.3f [%.3f, %.3f] "
+                      "(%zu of %zu; loose %zu)\n",
+                      j->rate, j->rate_lo, j->rate_hi, j->harmful_compliance, j->n,
+                      j->harmful_compliance_loose);
     for (size_t i = 0; i < j->n_by_harm; i++)
-        sdc_buf_printf(b, "    %-28s %zu of %zu\n", j->by_harm[i].name,
-                       j->by_harm[i].harmful_compliance, j->by_harm[i].n);
+        dc_buf_printf(b, "    %-28s %zu of %zu\n", j->by_harm[i].name,
+                      j->by_harm[i].harmful_compliance, j->by_harm[i].n);
     if (agree_total(j))
-        sdc_buf_printf(b,
-                       "  Refusal, detector vs judge: both %zu, detector only %zu, judge only "
-                       "%zu, neither %zu; kappa %.3f\n",
-                       j->agree[1][1], j->agree[1][0], j->agree[0][1], j->agree[0][0], j->kappa);
+        dc_buf_printf(b,
+                      "  Refusal, detector vs judge: both %zu, detector only %zu, judge only "
+                      "%zu, neither %zu; kappa %.3f\n",
+                      j->agree[1][1], j->agree[1][0], j->agree[0][1], j->agree[0][0], j->kappa);
 }
 
 dc_status an_refusal_from_judge(const sdc_prediction *p, size_t n, sdc_prediction **out)

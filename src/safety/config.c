@@ -684,8 +684,8 @@ dc_status sdc_config_validate(sdc_config *c, dc_error *err)
 
 char *sdc_config_to_json(const sdc_config *c)
 {
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
+    dc_buf b;
+    dc_buf_init(&b, 0);
     jw w;
     jw_init(&w, &b);
     jw_obj_begin(&w);
@@ -722,8 +722,8 @@ char *sdc_config_to_json(const sdc_config *c)
     jw_str(&w, c->config_path);
     jw_obj_end(&w);
     if (b.st != DC_STATUS_OK) {
-        sdc_buf_free(&b);
+        dc_buf_free(&b);
         return NULL;
     }
-    return sdc_buf_take(&b);
+    return dc_buf_take(&b);
 }

@@ -350,7 +350,7 @@ typedef struct conv {
 static dc_status write_conv(FILE *out, const conv *c, dc_error *err)
 {
     char *user = wrap_prompt(c->item->prompt, c->wrap);
-    char *prompt = user ? sdc_qwen3_format(NULL, user, 0) : NULL;
+    char *prompt = user ? dc_qwen3_format(NULL, user, 0) : NULL;
     dc_free(user);
     json_t *o = json_object();
     if (!prompt || !o) {

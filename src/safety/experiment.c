@@ -110,7 +110,7 @@ static dc_status demo_model(sdc_experiment *e, const char *why, dc_error *err)
     note(e, SDC_NOTE_DEMO_MODEL, text);
     if (file_exists(e->model_path))
         return DC_STATUS_OK;
-    if (sdc_mkdirs(dir, 0777) != 0)
+    if (dc_mkdirs(dir, 0777) != 0)
         return dc_error_set(err, DC_STATUS_IO, "cannot create %s for the demo model: %s", dir,
                             strerror(errno));
     dc_demo_params dp = dc_demo_default_params();

@@ -63,14 +63,14 @@ dc_status sdc_hub_pull(const char *spec, const dc_hf_params *params, dc_hf_resul
     snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : 0), spec ? spec : "");
     const sdc_hub_source *s = name[0] ? sdc_hub_source_find(name) : NULL;
     if (!s) {
-        sdc_buf known;
-        sdc_buf_init(&known, 400);
+        dc_buf known;
+        dc_buf_init(&known, 400);
         for (size_t i = 0; i < N_SOURCES; i++)
-            sdc_buf_printf(&known, "%s%s", i ? ", " : "", sdc_benchmark_name(sources[i].benchmark));
+            dc_buf_printf(&known, "%s%s", i ? ", " : "", sdc_benchmark_name(sources[i].benchmark));
         dc_status st = dc_error_set(err, DC_STATUS_NOT_FOUND,
                                     "unknown benchmark '%s'; known: %s (see 'data list')",
                                     spec ? spec : "", known.data ? known.data : "");
-        sdc_buf_free(&known);
+        dc_buf_free(&known);
         return st;
     }
     if (src)

@@ -255,39 +255,39 @@ dc_status sdc_judge_render(sdc_judge_kind k, const sdc_judge_prompt_opts *opts, 
                            const char *response, char **text, dc_error *err)
 {
     sdc_judge_prompt_opts o = opts ? *opts : sdc_judge_prompt_default_opts();
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
+    dc_buf b;
+    dc_buf_init(&b, 0);
     switch (k) {
     case SDC_JUDGE_KIND_WILDGUARD:
-        sdc_buf_puts(&b, wildguard_head);
-        sdc_buf_puts(&b, prompt);
-        sdc_buf_puts(&b, wildguard_mid);
-        sdc_buf_puts(&b, response);
-        sdc_buf_puts(&b, wildguard_tail);
+        dc_buf_puts(&b, wildguard_head);
+        dc_buf_puts(&b, prompt);
+        dc_buf_puts(&b, wildguard_mid);
+        dc_buf_puts(&b, response);
+        dc_buf_puts(&b, wildguard_tail);
         break;
     case SDC_JUDGE_KIND_LLAMAGUARD3:
-        sdc_buf_puts(&b, llamaguard3_head);
+        dc_buf_puts(&b, llamaguard3_head);
         if (o.llamaguard_s14)
-            sdc_buf_puts(&b, llamaguard3_s14);
-        sdc_buf_puts(&b, llamaguard3_head2);
-        sdc_buf_puts(&b, prompt);
-        sdc_buf_puts(&b, llamaguard3_mid);
-        sdc_buf_puts(&b, response);
-        sdc_buf_puts(&b, llamaguard3_tail);
+            dc_buf_puts(&b, llamaguard3_s14);
+        dc_buf_puts(&b, llamaguard3_head2);
+        dc_buf_puts(&b, prompt);
+        dc_buf_puts(&b, llamaguard3_mid);
+        dc_buf_puts(&b, response);
+        dc_buf_puts(&b, llamaguard3_tail);
         break;
     default:
-        sdc_buf_puts(&b, qwen3guard_head);
-        sdc_buf_puts(&b, prompt);
-        sdc_buf_puts(&b, qwen3guard_mid);
-        sdc_buf_puts(&b, response);
-        sdc_buf_puts(&b, qwen3guard_tail);
+        dc_buf_puts(&b, qwen3guard_head);
+        dc_buf_puts(&b, prompt);
+        dc_buf_puts(&b, qwen3guard_mid);
+        dc_buf_puts(&b, response);
+        dc_buf_puts(&b, qwen3guard_tail);
         break;
     }
     if (b.st != DC_STATUS_OK) {
-        sdc_buf_free(&b);
+        dc_buf_free(&b);
         return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
     }
-    *text = sdc_buf_take(&b);
+    *text = dc_buf_take(&b);
     return *text ? DC_STATUS_OK : dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
 }
 
@@ -560,18 +560,18 @@ dc_status sdc_judge_verdict_ids_make(sdc_judge_kind k, dc_backend *b, sdc_judge_
  * the anchor in the trace's text; -1 when there is none. */
 static long verdict_position(const judge_kind_row *r, const dc_trace *tr)
 {
-    sdc_buf all;
-    sdc_buf_init(&all, 0);
+    dc_buf all;
+    dc_buf_init(&all, 0);
     for (size_t i = 0; i < tr->n_tokens; i++)
-        sdc_buf_puts(&all, tr->tokens[i].text ? tr->tokens[i].text : "");
-    sdc_buf_putc(&all, '\0');
+        dc_buf_puts(&all, tr->tokens[i].text ? tr->tokens[i].text : "");
+    dc_buf_putc(&all, '\0');
     if (all.st != DC_STATUS_OK) {
-        sdc_buf_free(&all);
+        dc_buf_free(&all);
         return -1;
     }
     const char *hit = strstr(all.data, r->anchor);
     size_t after = hit ? (size_t)(hit - all.data) + strlen(r->anchor) : 0;
-    sdc_buf_free(&all);
+    dc_buf_free(&all);
     if (!hit)
         return -1;
     size_t off = 0;

@@ -186,10 +186,10 @@ static int is_hex64(const char *s)
 
 static dc_status load(sdc_judge_cache *c, FILE *f, dc_error *err)
 {
-    sdc_lines rd;
-    sdc_lines_init(&rd, f, 0);
+    dc_lines rd;
+    dc_lines_init(&rd, f, 0);
     dc_status st;
-    while ((st = sdc_lines_next(&rd)) != DC_STATUS_NOT_FOUND) {
+    while ((st = dc_lines_next(&rd)) != DC_STATUS_NOT_FOUND) {
         if (st == DC_STATUS_LIMIT) {
             c->skipped++;
             continue;
@@ -211,7 +211,7 @@ static dc_status load(sdc_judge_cache *c, FILE *f, dc_error *err)
         if (st != DC_STATUS_OK)
             break;
     }
-    sdc_lines_free(&rd);
+    dc_lines_free(&rd);
     if (st == DC_STATUS_NOT_FOUND)
         return DC_STATUS_OK;
     return dc_error_set(err, st, "reading the judge cache: %s", dc_strerror(st));
@@ -229,7 +229,7 @@ dc_status sdc_judge_cache_open(const char *path, sdc_judge_cache **out, dc_error
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
         *slash = '\0';
-        if (sdc_mkdirs(dir, 0755) != 0) {
+        if (dc_mkdirs(dir, 0755) != 0) {
             sdc_judge_cache_free(c);
             return dc_error_set(err, DC_STATUS_IO, "%s: %s", dir, strerror(errno));
         }
@@ -253,26 +253,26 @@ dc_status sdc_judge_cache_open(const char *path, sdc_judge_cache **out, dc_error
     return DC_STATUS_OK;
 }
 
-static void hash_field(sdc_sha256 *s, const char *x)
+static void hash_field(dc_sha256_ctx *s, const char *x)
 {
     char len[32];
     size_t n = x ? strlen(x) : 0;
     snprintf(len, sizeof len, "%zu:", n);
-    sdc_sha256_update(s, len, strlen(len));
-    sdc_sha256_update(s, x ? x : "", n);
+    dc_sha256_update(s, len, strlen(len));
+    dc_sha256_update(s, x ? x : "", n);
 }
 
 void sdc_judge_cache_key(sdc_judge_kind k, const char *model_id, const char *prompt,
                          const char *response, char key[65])
 {
-    sdc_sha256 s;
-    sdc_sha256_init(&s);
+    dc_sha256_ctx s;
+    dc_sha256_init(&s);
     hash_field(&s, "sdc-judge-1");
     hash_field(&s, sdc_judge_kind_name(k));
     hash_field(&s, model_id);
     hash_field(&s, prompt);
     hash_field(&s, response);
-    sdc_sha256_final(&s, key);
+    dc_sha256_final(&s, key);
 }
 
 int sdc_judge_cache_get(const sdc_judge_cache *c, const char *key, sdc_judge_verdict *v,
@@ -290,8 +290,8 @@ int sdc_judge_cache_get(const sdc_judge_cache *c, const char *key, sdc_judge_ver
 dc_status sdc_judge_cache_put(sdc_judge_cache *c, const char *key, sdc_judge_kind k,
                               const sdc_judge_verdict *v, const char *output, dc_error *err)
 {
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
+    dc_buf b;
+    dc_buf_init(&b, 0);
     jw w;
     jw_init(&w, &b);
     jw_obj_begin(&w);
@@ -300,15 +300,15 @@ dc_status sdc_judge_cache_put(sdc_judge_cache *c, const char *key, sdc_judge_kin
     jw_kv_str(&w, "output", output ? output : "");
     sdc_judge_verdict_put(&w, "", v);
     jw_obj_end(&w);
-    sdc_buf_putc(&b, '\n');
+    dc_buf_putc(&b, '\n');
     char *copy = dc_strdup(output ? output : "");
     if (b.st != DC_STATUS_OK || !copy) {
-        sdc_buf_free(&b);
+        dc_buf_free(&b);
         dc_free(copy);
         return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
     }
     int ok = fwrite(b.data, 1, b.len, c->f) == b.len && fflush(c->f) == 0;
-    sdc_buf_free(&b);
+    dc_buf_free(&b);
     if (!ok) {
         dc_free(copy);
         return dc_error_set(err, DC_STATUS_IO, "writing the judge cache: %s", strerror(errno));

@@ -124,17 +124,17 @@ static int shape_matches(const shape_def *d, const sdc_records *r)
 
 static void keys_text(const sdc_records *r, char *buf, size_t size)
 {
-    sdc_buf b;
-    sdc_buf_init(&b, size > 8 ? size - 8 : size);
+    dc_buf b;
+    dc_buf_init(&b, size > 8 ? size - 8 : size);
     size_t i;
     json_t *k;
     if (r->keys)
         json_array_foreach(r->keys, i, k)
         {
-            sdc_buf_printf(&b, "%s\"%s\"", i ? ", " : "", json_string_value(k));
+            dc_buf_printf(&b, "%s\"%s\"", i ? ", " : "", json_string_value(k));
         }
     snprintf(buf, size, "%s%s", b.data ? b.data : "", b.st ? ", ..." : "");
-    sdc_buf_free(&b);
+    dc_buf_free(&b);
 }
 
 /* Finds the shape: auto-detect, or the variant of the requested benchmark. */
@@ -160,16 +160,16 @@ static dc_status pick_shape(const sdc_records *r, const char *name, sdc_benchmar
     const char *kind =
         r->format == SDC_REC_CSV || r->format == SDC_REC_PARQUET ? "columns" : "keys";
     if (nh == 0 && want != SDC_BENCHMARK_AUTO) {
-        sdc_buf need;
-        sdc_buf_init(&need, 400);
+        dc_buf need;
+        dc_buf_init(&need, 400);
         for (size_t i = 0; i < N_SHAPES; i++)
             if (shapes[i].b == want)
-                sdc_buf_printf(&need, "%s%s", need.len ? " | " : "",
-                               shapes[i].need ? shapes[i].need : "an object of id -> text");
+                dc_buf_printf(&need, "%s%s", need.len ? " | " : "",
+                              shapes[i].need ? shapes[i].need : "an object of id -> text");
         dc_status st = dc_error_set(
             err, DC_STATUS_FORMAT, "%s: not a %s file: expected %s %s; found %s %s", name,
             sdc_benchmark_name(want), kind, need.data ? need.data : "", kind, keys);
-        sdc_buf_free(&need);
+        dc_buf_free(&need);
         return st;
     }
     if (nh == 0)
@@ -177,15 +177,15 @@ static dc_status pick_shape(const sdc_records *r, const char *name, sdc_benchmar
                             "%s: matches no known benchmark (%s: %s); name one with --benchmark, "
                             "or read it with --benchmark generic --prompt-field NAME",
                             name, kind, keys);
-    sdc_buf names;
-    sdc_buf_init(&names, 200);
+    dc_buf names;
+    dc_buf_init(&names, 200);
     for (size_t i = 0; i < nh; i++)
-        sdc_buf_printf(&names, "%s%s", i ? ", " : "", sdc_benchmark_name(hit[i]->b));
+        dc_buf_printf(&names, "%s%s", i ? ", " : "", sdc_benchmark_name(hit[i]->b));
     dc_status st = dc_error_set(err, DC_STATUS_FORMAT,
                                 "%s: matches more than one benchmark (%s) by its %s %s; pick one "
                                 "with --benchmark",
                                 name, names.data ? names.data : "", kind, keys);
-    sdc_buf_free(&names);
+    dc_buf_free(&names);
     return st;
 }
 
@@ -442,7 +442,7 @@ typedef struct row_ctx {
     const char *jailbreak;   /* ToxicChat: the jailbreaking verdict */
     int ok;                  /* 0: the row is skipped (bad and counted, or excluded) */
     char id_buf[64], prompt_buf[64], category_buf[64], label_buf[64], hook_buf[64];
-    sdc_buf joined; /* context + prompt */
+    dc_buf joined; /* context + prompt */
 } row_ctx;
 
 /* A shape's quirk; clears c->ok to skip the row. */
@@ -712,9 +712,9 @@ static dc_status join_context(build *b, row_ctx *c)
     const char *ctx = json_string_value(json_object_get(c->rec, c->m->context));
     if (!ctx || !*ctx)
         return DC_STATUS_OK;
-    sdc_buf_puts(&c->joined, ctx);
-    sdc_buf_puts(&c->joined, "\n\n---\n\n");
-    sdc_buf_puts(&c->joined, c->o.prompt);
+    dc_buf_puts(&c->joined, ctx);
+    dc_buf_puts(&c->joined, "\n\n---\n\n");
+    dc_buf_puts(&c->joined, c->o.prompt);
     if (c->joined.st)
         return dc_error_set(b->err, c->joined.st, "%s: out of memory", b->name);
     c->o.prompt = c->joined.data;
@@ -757,12 +757,12 @@ static dc_status map_row(build *b, const row_map *m, size_t i)
     c.rec = b->r->v[i];
     c.o.used = m->used;
     c.ok = 1;
-    sdc_buf_init(&c.joined, 0);
+    dc_buf_init(&c.joined, 0);
     dc_status st = map_fields(b, i, &c);
     if (st == DC_STATUS_OK && c.ok)
         st = emit(b, i, &c.o);
     dc_free(c.o.messages);
-    sdc_buf_free(&c.joined);
+    dc_buf_free(&c.joined);
     return st;
 }
 
@@ -875,26 +875,26 @@ dc_status sdc_dataset_load(const char *path, const sdc_load_params *params, sdc_
         fclose(f);
         return dc_error_set(err, DC_STATUS_IO, "%s: is a directory", path);
     }
-    sdc_buf b;
-    sdc_buf_init(&b, max);
+    dc_buf b;
+    dc_buf_init(&b, max);
     char chunk[65536];
     size_t k;
     while ((k = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (sdc_buf_append(&b, chunk, k) != DC_STATUS_OK)
+        if (dc_buf_append(&b, chunk, k) != DC_STATUS_OK)
             break;
     int rerr = ferror(f);
     fclose(f);
     if (b.st == DC_STATUS_LIMIT) {
-        sdc_buf_free(&b);
+        dc_buf_free(&b);
         return dc_error_set(err, DC_STATUS_LIMIT, "%s: larger than %zu bytes (the file size limit)",
                             path, max);
     }
     if (b.st != DC_STATUS_OK || rerr) {
-        sdc_buf_free(&b);
+        dc_buf_free(&b);
         return dc_error_set(err, rerr ? DC_STATUS_IO : b.st, "%s: %s", path,
                             rerr ? "read error" : "out of memory");
     }
     dc_status st = sdc_dataset_load_buffer(path, b.data ? b.data : "", b.len, &p, out, err);
-    sdc_buf_free(&b);
+    dc_buf_free(&b);
     return st;
 }

@@ -120,7 +120,7 @@ static void write_token_topk(jw *w, const dc_token *k, const char *text, size_t 
 
 /* ---- traces.jsonl: one trace ---- */
 
-void sdc_record_trace(sdc_buf *b, const sdc_instance *inst, const char *strategy,
+void sdc_record_trace(dc_buf *b, const sdc_instance *inst, const char *strategy,
                       const dc_gen_trace *g, const sdc_trace_info *ti, const sdc_refusal_result *rr,
                       sdc_refusal_mode refusal_mode, sdc_save_tokens save)
 {
@@ -169,14 +169,14 @@ void sdc_record_trace(sdc_buf *b, const sdc_instance *inst, const char *strategy
         jw_arr_end(&w);
     }
     jw_obj_end(&w);
-    sdc_buf_putc(b, '\n');
+    dc_buf_putc(b, '\n');
 }
 
 /* ---- judge verdicts, in either file ---- */
 
 /* Splices the fields of the object in add into the line just appended
  * to b ("{...}\n"). */
-static void splice_fields(sdc_buf *b, sdc_buf *add)
+static void splice_fields(dc_buf *b, dc_buf *add)
 {
     if (add->st != DC_STATUS_OK) {
         b->st = add->st;
@@ -186,16 +186,16 @@ static void splice_fields(sdc_buf *b, sdc_buf *add)
         b->data[b->len - 2] != '}' || add->len < 3)
         return;
     b->len -= 2; /* the line's "}\n": the object goes on */
-    sdc_buf_putc(b, ',');
-    sdc_buf_append(b, add->data + 1, add->len - 1);
-    sdc_buf_putc(b, '\n');
+    dc_buf_putc(b, ',');
+    dc_buf_append(b, add->data + 1, add->len - 1);
+    dc_buf_putc(b, '\n');
 }
 
-void sdc_record_judge(sdc_buf *b, const char *kind, const char *model, int64_t trace,
+void sdc_record_judge(dc_buf *b, const char *kind, const char *model, int64_t trace,
                       const sdc_judge_verdict *v, const char *output, const char *error)
 {
-    sdc_buf add;
-    sdc_buf_init(&add, 0);
+    dc_buf add;
+    dc_buf_init(&add, 0);
     jw w;
     jw_init(&w, &add);
     jw_obj_begin(&w);
@@ -210,20 +210,20 @@ void sdc_record_judge(sdc_buf *b, const char *kind, const char *model, int64_t t
     }
     jw_obj_end(&w);
     splice_fields(b, &add);
-    sdc_buf_free(&add);
+    dc_buf_free(&add);
 }
 
-void sdc_record_judge_prompt(sdc_buf *b, const char *prompt)
+void sdc_record_judge_prompt(dc_buf *b, const char *prompt)
 {
-    sdc_buf add;
-    sdc_buf_init(&add, 0);
+    dc_buf add;
+    dc_buf_init(&add, 0);
     jw w;
     jw_init(&w, &add);
     jw_obj_begin(&w);
     jw_kv_str(&w, "judge_prompt", prompt);
     jw_obj_end(&w);
     splice_fields(b, &add);
-    sdc_buf_free(&add);
+    dc_buf_free(&add);
 }
 
 /* ---- predictions.jsonl: writing ---- */
@@ -252,7 +252,7 @@ static void write_voters(jw *w, const sdc_outcome *o)
     jw_arr_end(w);
 }
 
-void sdc_record_prediction(sdc_buf *b, const sdc_instance *inst, const sdc_config *cfg,
+void sdc_record_prediction(dc_buf *b, const sdc_instance *inst, const sdc_config *cfg,
                            const sdc_strategy_params *sp, const sdc_outcome *o, double seconds)
 {
     int classify = cfg->kind.mode == SDC_MODE_CLASSIFY;
@@ -296,7 +296,7 @@ void sdc_record_prediction(sdc_buf *b, const sdc_instance *inst, const sdc_confi
     write_voters(&w, o);
     jw_kv_double(&w, "seconds", seconds);
     jw_obj_end(&w);
-    sdc_buf_putc(b, '\n');
+    dc_buf_putc(b, '\n');
 }
 
 /* ---- predictions.jsonl: reading ---- */
@@ -416,7 +416,7 @@ dc_status sdc_predictions_load(const char *dir, sdc_prediction_list *out, size_t
     char path[4096];
     snprintf(path, sizeof path, "%s/predictions.jsonl", dir);
     size_t len;
-    char *text = sdc_read_file(path, &len);
+    char *text = dc_read_file(path, &len);
     if (!text)
         return dc_error_set(err, errno == ENOENT ? DC_STATUS_NOT_FOUND : DC_STATUS_IO,
                             "%s: cannot read: %s", path, strerror(errno));
@@ -563,12 +563,12 @@ dc_status sdc_saved_traces_open(const char *path, sdc_saved_traces **out, dc_err
         return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
     }
     s->f = f;
-    sdc_lines lr;
-    sdc_lines_init(&lr, f, 0);
+    dc_lines lr;
+    dc_lines_init(&lr, f, 0);
     dc_status st;
     long pos = 0;
     size_t cap = 0;
-    while ((st = sdc_lines_next(&lr)) == DC_STATUS_OK) {
+    while ((st = dc_lines_next(&lr)) == DC_STATUS_OK) {
         long start = pos;
         pos += (long)lr.line.len + 1;
         json_t *o = json_loadb(lr.line.data, lr.line.len, 0, NULL);
@@ -598,7 +598,7 @@ dc_status sdc_saved_traces_open(const char *path, sdc_saved_traces **out, dc_err
         st = dc_error_set(err, DC_STATUS_FORMAT,
                           "%s:%zu: torn last line (an interrupted run: resume it first)", path,
                           lr.lineno);
-    sdc_lines_free(&lr);
+    dc_lines_free(&lr);
     if (st != DC_STATUS_OK) {
         sdc_saved_traces_close(s);
         return st;
@@ -817,12 +817,12 @@ dc_status sdc_saved_traces_get(sdc_saved_traces *s, const char *id, const dc_gen
     const saved_entry *se = &s->entries[e];
     if (fseek(s->f, se->start, SEEK_SET) != 0)
         return dc_error_set(err, DC_STATUS_IO, "%s: seek failed", s->path);
-    sdc_lines lr;
-    sdc_lines_init(&lr, s->f, 0);
+    dc_lines lr;
+    dc_lines_init(&lr, s->f, 0);
     dc_status st = DC_STATUS_OK;
     size_t cap = 0, lineno = se->line;
     for (long pos = se->start; st == DC_STATUS_OK && pos < se->end; lineno++) {
-        if ((st = sdc_lines_next(&lr)) != DC_STATUS_OK) {
+        if ((st = dc_lines_next(&lr)) != DC_STATUS_OK) {
             st = dc_error_set(err, DC_STATUS_IO, "%s: read failed", s->path);
             break;
         }
@@ -839,7 +839,7 @@ dc_status sdc_saved_traces_get(sdc_saved_traces *s, const char *id, const dc_gen
         st = parse_saved(s, id, lr.line.data, lr.line.len, lineno, &s->loaded[s->n_loaded], err);
         s->n_loaded++;
     }
-    sdc_lines_free(&lr);
+    dc_lines_free(&lr);
     if (st != DC_STATUS_OK) {
         clear_loaded(s);
         return st;
@@ -855,7 +855,7 @@ struct sdc_trace_reader {
     sdc_trace_reader_params p;
     char *path;
     FILE *f;
-    sdc_lines lr;
+    dc_lines lr;
     json_t *cur; /* the line last decoded */
     const char **tok_text;
     double *tok_conf;
@@ -888,7 +888,7 @@ dc_status sdc_trace_reader_open(const char *path, const sdc_trace_reader_params 
     if (!r->p.k)
         r->p.k = 20;
     r->f = f;
-    sdc_lines_init(&r->lr, f, 0);
+    dc_lines_init(&r->lr, f, 0);
     *out = r;
     return DC_STATUS_OK;
 }
@@ -898,7 +898,7 @@ void sdc_trace_reader_close(sdc_trace_reader *r)
     if (!r)
         return;
     json_decref(r->cur);
-    sdc_lines_free(&r->lr);
+    dc_lines_free(&r->lr);
     if (r->f)
         fclose(r->f);
     dc_free(r->tok_text);
@@ -1004,7 +1004,7 @@ dc_status sdc_trace_reader_next(sdc_trace_reader *r, sdc_trace_record *rec, dc_e
     json_decref(r->cur);
     r->cur = NULL;
     dc_status st;
-    while ((st = sdc_lines_next(&r->lr)) == DC_STATUS_OK) {
+    while ((st = dc_lines_next(&r->lr)) == DC_STATUS_OK) {
         const char *line = r->lr.line.data;
         size_t len = r->lr.line.len;
         if (!len)

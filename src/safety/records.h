@@ -19,13 +19,13 @@
  * refusal verdict rr (NULL: none, as in classify mode; its probability is
  * the one refusal_mode decides by), and its tokens as save says
  * (docs/formats.md: the layouts of "tokens"). */
-void sdc_record_trace(sdc_buf *b, const sdc_instance *inst, const char *strategy,
+void sdc_record_trace(dc_buf *b, const sdc_instance *inst, const char *strategy,
                       const dc_gen_trace *g, const sdc_trace_info *ti, const sdc_refusal_result *rr,
                       sdc_refusal_mode refusal_mode, sdc_save_tokens save);
 
 /* Appends one predictions.jsonl line: what strategy sp concluded for inst
  * (outcome o, seconds charged), judged against the instance's label. */
-void sdc_record_prediction(sdc_buf *b, const sdc_instance *inst, const sdc_config *cfg,
+void sdc_record_prediction(dc_buf *b, const sdc_instance *inst, const sdc_config *cfg,
                            const sdc_strategy_params *sp, const sdc_outcome *o, double seconds);
 
 /* Adds a judge's verdict to the line just appended to b (a trace or a
@@ -33,12 +33,12 @@ void sdc_record_prediction(sdc_buf *b, const sdc_instance *inst, const sdc_confi
  * -1: none), "judge_output" and the verdict's fields (judge_int.h), or
  * only "judge" and "judge_trace" when v is NULL (nothing to judge), with
  * "judge_error" when error is not NULL (the pair could not be judged). */
-void sdc_record_judge(sdc_buf *b, const char *kind, const char *model, int64_t trace,
+void sdc_record_judge(dc_buf *b, const char *kind, const char *model, int64_t trace,
                       const sdc_judge_verdict *v, const char *output, const char *error);
 
 /* Adds "judge_prompt": the instance's prompt, to the prediction line just
  * appended to b: what a replay of a judged run asks the judge about. */
-void sdc_record_judge_prompt(sdc_buf *b, const char *prompt);
+void sdc_record_judge_prompt(dc_buf *b, const char *prompt);
 
 /* What a run.json holds besides the configuration. */
 typedef struct sdc_run_record {

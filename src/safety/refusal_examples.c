@@ -98,12 +98,12 @@ static dc_status load_file(sdc_refusal_examples *ex, const char *path, dc_error 
     size_t bl = strlen(base);
     if (bl > 6 && !strcmp(base + bl - 6, ".jsonl"))
         bl -= 6;
-    sdc_lines rd;
-    sdc_lines_init(&rd, f, MAX_LINE);
+    dc_lines rd;
+    dc_lines_init(&rd, f, MAX_LINE);
     seen_set seen = {NULL, 0};
     size_t first = ex->n;
     dc_status st;
-    while ((st = sdc_lines_next(&rd)) == DC_STATUS_OK) {
+    while ((st = dc_lines_next(&rd)) == DC_STATUS_OK) {
         const char *line = rd.line.data ? rd.line.data : "";
         if (strspn(line, " \t") == rd.line.len)
             continue;
@@ -169,7 +169,7 @@ static dc_status load_file(sdc_refusal_examples *ex, const char *path, dc_error 
     else if (st == DC_STATUS_NOT_FOUND)
         st = DC_STATUS_OK;
     dc_free(seen.slot);
-    sdc_lines_free(&rd);
+    dc_lines_free(&rd);
     fclose(f);
     return st;
 }

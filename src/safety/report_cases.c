@@ -292,13 +292,13 @@ static void write_header(jw *w, const sdc_prediction *p, size_t n, const selecti
 
 /* The blob's JSON with every '<' as \u003c, so that no "</script>" (nor
  * "<!--") in a prompt or a trace can end the script element. */
-static void put_script_safe(sdc_buf *b, const char *json)
+static void put_script_safe(dc_buf *b, const char *json)
 {
     for (const char *c = json; *c; c++) {
         if (*c == '<')
-            sdc_buf_puts(b, "\\u003c");
+            dc_buf_puts(b, "\\u003c");
         else
-            sdc_buf_putc(b, *c);
+            dc_buf_putc(b, *c);
     }
 }
 
@@ -398,13 +398,13 @@ static const char *const cases_js[] = {
     "document.body.dataset.casesReady='1';\n"
     "})();\n</script>\n"};
 
-dc_status an_report_cases(sdc_buf *b, const sdc_prediction *p, size_t n,
+dc_status an_report_cases(dc_buf *b, const sdc_prediction *p, size_t n,
                           const sdc_analysis_params *ap)
 {
     selection s;
     dc_status st = select_cases(p, n, ap, &s);
-    sdc_buf json;
-    sdc_buf_init(&json, 0);
+    dc_buf json;
+    dc_buf_init(&json, 0);
     jw w;
     jw_init(&w, &json);
     const char *missing = NULL;
@@ -422,27 +422,27 @@ dc_status an_report_cases(sdc_buf *b, const sdc_prediction *p, size_t n,
     if (st == DC_STATUS_OK && json.st != DC_STATUS_OK)
         st = json.st;
     if (st == DC_STATUS_OK) {
-        sdc_buf_puts(b, cases_css);
-        sdc_buf_printf(b,
-                       "<h2>Cases</h2>\n<p>Each prediction by category, the flagged one first "
-                       "and wrong predictions first within each; at most %zu per category are "
-                       "embedded. Open a trace for its text and, where its tokens were saved, "
-                       "the per-token view.",
-                       ap->max_cases);
+        dc_buf_puts(b, cases_css);
+        dc_buf_printf(b,
+                      "<h2>Cases</h2>\n<p>Each prediction by category, the flagged one first "
+                      "and wrong predictions first within each; at most %zu per category are "
+                      "embedded. Open a trace for its text and, where its tokens were saved, "
+                      "the per-token view.",
+                      ap->max_cases);
         if (missing)
-            sdc_buf_printf(b, " <strong>%s.</strong>", missing);
-        sdc_buf_puts(b, "</p>\n<div id='cases-controls'><label>category <select id='f-cat'>"
-                        "<option value=''>all</option></select></label><label>strategy "
-                        "<select id='f-strategy'><option value=''>all</option></select></label>"
-                        "<label>search <input id='f-q' type='search' size='30'></label>"
-                        "<span id='case-count'></span></div>\n<div id='cases'></div>\n"
-                        "<script type='application/json' id='case-data'>");
+            dc_buf_printf(b, " <strong>%s.</strong>", missing);
+        dc_buf_puts(b, "</p>\n<div id='cases-controls'><label>category <select id='f-cat'>"
+                       "<option value=''>all</option></select></label><label>strategy "
+                       "<select id='f-strategy'><option value=''>all</option></select></label>"
+                       "<label>search <input id='f-q' type='search' size='30'></label>"
+                       "<span id='case-count'></span></div>\n<div id='cases'></div>\n"
+                       "<script type='application/json' id='case-data'>");
         put_script_safe(b, json.data ? json.data : "{}");
-        sdc_buf_puts(b, "</script>\n");
+        dc_buf_puts(b, "</script>\n");
         for (size_t i = 0; i < sizeof cases_js / sizeof cases_js[0]; i++)
-            sdc_buf_puts(b, cases_js[i]);
+            dc_buf_puts(b, cases_js[i]);
     }
-    sdc_buf_free(&json);
+    dc_buf_free(&json);
     selection_free(&s);
     return st;
 }

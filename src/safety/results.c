@@ -33,7 +33,7 @@ static void path_of(char *buf, size_t n, const char *dir, const char *name)
 
 static dc_status mkdirs(const char *dir, dc_error *err)
 {
-    if (sdc_mkdirs(dir, 0777) != 0)
+    if (dc_mkdirs(dir, 0777) != 0)
         return dc_error_set(err, DC_STATUS_IO, "%s: cannot create: %s", dir, strerror(errno));
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
@@ -194,8 +194,8 @@ static dc_status recover(sdc_results *r, size_t expected, dc_error *err)
     path_of(pp, sizeof pp, r->dir, "predictions.jsonl");
     path_of(tp, sizeof tp, r->dir, "traces.jsonl");
     size_t plen = 0, tlen = 0;
-    char *ptext = sdc_read_file(pp, &plen);
-    char *ttext = sdc_read_file(tp, &tlen);
+    char *ptext = dc_read_file(pp, &plen);
+    char *ttext = dc_read_file(tp, &tlen);
     group *pg = NULL, *tg = NULL;
     size_t npg = 0, ntg = 0;
     dc_status st = DC_STATUS_OK;

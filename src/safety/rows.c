@@ -282,14 +282,14 @@ static void csv_row(int term, void *data)
         return;
     }
     if (c->nf != c->nh) {
-        sdc_buf cols;
-        sdc_buf_init(&cols, 200);
+        dc_buf cols;
+        dc_buf_init(&cols, 200);
         for (size_t i = 0; i < c->nh; i++)
-            sdc_buf_printf(&cols, "%s%s", i ? "," : "", c->header[i]);
+            dc_buf_printf(&cols, "%s%s", i ? "," : "", c->header[i]);
         char msg[DC_ERROR_MSG_MAX];
         snprintf(msg, sizeof msg, "%s:%zu: expected %zu fields (%s%s), got %zu", c->p->name,
                  c->rec_line, c->nh, cols.data ? cols.data : "", cols.st ? "..." : "", c->nf);
-        sdc_buf_free(&cols);
+        dc_buf_free(&cols);
         c->st = row_error(c->r, c->p, c->err, DC_STATUS_FORMAT, msg);
         csv_row_reset(c);
         return;

@@ -103,7 +103,7 @@ typedef struct runner {
     sdc_strategy_params sp;
     dc_gen_params gen;
     answer_ctx ac;
-    sdc_buf traces, preds;
+    dc_buf traces, preds;
     sdc_run_stats *stats;
     size_t done;        /* instances finished so far */
     double t0;          /* start of the run */
@@ -130,7 +130,7 @@ static dc_observe tick_on_token(void *user, const dc_token_event *ev)
     (void)ev;
     runner *r = user;
     r->tick_tokens++;
-    double now = sdc_now_seconds();
+    double now = dc_now_seconds();
     if (!r->p->progress || now - r->last_tick < 1.0)
         return DC_OBSERVE_CONTINUE;
     r->last_tick = now;
@@ -249,18 +249,18 @@ static dc_status run_strategy(runner *r, const sdc_instance *inst, const dc_prom
 static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err)
 {
     const sdc_config *cfg = r->cfg;
-    sdc_buf_reset(&r->traces);
-    sdc_buf_reset(&r->preds);
+    dc_buf_reset(&r->traces);
+    dc_buf_reset(&r->preds);
     r->ac.prompt = inst->prompt;
     dc_status st;
     if (r->p->saved) {
         /* analyze --replay: the traces a compare run generated */
         const dc_gen_trace *saved;
         size_t n;
-        double t0 = sdc_now_seconds();
+        double t0 = dc_now_seconds();
         st = sdc_saved_traces_get(r->p->saved, inst->id, &saved, &n, err);
         if (st == DC_STATUS_OK)
-            st = compare_traces(r, inst, saved, n, sdc_now_seconds() - t0, err);
+            st = compare_traces(r, inst, saved, n, dc_now_seconds() - t0, err);
         return st == DC_STATUS_OK ? records_ok(r, inst, err) : st;
     }
     char *user = NULL;
@@ -282,13 +282,13 @@ static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err
         gen.first_trace = 0;
         gen.keep_tokens = 1;
         dc_gen_result res;
-        double t0 = sdc_now_seconds();
+        double t0 = dc_now_seconds();
         dc_observer tick = {tick_on_token, NULL, r};
         r->tick_tokens = 0;
         r->current = inst;
         st = dc_backend_generate(r->p->backend, &prompt, &gen, &tick, &res, err);
         if (st == DC_STATUS_OK) {
-            st = compare_traces(r, inst, res.traces, res.n_traces, sdc_now_seconds() - t0, err);
+            st = compare_traces(r, inst, res.traces, res.n_traces, dc_now_seconds() - t0, err);
             dc_gen_result_clear(&res);
         }
     } else {
@@ -339,9 +339,9 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
         sdc_results_open(p->dir, p->run_json, p->fingerprint, expected, p->open_mode, &res, err);
     if (st != DC_STATUS_OK)
         return st;
-    sdc_buf_init(&r.traces, 0);
-    sdc_buf_init(&r.preds, 0);
-    double t0 = sdc_now_seconds();
+    dc_buf_init(&r.traces, 0);
+    dc_buf_init(&r.preds, 0);
+    double t0 = dc_now_seconds();
     size_t done = 0;
     r.t0 = t0;
     r.last_tick = t0;
@@ -381,7 +381,7 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
                                    stats->traces,
                                    stats->tokens,
                                    stats->failed_traces,
-                                   sdc_now_seconds() - t0,
+                                   dc_now_seconds() - t0,
                                    inst->id,
                                    0};
             if (p->progress(p->user, &pr)) {
@@ -390,9 +390,9 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
             }
         }
     }
-    stats->seconds = sdc_now_seconds() - t0;
-    sdc_buf_free(&r.traces);
-    sdc_buf_free(&r.preds);
+    stats->seconds = dc_now_seconds() - t0;
+    dc_buf_free(&r.traces);
+    dc_buf_free(&r.preds);
     sdc_results_close(res);
     return st;
 }

@@ -27,7 +27,7 @@ static char *response_of(const dc_gen_trace *g, int *nomem)
     return s;
 }
 
-static dc_status judge_into(const sdc_run_judge *j, sdc_buf *b, const sdc_instance *inst,
+static dc_status judge_into(const sdc_run_judge *j, dc_buf *b, const sdc_instance *inst,
                             const dc_gen_trace *g, dc_error *err)
 {
     int nomem;
@@ -57,7 +57,7 @@ static dc_status judge_into(const sdc_run_judge *j, sdc_buf *b, const sdc_instan
     return st;
 }
 
-dc_status sdc_run_judge_trace(const sdc_run_judge *j, sdc_buf *b, const sdc_instance *inst,
+dc_status sdc_run_judge_trace(const sdc_run_judge *j, dc_buf *b, const sdc_instance *inst,
                               const dc_gen_trace *g, dc_error *err)
 {
     if (!j->session || j->answer_only)
@@ -65,7 +65,7 @@ dc_status sdc_run_judge_trace(const sdc_run_judge *j, sdc_buf *b, const sdc_inst
     return judge_into(j, b, inst, g, err);
 }
 
-dc_status sdc_run_judge_prediction(const sdc_run_judge *j, sdc_buf *b, const sdc_instance *inst,
+dc_status sdc_run_judge_prediction(const sdc_run_judge *j, dc_buf *b, const sdc_instance *inst,
                                    const sdc_outcome *o, dc_error *err)
 {
     if (!j->session)

@@ -19,13 +19,13 @@ typedef struct sdc_run_judge {
  * traces.jsonl line just appended to b. A trace without a response (an
  * error, nothing after the reasoning) gets "judge_trace": -1 and no
  * verdict. The session's errors. */
-dc_status sdc_run_judge_trace(const sdc_run_judge *j, sdc_buf *b, const sdc_instance *inst,
+dc_status sdc_run_judge_trace(const sdc_run_judge *j, dc_buf *b, const sdc_instance *inst,
                               const dc_gen_trace *g, dc_error *err);
 
 /* Adds to the predictions.jsonl line just appended to b the verdict on
  * the first voting trace whose answer is the prediction's (judged now, or
  * from the cache when the traces were judged). */
-dc_status sdc_run_judge_prediction(const sdc_run_judge *j, sdc_buf *b, const sdc_instance *inst,
+dc_status sdc_run_judge_prediction(const sdc_run_judge *j, dc_buf *b, const sdc_instance *inst,
                                    const sdc_outcome *o, dc_error *err);
 
 #endif

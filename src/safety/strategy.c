@@ -265,9 +265,9 @@ static dc_status generate(run_ctx *c, size_t n, int online_stop)
         obs.on_token = online_on_token;
     }
     dc_gen_result r;
-    double t0 = sdc_now_seconds();
+    double t0 = dc_now_seconds();
     st = dc_backend_generate(c->b, c->prompt, &p, &obs, &r, c->err);
-    o->seconds += sdc_now_seconds() - t0;
+    o->seconds += dc_now_seconds() - t0;
     if (c->windows) {
         for (size_t i = 0; i < c->n_windows; i++)
             dc_online_window_free(&c->windows[i]);

@@ -79,10 +79,10 @@ static dc_status parse_spec(const char *spec, size_t i, model_spec *m, dc_error 
 static dc_status write_plan(const char *dir, const char *const *models, const model_spec *ms,
                             size_t n, dc_error *err)
 {
-    if (sdc_mkdirs(dir, 0777) != 0)
+    if (dc_mkdirs(dir, 0777) != 0)
         return dc_error_set(err, DC_STATUS_IO, "cannot create %s: %s", dir, strerror(errno));
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
+    dc_buf b;
+    dc_buf_init(&b, 0);
     jw w;
     jw_init(&w, &b);
     jw_obj_begin(&w);
@@ -98,13 +98,13 @@ static dc_status write_plan(const char *dir, const char *const *models, const mo
     }
     jw_arr_end(&w);
     jw_obj_end(&w);
-    sdc_buf_putc(&b, '\n');
+    dc_buf_putc(&b, '\n');
     dc_status st = b.st;
     if (st == DC_STATUS_OK)
         st = sdc_results_write_file(dir, "sweep.json", b.data, err);
     else
         dc_error_set(err, st, "out of memory");
-    sdc_buf_free(&b);
+    dc_buf_free(&b);
     return st;
 }
 
@@ -347,8 +347,8 @@ static void json_strategy(jw *w, const an_strategy *s)
 
 static char *sweep_json(const model_row *rows, size_t n, double theta)
 {
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
+    dc_buf b;
+    dc_buf_init(&b, 0);
     jw w;
     jw_init(&w, &b);
     jw_obj_begin(&w);
@@ -379,12 +379,12 @@ static char *sweep_json(const model_row *rows, size_t n, double theta)
     }
     jw_arr_end(&w);
     jw_obj_end(&w);
-    sdc_buf_putc(&b, '\n');
+    dc_buf_putc(&b, '\n');
     if (b.st != DC_STATUS_OK) {
-        sdc_buf_free(&b);
+        dc_buf_free(&b);
         return NULL;
     }
-    return sdc_buf_take(&b);
+    return dc_buf_take(&b);
 }
 
 /* "0.6B", "12.3M", "?" */
@@ -400,57 +400,57 @@ static void params_text(uint64_t n, char *buf, size_t size)
         snprintf(buf, size, "%.1fK", (double)n / 1e3);
 }
 
-static void cell(sdc_buf *b, double x, const char *fmt, int width)
+static void cell(dc_buf *b, double x, const char *fmt, int width)
 {
     char t[32];
     if (isnan(x))
         snprintf(t, sizeof t, "n/a");
     else
         snprintf(t, sizeof t, fmt, x);
-    sdc_buf_printf(b, " %*s", width, t);
+    dc_buf_printf(b, " %*s", width, t);
 }
 
 static char *sweep_txt(const model_row *rows, size_t n)
 {
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
-    sdc_buf_printf(&b, "Model sweep: %zu models, the same instances and seeds on each\n", n);
-    sdc_buf_puts(&b, "(strategy: each run's last, online in compare; CR/CC/UR/UC/NA: the "
-                     "categories' counts)\n\n");
-    sdc_buf_printf(&b, "%-28s %8s %-8s %4s %6s %4s %4s %4s %4s %4s %8s %7s %6s %6s %8s %8s\n",
-                   "model", "params", "strategy", "n", "acc", "CR", "CC", "UR", "UC", "NA",
-                   "H1 diff", "H1 p", "ECE", "AUROC", "tok/inst", "s/inst");
+    dc_buf b;
+    dc_buf_init(&b, 0);
+    dc_buf_printf(&b, "Model sweep: %zu models, the same instances and seeds on each\n", n);
+    dc_buf_puts(&b, "(strategy: each run's last, online in compare; CR/CC/UR/UC/NA: the "
+                    "categories' counts)\n\n");
+    dc_buf_printf(&b, "%-28s %8s %-8s %4s %6s %4s %4s %4s %4s %4s %8s %7s %6s %6s %8s %8s\n",
+                  "model", "params", "strategy", "n", "acc", "CR", "CC", "UR", "UC", "NA",
+                  "H1 diff", "H1 p", "ECE", "AUROC", "tok/inst", "s/inst");
     for (size_t i = 0; i < n; i++) {
         const model_row *m = &rows[i];
         const an_strategy *s = m->s;
         char par[32];
         params_text(m->facts.n_params, par, sizeof par);
-        sdc_buf_printf(&b, "%-28.28s %8s %-8.8s", m->dir, par, s ? s->name : "-");
+        dc_buf_printf(&b, "%-28.28s %8s %-8.8s", m->dir, par, s ? s->name : "-");
         if (!s) {
-            sdc_buf_puts(&b, " (no predictions)\n");
+            dc_buf_puts(&b, " (no predictions)\n");
             continue;
         }
-        sdc_buf_printf(&b, " %4zu", s->n);
+        dc_buf_printf(&b, " %4zu", s->n);
         cell(&b, s->acc, "%.3f", 6);
         for (int c = 0; c < 5; c++)
-            sdc_buf_printf(&b, " %4zu", s->cat[c].n);
+            dc_buf_printf(&b, " %4zu", s->cat[c].n);
         cell(&b, s->h1.diff, "%+.3f", 8);
         cell(&b, s->h1.p, "%.3g", 7);
         cell(&b, s->ece, "%.3f", 6);
         cell(&b, s->auroc[0], "%.3f", 6);
         cell(&b, s->avg_tokens, "%.1f", 8);
         cell(&b, s->avg_seconds, "%.3f", 8);
-        sdc_buf_putc(&b, '\n');
+        dc_buf_putc(&b, '\n');
     }
-    sdc_buf_puts(&b, "\nmodels:\n");
+    dc_buf_puts(&b, "\nmodels:\n");
     for (size_t i = 0; i < n; i++)
-        sdc_buf_printf(&b, "  %s: %s (%s%s)\n", rows[i].dir, rows[i].spec, rows[i].facts.model_name,
-                       rows[i].facts.demo ? ", DEMO: random weights" : "");
+        dc_buf_printf(&b, "  %s: %s (%s%s)\n", rows[i].dir, rows[i].spec, rows[i].facts.model_name,
+                      rows[i].facts.demo ? ", DEMO: random weights" : "");
     if (b.st != DC_STATUS_OK) {
-        sdc_buf_free(&b);
+        dc_buf_free(&b);
         return NULL;
     }
-    return sdc_buf_take(&b);
+    return dc_buf_take(&b);
 }
 
 /* ---- sweep.html ---- */
@@ -462,21 +462,21 @@ static char *sweep_txt(const model_row *rows, size_t n)
 #define PT 20
 #define PR 20
 
-static void esc(sdc_buf *b, const char *s)
+static void esc(dc_buf *b, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
-        case '<': sdc_buf_puts(b, "&lt;"); break;
-        case '>': sdc_buf_puts(b, "&gt;"); break;
-        case '&': sdc_buf_puts(b, "&amp;"); break;
-        case '"': sdc_buf_puts(b, "&quot;"); break;
-        default: sdc_buf_putc(b, *s);
+        case '<': dc_buf_puts(b, "&lt;"); break;
+        case '>': dc_buf_puts(b, "&gt;"); break;
+        case '&': dc_buf_puts(b, "&amp;"); break;
+        case '"': dc_buf_puts(b, "&quot;"); break;
+        default: dc_buf_putc(b, *s);
         }
     }
 }
 
 /* One measure of each model against log10(parameters). */
-static void plot(sdc_buf *b, const model_row *rows, size_t n, int h1, const char *title)
+static void plot(dc_buf *b, const model_row *rows, size_t n, int h1, const char *title)
 {
     double x0 = INFINITY, x1 = -INFINITY, y0 = h1 ? -1 : 0, y1 = 1;
     for (size_t i = 0; i < n; i++)
@@ -491,34 +491,34 @@ static void plot(sdc_buf *b, const model_row *rows, size_t n, int h1, const char
     }
     x0 -= 0.25;
     x1 += 0.25;
-    sdc_buf_printf(b,
-                   "<figure><svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
-                   "role='img'><title>%s</title>",
-                   PW, PH, title);
+    dc_buf_printf(b,
+                  "<figure><svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
+                  "role='img'><title>%s</title>",
+                  PW, PH, title);
 #define SX(x) (PL + ((x)-x0) / (x1 - x0) * (PW - PL - PR))
 #define SY(y) (PH - PB - ((y)-y0) / (y1 - y0) * (PH - PB - PT))
-    sdc_buf_printf(b,
-                   "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='#333'/><line x1='%d' y1='%d' "
-                   "x2='%d' y2='%d' stroke='#333'/>",
-                   PL, PH - PB, PW - PR, PH - PB, PL, PT, PL, PH - PB);
+    dc_buf_printf(b,
+                  "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='#333'/><line x1='%d' y1='%d' "
+                  "x2='%d' y2='%d' stroke='#333'/>",
+                  PL, PH - PB, PW - PR, PH - PB, PL, PT, PL, PH - PB);
     for (int k = 0; k <= 4; k++) {
         double y = y0 + (y1 - y0) * k / 4.0, x = x0 + (x1 - x0) * k / 4.0;
-        sdc_buf_printf(b, "<text x='%d' y='%.1f' font-size='10' text-anchor='end'>%.2f</text>",
-                       PL - 4, SY(y) + 3, y);
+        dc_buf_printf(b, "<text x='%d' y='%.1f' font-size='10' text-anchor='end'>%.2f</text>",
+                      PL - 4, SY(y) + 3, y);
         char par[32];
         params_text((uint64_t)pow(10, x), par, sizeof par);
-        sdc_buf_printf(b, "<text x='%.1f' y='%d' font-size='10' text-anchor='middle'>%s</text>",
-                       SX(x), PH - PB + 14, par);
+        dc_buf_printf(b, "<text x='%.1f' y='%d' font-size='10' text-anchor='middle'>%s</text>",
+                      SX(x), PH - PB + 14, par);
     }
     if (h1)
-        sdc_buf_printf(b,
-                       "<line x1='%d' y1='%.1f' x2='%d' y2='%.1f' stroke='#999' "
-                       "stroke-dasharray='4 3'/>",
-                       PL, SY(0.0), PW - PR, SY(0.0));
-    sdc_buf_printf(b,
-                   "<text x='%d' y='%d' font-size='11' text-anchor='middle'>parameters (log "
-                   "scale)</text>",
-                   (PL + PW - PR) / 2, PH - 6);
+        dc_buf_printf(b,
+                      "<line x1='%d' y1='%.1f' x2='%d' y2='%.1f' stroke='#999' "
+                      "stroke-dasharray='4 3'/>",
+                      PL, SY(0.0), PW - PR, SY(0.0));
+    dc_buf_printf(b,
+                  "<text x='%d' y='%d' font-size='11' text-anchor='middle'>parameters (log "
+                  "scale)</text>",
+                  (PL + PW - PR) / 2, PH - 6);
     size_t drawn = 0;
     for (size_t i = 0; i < n; i++) {
         const model_row *m = &rows[i];
@@ -528,88 +528,88 @@ static void plot(sdc_buf *b, const model_row *rows, size_t n, int h1, const char
         drawn++;
         double x = log10((double)m->facts.n_params);
         if (h1 && !isnan(m->s->h1.lo))
-            sdc_buf_printf(b, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#1f77b4'/>",
-                           SX(x), SY(m->s->h1.lo), SX(x), SY(m->s->h1.hi));
+            dc_buf_printf(b, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#1f77b4'/>",
+                          SX(x), SY(m->s->h1.lo), SX(x), SY(m->s->h1.hi));
         if (!h1)
-            sdc_buf_printf(b, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#1f77b4'/>",
-                           SX(x), SY(m->s->acc_lo), SX(x), SY(m->s->acc_hi));
-        sdc_buf_printf(b, "<circle cx='%.1f' cy='%.1f' r='5' fill='#1f77b4'><title>", SX(x), SY(y));
+            dc_buf_printf(b, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#1f77b4'/>",
+                          SX(x), SY(m->s->acc_lo), SX(x), SY(m->s->acc_hi));
+        dc_buf_printf(b, "<circle cx='%.1f' cy='%.1f' r='5' fill='#1f77b4'><title>", SX(x), SY(y));
         esc(b, m->dir);
-        sdc_buf_printf(b, "</title></circle><text x='%.1f' y='%.1f' font-size='10'>", SX(x) + 7,
-                       SY(y) - 4);
+        dc_buf_printf(b, "</title></circle><text x='%.1f' y='%.1f' font-size='10'>", SX(x) + 7,
+                      SY(y) - 4);
         esc(b, m->dir);
-        sdc_buf_puts(b, "</text>");
+        dc_buf_puts(b, "</text>");
     }
     if (!drawn)
-        sdc_buf_printf(b, "<text x='%d' y='%d' font-size='11' text-anchor='middle'>%s</text>",
-                       (PL + PW - PR) / 2, PT + 30,
-                       h1 ? "no model has an H1 difference (it needs both compliance categories)"
-                          : "no model of known size has an accuracy");
+        dc_buf_printf(b, "<text x='%d' y='%d' font-size='11' text-anchor='middle'>%s</text>",
+                      (PL + PW - PR) / 2, PT + 30,
+                      h1 ? "no model has an H1 difference (it needs both compliance categories)"
+                         : "no model of known size has an accuracy");
 #undef SX
 #undef SY
-    sdc_buf_printf(b,
-                   "</svg><figcaption>%s against the model's parameters (from the GGUF; "
-                   "models of unknown size are left out), with 95%% intervals.</figcaption>"
-                   "</figure>\n",
-                   title);
+    dc_buf_printf(b,
+                  "</svg><figcaption>%s against the model's parameters (from the GGUF; "
+                  "models of unknown size are left out), with 95%% intervals.</figcaption>"
+                  "</figure>\n",
+                  title);
 }
 
 static char *sweep_html(const model_row *rows, size_t n, const char *dir)
 {
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
-    sdc_buf_puts(&b, "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>"
-                     "safety-deepconf sweep: ");
+    dc_buf b;
+    dc_buf_init(&b, 0);
+    dc_buf_puts(&b, "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>"
+                    "safety-deepconf sweep: ");
     esc(&b, dir);
-    sdc_buf_puts(&b, "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:"
-                     "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-                     "th{background:#f4f4f4}td:first-child{text-align:left}figure{display:"
-                     "inline-block;margin:0.5em}figcaption{font-size:12px;max-width:420px}"
-                     "</style></head><body>\n<h1>safety-deepconf sweep: ");
+    dc_buf_puts(&b, "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:"
+                    "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+                    "th{background:#f4f4f4}td:first-child{text-align:left}figure{display:"
+                    "inline-block;margin:0.5em}figcaption{font-size:12px;max-width:420px}"
+                    "</style></head><body>\n<h1>safety-deepconf sweep: ");
     esc(&b, dir);
-    sdc_buf_printf(&b,
-                   "</h1>\n<p>%zu models, the same instances and seeds on each; the "
-                   "strategy is each run's last (online in compare).</p>\n<table id='sweep'>"
-                   "<tr><th>model</th><th>params</th><th>strategy</th><th>n</th><th>accuracy"
-                   "</th><th>95%% CI</th><th>CR</th><th>CC</th><th>UR</th><th>UC</th><th>NA</th>"
-                   "<th>H1 diff</th><th>H1 p</th><th>ECE</th><th>AUROC</th><th>tokens/inst</th>"
-                   "<th>s/inst</th></tr>\n",
-                   n);
+    dc_buf_printf(&b,
+                  "</h1>\n<p>%zu models, the same instances and seeds on each; the "
+                  "strategy is each run's last (online in compare).</p>\n<table id='sweep'>"
+                  "<tr><th>model</th><th>params</th><th>strategy</th><th>n</th><th>accuracy"
+                  "</th><th>95%% CI</th><th>CR</th><th>CC</th><th>UR</th><th>UC</th><th>NA</th>"
+                  "<th>H1 diff</th><th>H1 p</th><th>ECE</th><th>AUROC</th><th>tokens/inst</th>"
+                  "<th>s/inst</th></tr>\n",
+                  n);
     for (size_t i = 0; i < n; i++) {
         const model_row *m = &rows[i];
         const an_strategy *s = m->s;
         char par[32];
         params_text(m->facts.n_params, par, sizeof par);
-        sdc_buf_puts(&b, "<tr><td><a href='");
+        dc_buf_puts(&b, "<tr><td><a href='");
         esc(&b, m->dir);
-        sdc_buf_puts(&b, "/report.html'>");
+        dc_buf_puts(&b, "/report.html'>");
         esc(&b, m->dir);
-        sdc_buf_puts(&b, "</a>");
+        dc_buf_puts(&b, "</a>");
         if (m->facts.demo)
-            sdc_buf_puts(&b, " (demo)");
-        sdc_buf_printf(&b, "</td><td>%s</td><td>", par);
+            dc_buf_puts(&b, " (demo)");
+        dc_buf_printf(&b, "</td><td>%s</td><td>", par);
         esc(&b, s ? s->name : "-");
-        sdc_buf_puts(&b, "</td>");
+        dc_buf_puts(&b, "</td>");
         if (s) {
-            sdc_buf_printf(&b, "<td>%zu</td><td>%.3f</td><td>%.3f&ndash;%.3f</td>", s->n,
-                           isnan(s->acc) ? 0.0 : s->acc, s->acc_lo, s->acc_hi);
+            dc_buf_printf(&b, "<td>%zu</td><td>%.3f</td><td>%.3f&ndash;%.3f</td>", s->n,
+                          isnan(s->acc) ? 0.0 : s->acc, s->acc_lo, s->acc_hi);
             for (int c = 0; c < 5; c++)
-                sdc_buf_printf(&b, "<td>%zu</td>", s->cat[c].n);
+                dc_buf_printf(&b, "<td>%zu</td>", s->cat[c].n);
             double v[6] = {s->h1.diff, s->h1.p, s->ece, s->auroc[0], s->avg_tokens, s->avg_seconds};
             for (int k = 0; k < 6; k++)
-                sdc_buf_printf(&b, isnan(v[k]) ? "<td>n/a</td>" : "<td>%.3f</td>", v[k]);
+                dc_buf_printf(&b, isnan(v[k]) ? "<td>n/a</td>" : "<td>%.3f</td>", v[k]);
         }
-        sdc_buf_puts(&b, "</tr>\n");
+        dc_buf_puts(&b, "</tr>\n");
     }
-    sdc_buf_puts(&b, "</table>\n");
+    dc_buf_puts(&b, "</table>\n");
     plot(&b, rows, n, 0, "Accuracy");
     plot(&b, rows, n, 1, "H1 difference (confident minus uncertain compliance accuracy)");
-    sdc_buf_puts(&b, "</body></html>\n");
+    dc_buf_puts(&b, "</body></html>\n");
     if (b.st != DC_STATUS_OK) {
-        sdc_buf_free(&b);
+        dc_buf_free(&b);
         return NULL;
     }
-    return sdc_buf_take(&b);
+    return dc_buf_take(&b);
 }
 
 dc_status sdc_sweep_analyze(const char *dir, double theta, char **text, dc_error *err)

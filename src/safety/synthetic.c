@@ -197,13 +197,13 @@ static const char *pick(sdc_rng *r, const char *const *v, size_t n)
 }
 
 /* The opener's "%s" filled in by hand, so that the format is not a variable. */
-static void fill(sdc_buf *b, const char *opener, const char *act, const char *qual)
+static void fill(dc_buf *b, const char *opener, const char *act, const char *qual)
 {
     const char *at = strstr(opener, "%s");
-    sdc_buf_append(b, opener, (size_t)(at - opener));
-    sdc_buf_puts(b, act);
-    sdc_buf_puts(b, qual);
-    sdc_buf_puts(b, at + 2);
+    dc_buf_append(b, opener, (size_t)(at - opener));
+    dc_buf_puts(b, act);
+    dc_buf_puts(b, qual);
+    dc_buf_puts(b, at + 2);
 }
 
 static const topic *harm_topic(const char *name)
@@ -226,20 +226,20 @@ dc_status sdc_synth_generate(const sdc_synth_params *params, sdc_dataset **out, 
     if (!ds)
         return dc_error_set(err, DC_STATUS_NOMEM, "synthetic: out of memory");
     size_t n_harm = sdc_synth_harm_categories(NULL);
-    sdc_buf text, extra;
-    sdc_buf_init(&text, 4096);
-    sdc_buf_init(&extra, 256);
+    dc_buf text, extra;
+    dc_buf_init(&text, 4096);
+    dc_buf_init(&extra, 256);
     dc_status st = DC_STATUS_OK;
     for (size_t i = 0; i < p.num_instances && st == DC_STATUS_OK; i++) {
         sdc_rng r = {p.seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(i + 1))};
         sdc_rng_next(&r);
-        sdc_buf_reset(&text);
-        sdc_buf_reset(&extra);
+        dc_buf_reset(&text);
+        dc_buf_reset(&extra);
         sdc_instance in;
         memset(&in, 0, sizeof in);
         const char *kind;
         size_t slot = i % 4;
-        sdc_buf_puts(&text, pick(&r, preambles, COUNT(preambles)));
+        dc_buf_puts(&text, pick(&r, preambles, COUNT(preambles)));
         if (slot == 0 || slot == 2) {
             size_t u = i / 4 * 2 + slot / 2;
             const topic *t = harm_topic(harm_names[(u + p.seed % n_harm) % n_harm]);
@@ -270,7 +270,7 @@ dc_status sdc_synth_generate(const sdc_synth_params *params, sdc_dataset **out, 
         }
         char id[48];
         snprintf(id, sizeof id, "synth-%zu", i + 1);
-        sdc_buf_printf(&extra, "{\"kind\":\"%s\",\"seed\":%" PRIu64 "}", kind, p.seed);
+        dc_buf_printf(&extra, "{\"kind\":\"%s\",\"seed\":%" PRIu64 "}", kind, p.seed);
         if (text.st || extra.st) {
             st = dc_error_set(err, DC_STATUS_NOMEM, "synthetic: out of memory");
             break;
@@ -282,8 +282,8 @@ dc_status sdc_synth_generate(const sdc_synth_params *params, sdc_dataset **out, 
         if (sdc_dataset_push(ds, &in) != DC_STATUS_OK)
             st = dc_error_set(err, DC_STATUS_NOMEM, "synthetic: out of memory");
     }
-    sdc_buf_free(&text);
-    sdc_buf_free(&extra);
+    dc_buf_free(&text);
+    dc_buf_free(&extra);
     if (st != DC_STATUS_OK) {
         sdc_dataset_free(ds);
         return st;

@@ -128,7 +128,7 @@ static int is_alnum_byte(unsigned char c)
 }
 
 /* Pass 1: case, quotes, dashes, spaces. */
-static void fold(const char *s, size_t n, sdc_buf *out)
+static void fold(const char *s, size_t n, dc_buf *out)
 {
     const unsigned char *u = (const unsigned char *)s;
     int pending_space = 0;
@@ -150,21 +150,21 @@ static void fold(const char *s, size_t n, sdc_buf *out)
             continue;
         }
         if (pending_space) {
-            sdc_buf_putc(out, ' ');
+            dc_buf_putc(out, ' ');
             pending_space = 0;
         }
         if (cp == 0xFFFFFFFFu)
-            sdc_buf_putc(out, (char)u[i]);
+            dc_buf_putc(out, (char)u[i]);
         else if (is_apos_cp(cp))
-            sdc_buf_putc(out, '\'');
+            dc_buf_putc(out, '\'');
         else if (is_quote_cp(cp))
-            sdc_buf_putc(out, '"');
+            dc_buf_putc(out, '"');
         else if ((cp >= 0x2010 && cp <= 0x2015) || cp == 0x2212)
-            sdc_buf_putc(out, '-');
+            dc_buf_putc(out, '-');
         else if (cp >= 'A' && cp <= 'Z')
-            sdc_buf_putc(out, (char)(cp - 'A' + 'a'));
+            dc_buf_putc(out, (char)(cp - 'A' + 'a'));
         else
-            sdc_buf_append(out, s + i, k);
+            dc_buf_append(out, s + i, k);
         i += k;
     }
 }
@@ -182,30 +182,30 @@ static int word_is(const char *w, size_t n, const char *x)
 
 /* Writes one word (letters, digits, inner apostrophes) with its
  * contraction expanded. */
-static void expand_word(const char *w, size_t n, sdc_buf *out)
+static void expand_word(const char *w, size_t n, dc_buf *out)
 {
     static const char *const is_words[] = {"it's",  "that's", "here's", "there's", "what's",
                                            "who's", "he's",   "she's",  "where's", "how's"};
     if (word_is(w, n, "can't") || word_is(w, n, "cant")) {
-        sdc_buf_puts(out, "cannot");
+        dc_buf_puts(out, "cannot");
         return;
     }
     if (word_is(w, n, "won't")) {
-        sdc_buf_puts(out, "will not");
+        dc_buf_puts(out, "will not");
         return;
     }
     if (word_is(w, n, "shan't")) {
-        sdc_buf_puts(out, "shall not");
+        dc_buf_puts(out, "shall not");
         return;
     }
     if (word_is(w, n, "ain't")) {
-        sdc_buf_puts(out, "is not");
+        dc_buf_puts(out, "is not");
         return;
     }
     for (size_t i = 0; i < sizeof is_words / sizeof is_words[0]; i++)
         if (word_is(w, n, is_words[i])) {
-            sdc_buf_append(out, w, n - 2);
-            sdc_buf_puts(out, " is");
+            dc_buf_append(out, w, n - 2);
+            dc_buf_puts(out, " is");
             return;
         }
     static const struct {
@@ -214,21 +214,21 @@ static void expand_word(const char *w, size_t n, sdc_buf *out)
                 {"'ll", " will"}, {"'ve", " have"}, {"'d", " would"}};
     for (size_t i = 0; i < sizeof sufs / sizeof sufs[0]; i++)
         if (n > strlen(sufs[i].suf) && ends_with(w, n, sufs[i].suf)) {
-            sdc_buf_append(out, w, n - strlen(sufs[i].suf));
-            sdc_buf_puts(out, sufs[i].rep);
+            dc_buf_append(out, w, n - strlen(sufs[i].suf));
+            dc_buf_puts(out, sufs[i].rep);
             return;
         }
-    sdc_buf_append(out, w, n);
+    dc_buf_append(out, w, n);
 }
 
 /* Pass 2: contractions, then "can not" -> "cannot". */
-static void expand(const char *s, size_t n, sdc_buf *out)
+static void expand(const char *s, size_t n, dc_buf *out)
 {
     size_t i = 0;
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
         if (!is_alnum_byte(c)) {
-            sdc_buf_putc(out, (char)c);
+            dc_buf_putc(out, (char)c);
             i++;
             continue;
         }
@@ -238,7 +238,7 @@ static void expand(const char *s, size_t n, sdc_buf *out)
             j++;
         if (word_is(s + i, j - i, "can") && j + 4 <= n && !memcmp(s + j, " not", 4) &&
             (j + 4 == n || !is_alnum_byte((unsigned char)s[j + 4]))) {
-            sdc_buf_puts(out, "cannot");
+            dc_buf_puts(out, "cannot");
             i = j + 4;
             continue;
         }
@@ -249,25 +249,25 @@ static void expand(const char *s, size_t n, sdc_buf *out)
 
 char *sdc_text_normalize(const char *s, size_t n, size_t *out_len)
 {
-    sdc_buf a, b;
-    sdc_buf_init(&a, 0);
-    sdc_buf_init(&b, 0);
-    sdc_buf_append(&a, "", 0);
+    dc_buf a, b;
+    dc_buf_init(&a, 0);
+    dc_buf_init(&b, 0);
+    dc_buf_append(&a, "", 0);
     fold(s, n, &a);
     if (a.st != DC_STATUS_OK) {
-        sdc_buf_free(&a);
+        dc_buf_free(&a);
         return NULL;
     }
-    sdc_buf_append(&b, "", 0);
+    dc_buf_append(&b, "", 0);
     expand(a.data, a.len, &b);
-    sdc_buf_free(&a);
+    dc_buf_free(&a);
     if (b.st != DC_STATUS_OK) {
-        sdc_buf_free(&b);
+        dc_buf_free(&b);
         return NULL;
     }
     if (out_len)
         *out_len = b.len;
-    return sdc_buf_take(&b);
+    return dc_buf_take(&b);
 }
 
 long sdc_text_find_word(const char *hay, size_t hay_len, size_t from, const char *needle, size_t k)

@@ -6,20 +6,20 @@
 
 #define BUF_DEFAULT_MAX ((size_t)1 << 30)
 
-void sdc_buf_init(sdc_buf *b, size_t max)
+void dc_buf_init(dc_buf *b, size_t max)
 {
     memset(b, 0, sizeof *b);
     b->max = max ? max : BUF_DEFAULT_MAX;
 }
 
-void sdc_buf_free(sdc_buf *b)
+void dc_buf_free(dc_buf *b)
 {
     dc_free(b->data);
     size_t max = b->max;
-    sdc_buf_init(b, max);
+    dc_buf_init(b, max);
 }
 
-void sdc_buf_reset(sdc_buf *b)
+void dc_buf_reset(dc_buf *b)
 {
     b->len = 0;
     b->st = DC_STATUS_OK;
@@ -27,7 +27,7 @@ void sdc_buf_reset(sdc_buf *b)
         b->data[0] = '\0';
 }
 
-static dc_status reserve(sdc_buf *b, size_t extra)
+static dc_status reserve(dc_buf *b, size_t extra)
 {
     if (b->st != DC_STATUS_OK)
         return b->st;
@@ -47,7 +47,7 @@ static dc_status reserve(sdc_buf *b, size_t extra)
     return DC_STATUS_OK;
 }
 
-dc_status sdc_buf_append(sdc_buf *b, const void *p, size_t n)
+dc_status dc_buf_append(dc_buf *b, const void *p, size_t n)
 {
     dc_status st = reserve(b, n);
     if (st != DC_STATUS_OK)
@@ -59,17 +59,17 @@ dc_status sdc_buf_append(sdc_buf *b, const void *p, size_t n)
     return DC_STATUS_OK;
 }
 
-dc_status sdc_buf_puts(sdc_buf *b, const char *s)
+dc_status dc_buf_puts(dc_buf *b, const char *s)
 {
-    return sdc_buf_append(b, s, strlen(s));
+    return dc_buf_append(b, s, strlen(s));
 }
 
-dc_status sdc_buf_putc(sdc_buf *b, char c)
+dc_status dc_buf_putc(dc_buf *b, char c)
 {
-    return sdc_buf_append(b, &c, 1);
+    return dc_buf_append(b, &c, 1);
 }
 
-dc_status sdc_buf_printf(sdc_buf *b, const char *fmt, ...)
+dc_status dc_buf_printf(dc_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -87,10 +87,10 @@ dc_status sdc_buf_printf(sdc_buf *b, const char *fmt, ...)
     return DC_STATUS_OK;
 }
 
-char *sdc_buf_take(sdc_buf *b)
+char *dc_buf_take(dc_buf *b)
 {
     char *p = b->data;
     size_t max = b->max;
-    sdc_buf_init(b, max);
+    dc_buf_init(b, max);
     return p;
 }

@@ -3,7 +3,7 @@
 
 #include <time.h>
 
-double sdc_now_seconds(void)
+double dc_now_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -3,6 +3,6 @@
 #define SDC_UTIL_CLOCK_H
 
 /* Seconds on CLOCK_MONOTONIC: only differences mean anything. */
-double sdc_now_seconds(void);
+double dc_now_seconds(void);
 
 #endif

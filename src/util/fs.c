@@ -8,7 +8,7 @@
 
 #include "util/buf.h"
 
-int sdc_mkdirs(const char *dir, unsigned mode)
+int dc_mkdirs(const char *dir, unsigned mode)
 {
     char tmp[4096];
     size_t n = strlen(dir);
@@ -28,27 +28,27 @@ int sdc_mkdirs(const char *dir, unsigned mode)
     return mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-char *sdc_read_file(const char *path, size_t *len)
+char *dc_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
+    dc_buf b;
+    dc_buf_init(&b, 0);
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (sdc_buf_append(&b, chunk, n) != DC_STATUS_OK)
+        if (dc_buf_append(&b, chunk, n) != DC_STATUS_OK)
             break;
     int bad = ferror(f), nomem = b.st != DC_STATUS_OK;
     fclose(f);
-    if (!bad && !nomem && sdc_buf_append(&b, "", 0) != DC_STATUS_OK)
+    if (!bad && !nomem && dc_buf_append(&b, "", 0) != DC_STATUS_OK)
         nomem = 1;
     if (bad || nomem) {
-        sdc_buf_free(&b);
+        dc_buf_free(&b);
         errno = nomem ? ENOMEM : EIO;
         return NULL;
     }
     *len = b.len;
-    return sdc_buf_take(&b);
+    return dc_buf_take(&b);
 }

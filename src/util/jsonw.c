@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void jw_init(jw *w, sdc_buf *out)
+void jw_init(jw *w, dc_buf *out)
 {
     memset(w, 0, sizeof *w);
     w->out = out;
@@ -21,7 +21,7 @@ static void before_value(jw *w)
     }
     if (w->depth > 0 && w->depth < JW_MAX_DEPTH) {
         if (w->need_comma[w->depth])
-            sdc_buf_putc(w->out, ',');
+            dc_buf_putc(w->out, ',');
         w->need_comma[w->depth] = 1;
     }
 }
@@ -29,7 +29,7 @@ static void before_value(jw *w)
 static void open_(jw *w, char c)
 {
     before_value(w);
-    sdc_buf_putc(w->out, c);
+    dc_buf_putc(w->out, c);
     if (w->depth + 1 >= JW_MAX_DEPTH) {
         w->out->st = DC_STATUS_LIMIT;
         return;
@@ -40,7 +40,7 @@ static void open_(jw *w, char c)
 
 static void close_(jw *w, char c)
 {
-    sdc_buf_putc(w->out, c);
+    dc_buf_putc(w->out, c);
     if (w->depth > 0)
         w->depth--;
 }
@@ -112,10 +112,10 @@ int jw_utf8_valid(const char *s, size_t n)
 
 /* JSON text must be UTF-8: bytes that are not (a token can be half a
  * character) become U+FFFD; callers that need the bytes store them too. */
-static void put_escaped(sdc_buf *b, const char *s, size_t n)
+static void put_escaped(dc_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    sdc_buf_putc(b, '"');
+    dc_buf_putc(b, '"');
     size_t run = 0;
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
@@ -149,23 +149,23 @@ static void put_escaped(sdc_buf *b, const char *s, size_t n)
             }
         }
         if (esc) {
-            sdc_buf_append(b, s + i - run, run);
+            dc_buf_append(b, s + i - run, run);
             run = 0;
-            sdc_buf_puts(b, esc);
+            dc_buf_puts(b, esc);
         } else {
             run += adv;
         }
         i += adv;
     }
-    sdc_buf_append(b, s + n - run, run);
-    sdc_buf_putc(b, '"');
+    dc_buf_append(b, s + n - run, run);
+    dc_buf_putc(b, '"');
 }
 
 void jw_key(jw *w, const char *key)
 {
     before_value(w);
     put_escaped(w->out, key, strlen(key));
-    sdc_buf_putc(w->out, ':');
+    dc_buf_putc(w->out, ':');
     w->after_key = 1;
 }
 
@@ -208,37 +208,37 @@ void jw_double(jw *w, double x)
     char tmp[40];
     before_value(w);
     jw_format_double(x, tmp, sizeof tmp);
-    sdc_buf_puts(w->out, tmp);
+    dc_buf_puts(w->out, tmp);
 }
 
 void jw_int(jw *w, int64_t x)
 {
     before_value(w);
-    sdc_buf_printf(w->out, "%" PRId64, x);
+    dc_buf_printf(w->out, "%" PRId64, x);
 }
 
 void jw_uint(jw *w, uint64_t x)
 {
     before_value(w);
-    sdc_buf_printf(w->out, "%" PRIu64, x);
+    dc_buf_printf(w->out, "%" PRIu64, x);
 }
 
 void jw_bool(jw *w, int b)
 {
     before_value(w);
-    sdc_buf_puts(w->out, b ? "true" : "false");
+    dc_buf_puts(w->out, b ? "true" : "false");
 }
 
 void jw_null(jw *w)
 {
     before_value(w);
-    sdc_buf_puts(w->out, "null");
+    dc_buf_puts(w->out, "null");
 }
 
 void jw_raw(jw *w, const char *json)
 {
     before_value(w);
-    sdc_buf_puts(w->out, json);
+    dc_buf_puts(w->out, json);
 }
 
 /* ---- key and value ---- */

@@ -1,4 +1,4 @@
-/* jsonw.h - streaming JSON writer into an sdc_buf (internal).
+/* jsonw.h - streaming JSON writer into an dc_buf (internal).
  *
  * Doubles are written in the shortest form that reads back to the same
  * bits (as Python's repr does), -0.0 as "-0.0", NaN and infinities as
@@ -14,13 +14,13 @@
 #define JW_MAX_DEPTH 64
 
 typedef struct jw {
-    sdc_buf *out;
+    dc_buf *out;
     int depth;
     unsigned char need_comma[JW_MAX_DEPTH];
     int after_key;
 } jw;
 
-void jw_init(jw *w, sdc_buf *out);
+void jw_init(jw *w, dc_buf *out);
 void jw_obj_begin(jw *w);
 void jw_obj_end(jw *w);
 void jw_arr_begin(jw *w);

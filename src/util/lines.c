@@ -5,21 +5,21 @@
 
 #define LINES_DEFAULT_MAX ((size_t)256 << 20)
 
-void sdc_lines_init(sdc_lines *r, FILE *f, size_t max_line)
+void dc_lines_init(dc_lines *r, FILE *f, size_t max_line)
 {
     memset(r, 0, sizeof *r);
     r->f = f;
-    sdc_buf_init(&r->line, (max_line ? max_line : LINES_DEFAULT_MAX) + 2);
+    dc_buf_init(&r->line, (max_line ? max_line : LINES_DEFAULT_MAX) + 2);
 }
 
-void sdc_lines_free(sdc_lines *r)
+void dc_lines_free(dc_lines *r)
 {
-    sdc_buf_free(&r->line);
+    dc_buf_free(&r->line);
 }
 
-dc_status sdc_lines_next(sdc_lines *r)
+dc_status dc_lines_next(dc_lines *r)
 {
-    sdc_buf_reset(&r->line);
+    dc_buf_reset(&r->line);
     if (r->eof)
         return DC_STATUS_NOT_FOUND;
     char chunk[4096];
@@ -31,7 +31,7 @@ dc_status sdc_lines_next(sdc_lines *r)
             break;
         chunk[n++] = (char)c;
         if (n == sizeof chunk) {
-            if (!over && sdc_buf_append(&r->line, chunk, n) != DC_STATUS_OK)
+            if (!over && dc_buf_append(&r->line, chunk, n) != DC_STATUS_OK)
                 over = 1;
             n = 0;
         }
@@ -44,11 +44,11 @@ dc_status sdc_lines_next(sdc_lines *r)
             return DC_STATUS_NOT_FOUND;
         r->torn = 1;
     }
-    if (!over && sdc_buf_append(&r->line, chunk, n) != DC_STATUS_OK)
+    if (!over && dc_buf_append(&r->line, chunk, n) != DC_STATUS_OK)
         over = 1;
     r->lineno++;
     if (over) {
-        sdc_buf_reset(&r->line);
+        dc_buf_reset(&r->line);
         return DC_STATUS_LIMIT;
     }
     if (r->line.len && r->line.data[r->line.len - 1] == '\r')

@@ -19,7 +19,7 @@ static uint32_t ror(uint32_t x, int n)
     return (x >> n) | (x << (32 - n));
 }
 
-static void block(sdc_sha256 *s, const unsigned char *p)
+static void block(dc_sha256_ctx *s, const unsigned char *p)
 {
     uint32_t w[64];
     for (int i = 0; i < 16; i++)
@@ -55,7 +55,7 @@ static void block(sdc_sha256 *s, const unsigned char *p)
     s->h[7] += h;
 }
 
-void sdc_sha256_init(sdc_sha256 *s)
+void dc_sha256_init(dc_sha256_ctx *s)
 {
     static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -64,7 +64,7 @@ void sdc_sha256_init(sdc_sha256 *s)
     s->nbuf = 0;
 }
 
-void sdc_sha256_update(sdc_sha256 *s, const void *data, size_t n)
+void dc_sha256_update(dc_sha256_ctx *s, const void *data, size_t n)
 {
     const unsigned char *p = data;
     s->len += n;
@@ -85,18 +85,18 @@ void sdc_sha256_update(sdc_sha256 *s, const void *data, size_t n)
     s->nbuf += n;
 }
 
-void sdc_sha256_final(sdc_sha256 *s, char hex[65])
+void dc_sha256_final(dc_sha256_ctx *s, char hex[65])
 {
     uint64_t bits = s->len * 8;
     unsigned char pad = 0x80;
-    sdc_sha256_update(s, &pad, 1);
+    dc_sha256_update(s, &pad, 1);
     pad = 0;
     while (s->nbuf != 56)
-        sdc_sha256_update(s, &pad, 1);
+        dc_sha256_update(s, &pad, 1);
     unsigned char lenb[8];
     for (int i = 0; i < 8; i++)
         lenb[i] = (unsigned char)(bits >> (56 - 8 * i));
-    sdc_sha256_update(s, lenb, 8);
+    dc_sha256_update(s, lenb, 8);
     for (int i = 0; i < 8; i++)
         snprintf(hex + 8 * i, 9, "%08x", s->h[i]);
 }

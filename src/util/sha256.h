@@ -5,16 +5,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct sdc_sha256 {
+typedef struct dc_sha256_ctx {
     uint32_t h[8];
     uint64_t len;
     unsigned char buf[64];
     size_t nbuf;
-} sdc_sha256;
+} dc_sha256_ctx;
 
-void sdc_sha256_init(sdc_sha256 *s);
-void sdc_sha256_update(sdc_sha256 *s, const void *data, size_t n);
+void dc_sha256_init(dc_sha256_ctx *s);
+void dc_sha256_update(dc_sha256_ctx *s, const void *data, size_t n);
 /* The digest as 64 lower-case hex digits and a NUL. */
-void sdc_sha256_final(sdc_sha256 *s, char hex[65]);
+void dc_sha256_final(dc_sha256_ctx *s, char hex[65]);
 
 #endif

@@ -20,7 +20,7 @@ static void test_topk(void **state)
     x[17] = 999.0f;
     int32_t ids[20];
     float vals[20];
-    assert_int_equal(sdc_topk_select(x, N, 20, ids, vals), 20);
+    assert_int_equal(dc_topk_select(x, N, 20, ids, vals), 20);
     assert_int_equal(ids[0], 4321);
     assert_int_equal(ids[1], 17);
     /* Against a full ranking by counting: entry m has exactly m larger values
@@ -34,7 +34,7 @@ static void test_topk(void **state)
     }
     /* k larger than n; ties ordered by id. */
     float t[3] = {1.0f, 2.0f, 1.0f};
-    assert_int_equal(sdc_topk_select(t, 3, 10, ids, vals), 3);
+    assert_int_equal(dc_topk_select(t, 3, 10, ids, vals), 3);
     assert_int_equal(ids[0], 1);
     assert_int_equal(ids[1], 0);
     assert_int_equal(ids[2], 2);
@@ -57,14 +57,14 @@ static void test_logsumexp(void **state)
     for (int i = 0; i < N; i++)
         ref += exp((double)x[i] - mx);
     ref = mx + log(ref);
-    double got = sdc_logsumexp(x, N, mx);
+    double got = dc_logsumexp(x, N, mx);
     assert_true(fabs(got - ref) < 1e-6);
     /* A very peaked row and values far below the maximum. */
     float y[37];
     for (int i = 0; i < 37; i++)
         y[i] = -200.0f;
     y[5] = 3.0f;
-    assert_true(fabs(sdc_logsumexp(y, 37, 3.0f) - 3.0) < 1e-9);
+    assert_true(fabs(dc_logsumexp(y, 37, 3.0f) - 3.0) < 1e-9);
     free(x);
 }
 
@@ -84,11 +84,11 @@ static void test_seeds(void **state)
 static void test_qwen3_text(void **state)
 {
     (void)state;
-    char *s = sdc_qwen3_format(NULL, "Q", 0);
+    char *s = dc_qwen3_format(NULL, "Q", 0);
     assert_string_equal(s, "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n"
                            "<think>\n\n</think>\n\n");
     dc_free(s);
-    s = sdc_qwen3_format("S", "Q", 1);
+    s = dc_qwen3_format("S", "Q", 1);
     assert_string_equal(s, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n"
                            "<|im_start|>assistant\n");
     dc_free(s);
@@ -108,8 +108,8 @@ static void test_names_and_defaults(void **state)
     dc_gen_params gp = dc_gen_default_params();
     assert_int_equal(gp.top_logprobs, 20);
     assert_int_equal(gp.n_traces, 1);
-    assert_string_equal(sdc_ftype_name(7), "Q8_0");
-    assert_string_equal(sdc_ftype_name(15), "Q4_K_M");
+    assert_string_equal(dc_ftype_name(7), "Q8_0");
+    assert_string_equal(dc_ftype_name(15), "Q4_K_M");
 }
 
 static void test_shapes(void **state)

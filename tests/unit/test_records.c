@@ -71,14 +71,14 @@ static void write_trace(const char *path, const dc_gen_trace *g, sdc_save_tokens
 {
     sdc_instance inst = {.id = "x1"};
     sdc_trace_info ti = {.answer = "comply", .mean_logprob = -0.5};
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
+    dc_buf b;
+    dc_buf_init(&b, 0);
     sdc_record_trace(&b, &inst, "generated", g, &ti, NULL, SDC_REFUSAL_MODE_RULES, save);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     fwrite(b.data, 1, b.len, f);
     fclose(f);
-    sdc_buf_free(&b);
+    dc_buf_free(&b);
 }
 
 static void assert_same_token(const dc_token *a, const dc_token *b, int texts)

@@ -8,20 +8,20 @@
 static void test_buf_cap(void **state)
 {
     (void)state;
-    sdc_buf b;
-    sdc_buf_init(&b, 10);
-    assert_int_equal(sdc_buf_puts(&b, "12345"), DC_STATUS_OK);
-    assert_int_equal(sdc_buf_puts(&b, "6789"), DC_STATUS_OK);
-    assert_int_equal(sdc_buf_puts(&b, "ab"), DC_STATUS_LIMIT);
+    dc_buf b;
+    dc_buf_init(&b, 10);
+    assert_int_equal(dc_buf_puts(&b, "12345"), DC_STATUS_OK);
+    assert_int_equal(dc_buf_puts(&b, "6789"), DC_STATUS_OK);
+    assert_int_equal(dc_buf_puts(&b, "ab"), DC_STATUS_LIMIT);
     assert_int_equal(b.len, 9);
     assert_string_equal(b.data, "123456789");
     /* the first error sticks */
-    assert_int_equal(sdc_buf_putc(&b, 'x'), DC_STATUS_LIMIT);
-    sdc_buf_free(&b);
-    sdc_buf_init(&b, 0);
-    assert_int_equal(sdc_buf_printf(&b, "%d-%s", 42, "x"), DC_STATUS_OK);
+    assert_int_equal(dc_buf_putc(&b, 'x'), DC_STATUS_LIMIT);
+    dc_buf_free(&b);
+    dc_buf_init(&b, 0);
+    assert_int_equal(dc_buf_printf(&b, "%d-%s", 42, "x"), DC_STATUS_OK);
     assert_string_equal(b.data, "42-x");
-    char *t = sdc_buf_take(&b);
+    char *t = dc_buf_take(&b);
     assert_string_equal(t, "42-x");
     assert_int_equal(b.len, 0);
     dc_free(t);
@@ -58,8 +58,8 @@ static void test_double_format(void **state)
 static void test_json_writer(void **state)
 {
     (void)state;
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
+    dc_buf b;
+    dc_buf_init(&b, 0);
     jw w;
     jw_init(&w, &b);
     jw_obj_begin(&w);
@@ -78,14 +78,14 @@ static void test_json_writer(void **state)
     jw_obj_end(&w);
     assert_string_equal(b.data,
                         "{\"a\":[-3,\"q\\\"\\\\\\n\\u0001\",null,true],\"b\":{},\"c\":null}");
-    sdc_buf_free(&b);
+    dc_buf_free(&b);
 }
 
 static void test_json_utf8(void **state)
 {
     (void)state;
-    sdc_buf b;
-    sdc_buf_init(&b, 0);
+    dc_buf b;
+    dc_buf_init(&b, 0);
     jw w;
     jw_init(&w, &b);
     /* valid 2-, 3- and 4-byte characters pass; a lone lead byte, a stray
@@ -97,7 +97,7 @@ static void test_json_utf8(void **state)
     assert_true(jw_utf8_valid("\xc3\xa9", 2));
     assert_false(jw_utf8_valid("\xc3", 1));
     assert_false(jw_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
-    sdc_buf_free(&b);
+    dc_buf_free(&b);
 }
 
 static void test_lines(void **state)
@@ -106,21 +106,21 @@ static void test_lines(void **state)
     const char text[] = "one\r\ntwo\n\nlonglonglong\nlast";
     FILE *f = fmemopen((void *)text, sizeof text - 1, "rb");
     assert_non_null(f);
-    sdc_lines r;
-    sdc_lines_init(&r, f, 8);
-    assert_int_equal(sdc_lines_next(&r), DC_STATUS_OK);
+    dc_lines r;
+    dc_lines_init(&r, f, 8);
+    assert_int_equal(dc_lines_next(&r), DC_STATUS_OK);
     assert_string_equal(r.line.data, "one");
-    assert_int_equal(sdc_lines_next(&r), DC_STATUS_OK);
+    assert_int_equal(dc_lines_next(&r), DC_STATUS_OK);
     assert_string_equal(r.line.data, "two");
-    assert_int_equal(sdc_lines_next(&r), DC_STATUS_OK);
+    assert_int_equal(dc_lines_next(&r), DC_STATUS_OK);
     assert_int_equal(r.line.len, 0);
-    assert_int_equal(sdc_lines_next(&r), DC_STATUS_LIMIT);
+    assert_int_equal(dc_lines_next(&r), DC_STATUS_LIMIT);
     assert_int_equal(r.lineno, 4);
-    assert_int_equal(sdc_lines_next(&r), DC_STATUS_OK);
+    assert_int_equal(dc_lines_next(&r), DC_STATUS_OK);
     assert_string_equal(r.line.data, "last");
     assert_true(r.torn);
-    assert_int_equal(sdc_lines_next(&r), DC_STATUS_NOT_FOUND);
-    sdc_lines_free(&r);
+    assert_int_equal(dc_lines_next(&r), DC_STATUS_NOT_FOUND);
+    dc_lines_free(&r);
     fclose(f);
 }
 
