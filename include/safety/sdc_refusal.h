@@ -133,6 +133,17 @@ dc_status sdc_refusal_load_params(const char *path, sdc_refusal_params *p, dc_er
 
 void sdc_refusal_params_free(sdc_refusal_params *p);
 
+/* The settings as a JSON object: mode, model ("built-in" or its file),
+ * max_gap, max_ack_chars and every phrase list as the detector uses it
+ * (the built-in one where p has none), for run.json and the run's
+ * fingerprint. Caller frees with dc_free; NULL when out of memory. */
+char *sdc_refusal_params_to_json(const sdc_refusal_params *p);
+
+/* Reads what sdc_refusal_params_to_json wrote into *p (its lists owned:
+ * free with sdc_refusal_params_free). PARSE / FORMAT naming the key,
+ * NOMEM. */
+dc_status sdc_refusal_params_from_json(const char *json, sdc_refusal_params *p, dc_error *err);
+
 void sdc_refusal_free(sdc_refusal *det);
 
 typedef struct sdc_refusal_result {

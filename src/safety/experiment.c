@@ -33,6 +33,7 @@ struct sdc_experiment {
     sdc_saved_traces *saved; /* a replay's traces */
     sdc_dataset *data;
     sdc_refusal *refusal;
+    char *refusal_json; /* its settings, as run.json and the fingerprint hold them */
     dc_model_info mi;
     char model_path[4096];
     char data_path[4096]; /* the benchmark file: benchmark.data, or pulled from the Hub */
@@ -370,11 +371,34 @@ static dc_status name_dir(sdc_experiment *e, dc_error *err)
 /* run.json: what produced the run, so that it can be checked and redone. */
 static json_t *run_json(const sdc_experiment *e)
 {
-    sdc_run_record r = {e->fingerprint, e->p.argc,     e->p.argv,
-                        &e->mi,         e->cfg->model, e->model_path,
-                        e->sha,         e->is_demo,    sdc_benchmark_name(e->data->benchmark),
-                        e->cfg->data,   e->data->n,    e->data->rows_read};
+    sdc_run_record r = {.fingerprint = e->fingerprint,
+                        .argc = e->p.argc,
+                        .argv = e->p.argv,
+                        .model = &e->mi,
+                        .model_spec = e->cfg->model,
+                        .model_path = e->model_path,
+                        .model_sha256 = e->sha,
+                        .demo = e->is_demo,
+                        .benchmark = sdc_benchmark_name(e->data->benchmark),
+                        .data_file = *e->data_path ? e->data_path : e->cfg->data,
+                        .instances = e->data->n,
+                        .rows_read = e->data->rows_read,
+                        .refusal_json = e->refusal_json};
     return sdc_record_run_json(e->cfg, &r);
+}
+
+/* The run's identity: the configuration, the model's identity and the
+ * refusal detector's settings (its phrase lists change the answers). */
+static dc_status fingerprint(sdc_experiment *e, const char *model_identity, dc_error *err)
+{
+    size_t n = strlen(model_identity) + strlen(e->refusal_json) + 16;
+    char *id = dc_malloc(n);
+    if (!id)
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    snprintf(id, n, "%s\nrefusal:%s", model_identity, e->refusal_json);
+    sdc_run_fingerprint(e->cfg, id, e->fingerprint);
+    dc_free(id);
+    return DC_STATUS_OK;
 }
 
 static dc_status finish_run_json(sdc_experiment *e, json_t *rj, dc_error *err)
@@ -422,13 +446,35 @@ static dc_status copy_config(sdc_config *dst, const sdc_config *src, dc_error *e
     return st == DC_STATUS_OK ? sdc_config_validate(dst, err) : st;
 }
 
-/* The detector of the configuration: the config file's refusal section
- * (a replay's file only when it is still there) and refusal.mode. */
-static dc_status open_refusal(sdc_experiment *e, dc_error *err)
+/* The detector of the configuration: the settings a replayed run recorded
+ * (stored, its run.json's "refusal"), else the config file's refusal section
+ * and refusal.mode. Its settings are kept for run.json and the fingerprint,
+ * so a changed phrase list is a different run and a replay never reads a
+ * file that may have changed since. */
+static dc_status open_refusal(sdc_experiment *e, json_t *stored, dc_error *err)
 {
+    sdc_refusal_params p = sdc_refusal_default_params();
     const char *f = e->cfg->config_path;
-    return sdc_refusal_open(f && *f && access(f, R_OK) == 0 ? f : NULL, e->cfg->refusal_mode,
-                            &e->refusal, err);
+    dc_status st = DC_STATUS_OK;
+    if (json_is_object(stored)) {
+        char *text = json_dumps(stored, JSON_COMPACT);
+        st = text ? sdc_refusal_params_from_json(text, &p, err)
+                  : dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+        free(text);
+    } else if (f && *f && access(f, R_OK) == 0) {
+        st = sdc_refusal_load_params(f, &p, err);
+    }
+    if (st == DC_STATUS_OK && *e->cfg->refusal_mode &&
+        sdc_refusal_mode_from_name(e->cfg->refusal_mode, &p.mode) != DC_STATUS_OK)
+        st = dc_error_set(err, DC_STATUS_CONFIG,
+                          "refusal.mode: expected combined, rules or classifier, got '%s'",
+                          e->cfg->refusal_mode);
+    if (st == DC_STATUS_OK)
+        st = sdc_refusal_new(&p, &e->refusal, err);
+    if (st == DC_STATUS_OK && !(e->refusal_json = sdc_refusal_params_to_json(&p)))
+        st = dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    sdc_refusal_params_free(&p);
+    return st;
 }
 
 /* ---- the judge ---- */
@@ -475,7 +521,7 @@ dc_status sdc_experiment_open(const sdc_config *cfg, const sdc_experiment_params
         return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
     dc_status st = copy_config(e->cfg, cfg, err);
     if (st == DC_STATUS_OK)
-        st = open_refusal(e, err);
+        st = open_refusal(e, NULL, err);
     if (st == DC_STATUS_OK)
         st = load_data(e, err);
     if (st == DC_STATUS_OK && e->cfg->kind.backend == SDC_BACKEND_LLAMA)
@@ -495,10 +541,10 @@ dc_status sdc_experiment_open(const sdc_config *cfg, const sdc_experiment_params
     } else {
         snprintf(identity, sizeof identity, "%s|%s", e->cfg->backend, e->mi.name);
     }
-    if (st == DC_STATUS_OK) {
-        sdc_run_fingerprint(e->cfg, identity, e->fingerprint);
+    if (st == DC_STATUS_OK)
+        st = fingerprint(e, identity, err);
+    if (st == DC_STATUS_OK)
         st = finish_run_json(e, run_json(e), err);
-    }
     if (st != DC_STATUS_OK) {
         sdc_experiment_free(e);
         return st;
@@ -606,7 +652,7 @@ dc_status sdc_experiment_open_replay(const char *src, const char *dst, const cha
     if (st == DC_STATUS_OK)
         st = instances_of(&pl, &e->data, err);
     if (st == DC_STATUS_OK)
-        st = open_refusal(e, err);
+        st = open_refusal(e, json_object_get(old, "refusal"), err);
     if (st == DC_STATUS_OK) {
         snprintf(path, sizeof path, "%s/traces.jsonl", src);
         st = sdc_saved_traces_open(path, &e->saved, err);
@@ -630,14 +676,15 @@ dc_status sdc_experiment_open_replay(const char *src, const char *dst, const cha
         snprintf(e->dir, sizeof e->dir, "%s", dst);
         char identity[512];
         snprintf(identity, sizeof identity, "replay:%s", sha ? sha : src);
-        sdc_run_fingerprint(e->cfg, identity, e->fingerprint);
+        st = fingerprint(e, identity, err);
         /* where the traces came from */
-        json_t *rj = run_json(e);
+        json_t *rj = st == DC_STATUS_OK ? run_json(e) : NULL;
         if (rj) {
             json_object_set_new(rj, "replayed_from", json_string(src));
             json_object_set(rj, "original_model", om);
         }
-        st = finish_run_json(e, rj, err);
+        if (st == DC_STATUS_OK)
+            st = finish_run_json(e, rj, err);
     }
     sdc_prediction_list_free(&pl);
     json_decref(old);
@@ -698,6 +745,7 @@ void sdc_experiment_free(sdc_experiment *e)
     sdc_saved_traces_close(e->saved);
     sdc_dataset_free(e->data);
     sdc_refusal_free(e->refusal);
+    dc_free(e->refusal_json);
     sdc_config_free(e->cfg);
     dc_free(e->run_json);
     dc_free(e);

@@ -1074,9 +1074,16 @@ json_t *sdc_record_run_json(const sdc_config *cfg, const sdc_run_record *r)
         json_decref(seeds);
         return NULL;
     }
-    return json_pack("{s:i, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s}", "format", 1, "created_at", ts,
-                     "fingerprint", r->fingerprint, "command", command, "config", config, "model",
-                     model, "dataset", dataset, "seeds", seeds, "versions", dc_build_info());
+    json_t *rj =
+        json_pack("{s:i, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s}", "format", 1, "created_at", ts,
+                  "fingerprint", r->fingerprint, "command", command, "config", config, "model",
+                  model, "dataset", dataset, "seeds", seeds, "versions", dc_build_info());
+    json_t *refusal = r->refusal_json ? json_loads(r->refusal_json, 0, NULL) : NULL;
+    if (rj && refusal)
+        json_object_set_new(rj, "refusal", refusal);
+    else
+        json_decref(refusal);
+    return rj;
 }
 
 dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err)

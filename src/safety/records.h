@@ -50,6 +50,7 @@ typedef struct sdc_run_record {
     int demo; /* 0 a real model, 1 the random demo model, 2 the trained one */
     const char *benchmark, *data_file;
     size_t instances, rows_read;
+    const char *refusal_json; /* the refusal detector's settings (JSON object); NULL: none */
 } sdc_run_record;
 
 /* run.json's object (caller owns the reference). NULL when out of memory. */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include <yaml.h>
 
 #include "safety/sdc_refusal.h"
@@ -223,5 +224,91 @@ dc_status sdc_refusal_load_config(const char *path, sdc_refusal **out, dc_error 
         return st;
     st = sdc_refusal_new(&p, out, err);
     sdc_refusal_params_free(&p);
+    return st;
+}
+
+/* ---- the detector's settings as JSON (run.json) ---- */
+
+/* clang-format off */
+#define REFUSAL_LISTS(X) X(openings) X(statements) X(inability) X(actions) \
+    X(acknowledgements) X(contrasts) X(help_starts) X(redirections) X(continuations) X(negations)
+/* clang-format on */
+
+static json_t *list_json(const char *const *v)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && v && v[i]; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+char *sdc_refusal_params_to_json(const sdc_refusal_params *p)
+{
+    json_t *o = json_pack("{s:s, s:s, s:I, s:I}", "mode", sdc_refusal_mode_name(p->mode), "model",
+                          p->model_path ? p->model_path : "built-in", "max_gap",
+                          (json_int_t)p->max_gap, "max_ack_chars", (json_int_t)p->max_ack_chars);
+#define PUT_(f) \
+    if (o)      \
+        json_object_set_new(o, #f, list_json(p->f ? p->f : sdc_refusal_default_list(#f)));
+    REFUSAL_LISTS(PUT_)
+#undef PUT_
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    char *out = text ? dc_strdup(text) : NULL;
+    free(text);
+    return out;
+}
+
+/* An owned, NULL-terminated copy of a JSON array of strings. */
+static dc_status list_of(json_t *a, const char *key, const char *const **out, dc_error *err)
+{
+    if (!json_is_array(a))
+        return dc_error_set(err, DC_STATUS_FORMAT, "refusal.%s: expected a list of strings", key);
+    size_t n = json_array_size(a);
+    const char **v = dc_calloc(n + 1, sizeof *v);
+    if (!v)
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    *out = v;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_string_value(json_array_get(a, i));
+        if (!s)
+            return dc_error_set(err, DC_STATUS_FORMAT, "refusal.%s[%zu]: expected a string", key,
+                                i);
+        if (!(v[i] = dc_strdup(s)))
+            return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    }
+    return DC_STATUS_OK;
+}
+
+dc_status sdc_refusal_params_from_json(const char *text, sdc_refusal_params *p, dc_error *err)
+{
+    *p = sdc_refusal_default_params();
+    json_error_t je;
+    json_t *o = json_loads(text, 0, &je);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return dc_error_set(err, DC_STATUS_PARSE, "refusal settings: not a JSON object (%s)",
+                            je.text);
+    }
+    dc_status st = DC_STATUS_OK;
+    const char *mode = json_string_value(json_object_get(o, "mode"));
+    const char *model = json_string_value(json_object_get(o, "model"));
+    if (mode && sdc_refusal_mode_from_name(mode, &p->mode) != DC_STATUS_OK)
+        st = dc_error_set(err, DC_STATUS_FORMAT, "refusal.mode: unknown '%s'", mode);
+    if (st == DC_STATUS_OK && model && strcmp(model, "built-in") != 0 &&
+        !(p->model_path = dc_strdup(model)))
+        st = dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    if (json_is_integer(json_object_get(o, "max_gap")))
+        p->max_gap = (size_t)json_integer_value(json_object_get(o, "max_gap"));
+    if (json_is_integer(json_object_get(o, "max_ack_chars")))
+        p->max_ack_chars = (size_t)json_integer_value(json_object_get(o, "max_ack_chars"));
+#define GET_(f)                                       \
+    if (st == DC_STATUS_OK && json_object_get(o, #f)) \
+        st = list_of(json_object_get(o, #f), #f, &p->f, err);
+    REFUSAL_LISTS(GET_)
+#undef GET_
+    json_decref(o);
+    if (st != DC_STATUS_OK)
+        sdc_refusal_params_free(p);
     return st;
 }

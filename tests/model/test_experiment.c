@@ -461,12 +461,78 @@ static void test_demo_said_in_report(void **state)
     assert_false(file_has(dir, "report.html", "DEMO"));
 }
 
+static const char *first_opening(const char *dir)
+{
+    static char buf[256];
+    json_t *run = load_file(dir, "run.json");
+    json_t *o = json_object_get(json_object_get(run, "refusal"), "openings");
+    snprintf(buf, sizeof buf, "%s", json_string_value(json_array_get(o, 0)));
+    json_decref(run);
+    return buf;
+}
+
+static const char *fingerprint_of(const char *dir)
+{
+    static char buf[2][32];
+    static int k;
+    k ^= 1;
+    json_t *run = load_file(dir, "run.json");
+    snprintf(buf[k], sizeof buf[k], "%s", json_string_value(json_object_get(run, "fingerprint")));
+    json_decref(run);
+    return buf[k];
+}
+
+/* The refusal phrase lists are part of the run: written into run.json,
+ * counted in the fingerprint, and what a replay uses even when the config
+ * file has changed since. */
+static void test_refusal_lists_recorded(void **state)
+{
+    (void)state;
+    char yaml[300], dir[300], plain[300], rdir[300], args[1400];
+    snprintf(yaml, sizeof yaml, "%s/lists.yaml", work);
+    FILE *f = fopen(yaml, "w");
+    assert_non_null(f);
+    fputs("refusal:\n  openings:\n    - \"zq unusual opening\"\n", f);
+    fclose(f);
+    snprintf(dir, sizeof dir, "%s/lists", work);
+    snprintf(plain, sizeof plain, "%s/plain", work);
+#define SMALL                                                                  \
+    "--num-instances 2 --set deepconf.budget=2 --set deepconf.warmup=1 --set " \
+    "deepconf.fixed_n=2 " COMMON
+    snprintf(args, sizeof args, "compare -c '%s' --model '%s' --out '%s' " SMALL, yaml, model, dir);
+    cmd_result r = run_program(args, NULL);
+    if (r.status != 0)
+        fail_msg("compare -c failed (%d): %s", r.status, r.err);
+    cmd_result_free(&r);
+    snprintf(args, sizeof args, "compare --model '%s' --out '%s' " SMALL, model, plain);
+    r = run_program(args, NULL);
+    if (r.status != 0)
+        fail_msg("compare failed (%d): %s", r.status, r.err);
+    cmd_result_free(&r);
+    assert_string_equal(first_opening(dir), "zq unusual opening");
+    assert_string_not_equal(first_opening(plain), "zq unusual opening");
+    assert_string_not_equal(fingerprint_of(dir), fingerprint_of(plain));
+    /* the file changes; the replay keeps the run's lists */
+    f = fopen(yaml, "w");
+    assert_non_null(f);
+    fputs("refusal:\n  openings:\n    - \"another opening\"\n", f);
+    fclose(f);
+    snprintf(rdir, sizeof rdir, "%s/lists-replayed", work);
+    snprintf(args, sizeof args, "analyze '%s' --replay --out '%s' --quiet", dir, rdir);
+    r = run_program(args, NULL);
+    if (r.status != 0)
+        fail_msg("replay failed (%d): %s", r.status, r.err);
+    cmd_result_free(&r);
+    assert_string_equal(first_opening(rdir), "zq unusual opening");
+#undef SMALL
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compare_20),          cmocka_unit_test(test_kill_and_resume),
         cmocka_unit_test(test_unwritable_dir),      cmocka_unit_test(test_data_means_auto),
-        cmocka_unit_test(test_demo_said_in_report),
+        cmocka_unit_test(test_demo_said_in_report), cmocka_unit_test(test_refusal_lists_recorded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
