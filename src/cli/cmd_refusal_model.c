@@ -4,12 +4,12 @@
 #include <getopt.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli.h"
 #include "deepconf/dc_hf.h"
 #include "safety/sdc_refusal_model.h"
 #include "util/buf.h"
+#include "util/clock.h"
 
 #define MAX_DATA 32
 /* The labelled sets that hold both classes or plain compliances; gptfuzz's
@@ -167,13 +167,6 @@ static int load(const char *cmd, const opts *o, sdc_refusal_examples *ex)
     return 1;
 }
 
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int cmd_refusal_train(int argc, char **argv)
 {
     const char *cmd = "refusal train";
@@ -186,9 +179,9 @@ int cmd_refusal_train(int argc, char **argv)
         return CLI_FAIL;
     dc_error err = {DC_STATUS_OK, ""};
     sdc_refusal_model *m = NULL;
-    double t0 = seconds_now();
+    double t0 = dc_now_seconds();
     dc_status st = sdc_refusal_model_train(ex.v, ex.n, &o.p, NULL, &m, &err);
-    double secs = seconds_now() - t0;
+    double secs = dc_now_seconds() - t0;
     if (st == DC_STATUS_OK)
         st = sdc_refusal_model_save(m, o.out, &err);
     char sha[65] = "";
@@ -227,9 +220,9 @@ int cmd_refusal_eval(int argc, char **argv)
     dc_error err = {DC_STATUS_OK, ""};
     sdc_refusal_eval_row *rows = NULL;
     size_t nr = 0;
-    double t0 = seconds_now();
+    double t0 = dc_now_seconds();
     dc_status st = sdc_refusal_eval_loso(ex.v, ex.n, &o.p, NULL, &rows, &nr, &err);
-    double secs = seconds_now() - t0;
+    double secs = dc_now_seconds() - t0;
     sdc_refusal_examples_free(&ex);
     if (st != DC_STATUS_OK) {
         cli_err(cmd, "%s", err.msg[0] ? err.msg : dc_strerror(st));

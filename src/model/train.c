@@ -99,13 +99,7 @@ void dc_trainer_free(dc_trainer *t)
 #else
 
 #include "model/train_int.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "util/clock.h"
 
 /* ---- setting up ---- */
 
@@ -304,7 +298,7 @@ static int report(dc_trainer *t, double loss, double lr, double gn)
     if (!t->p.progress)
         return 1;
     dc_train_progress pr;
-    double el = now_s() - t->t_start;
+    double el = dc_now_seconds() - t->t_start;
     pr.epoch = t->epoch;
     pr.epochs = t->p.epochs;
     pr.step = t->step;
@@ -334,9 +328,9 @@ dc_status dc_trainer_epoch(dc_trainer *t, dc_train_stats *stats, dc_error *err)
 {
     memset(stats, 0, sizeof *stats);
     if (t->step == 0)
-        t->t_start = now_s();
+        t->t_start = dc_now_seconds();
     stats->epoch = ++t->epoch;
-    double t0 = now_s(), sum = 0;
+    double t0 = dc_now_seconds(), sum = 0;
     size_t n_loss = 0;
     dc_status st = DC_STATUS_OK;
     shuffle(t->train_idx, t->n_train, t->p.seed * 1000003u + (uint64_t)t->epoch);
@@ -367,7 +361,7 @@ dc_status dc_trainer_epoch(dc_trainer *t, dc_train_stats *stats, dc_error *err)
     if (sv != DC_STATUS_OK)
         return sv;
     t->last_val = stats->val_loss;
-    stats->seconds = now_s() - t0;
+    stats->seconds = dc_now_seconds() - t0;
     sv = log_epoch(t, stats, err);
     return st != DC_STATUS_OK ? st : sv;
 }
