@@ -572,6 +572,105 @@ static void gen_free(gen *g)
     dc_free(g->small);
 }
 
+/* The generation state for p: slots, the alternatives kept per position
+ * (top_logprobs, or the sampler's top-k when larger). NOMEM. */
+static dc_status gen_init(gen *g, llama_impl *L, const dc_gen_params *p, const dc_observer *obs,
+                          size_t n_prompt)
+{
+    memset(g, 0, sizeof *g);
+    g->L = L;
+    g->p = p;
+    g->obs = obs;
+    g->n_prompt = n_prompt;
+    g->n_slots = p->parallel ? p->parallel : L->n_seq;
+    if (g->n_slots > L->n_seq)
+        g->n_slots = L->n_seq;
+    if (g->n_slots > p->n_traces)
+        g->n_slots = p->n_traces;
+    g->n_sel = p->top_logprobs;
+    if (p->sampling.temperature > 0 && p->sampling.top_k > 0 &&
+        (size_t)p->sampling.top_k > g->n_sel && p->sampling.top_k <= 1024)
+        g->n_sel = (size_t)p->sampling.top_k;
+    if (g->n_sel < 1)
+        g->n_sel = 1;
+    if (g->n_sel > (size_t)L->n_vocab)
+        g->n_sel = (size_t)L->n_vocab;
+    g->tr = dc_calloc(p->n_traces, sizeof *g->tr);
+    g->slots = dc_calloc(g->n_slots, sizeof *g->slots);
+    g->sel_id = dc_malloc(g->n_sel * sizeof *g->sel_id);
+    g->sel_logit = dc_malloc(g->n_sel * sizeof *g->sel_logit);
+    g->top_lp = dc_malloc(g->n_sel * sizeof *g->top_lp);
+    g->small = dc_malloc(g->n_sel * sizeof *g->small);
+    if (!g->tr || !g->slots || !g->sel_id || !g->sel_logit || !g->top_lp || !g->small)
+        return DC_STATUS_NOMEM;
+    for (size_t s = 0; s < g->n_slots; s++)
+        g->slots[s].trace = -1;
+    return DC_STATUS_OK;
+}
+
+/* One batched decode step over the busy slots; 0 when none is busy. */
+static int decode_step(gen *g, size_t *batch_slot, dc_error *err)
+{
+    llama_impl *L = g->L;
+    struct llama_batch *b = &L->batch;
+    b->n_tokens = 0;
+    for (size_t s = 0; s < g->n_slots; s++) {
+        if (g->slots[s].trace < 0)
+            continue;
+        size_t k = (size_t)b->n_tokens++;
+        const trace_state *t = &g->tr[g->slots[s].trace];
+        b->token[k] = g->slots[s].pending;
+        b->pos[k] = (llama_pos)(g->n_prompt + t->n_kept - 1);
+        b->n_seq_id[k] = 1;
+        b->seq_id[k][0] = (llama_seq_id)s;
+        b->logits[k] = 1;
+        batch_slot[k] = s;
+    }
+    if (b->n_tokens == 0)
+        return 0;
+    int32_t r = llama_decode(L->ctx, *b);
+    if (r == 2 || atomic_load(&L->cancel)) {
+        end_all(g, DC_STOP_CANCELLED);
+        return 0;
+    }
+    if (r != 0) {
+        dc_error_set(err, DC_STATUS_BACKEND, "llama_decode failed (code %d)", (int)r);
+        end_all(g, DC_STOP_ERROR);
+        return 0;
+    }
+    int32_t nb = b->n_tokens;
+    for (int32_t k = 0; k < nb && !atomic_load(&L->cancel); k++) {
+        const float *lg = llama_get_logits_ith(L->ctx, k);
+        if (lg)
+            position(g, batch_slot[k], lg);
+        else
+            trace_finish(g, batch_slot[k], DC_STOP_ERROR);
+    }
+    for (size_t s = 0; s < g->n_slots; s++)
+        fill_slot(g, s);
+    return 1;
+}
+
+/* Decodes until every trace has ended, refilling freed slots (waves). */
+static dc_status decode_all(gen *g, dc_error *err)
+{
+    size_t *batch_slot = dc_malloc(g->n_slots * sizeof *batch_slot);
+    if (!batch_slot)
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    for (size_t s = 0; s < g->n_slots; s++)
+        fill_slot(g, s);
+    for (;;) {
+        if (atomic_load(&g->L->cancel)) {
+            end_all(g, DC_STOP_CANCELLED);
+            break;
+        }
+        if (!decode_step(g, batch_slot, err))
+            break;
+    }
+    dc_free(batch_slot);
+    return DC_STATUS_OK;
+}
+
 static dc_status impl_generate(void *impl, const dc_prompt *prompt, const dc_gen_params *p,
                                const dc_observer *obs, dc_gen_result *out, dc_error *err)
 {
@@ -582,51 +681,21 @@ static dc_status impl_generate(void *impl, const dc_prompt *prompt, const dc_gen
     dc_status st = prompt_tokens(L, prompt, &toks, &n_prompt, err);
     if (st != DC_STATUS_OK)
         return st;
-    if (n_prompt == 0) {
+    if (n_prompt == 0 || n_prompt + 1 > L->n_ctx_seq) {
         dc_free(toks);
-        return dc_error_set(err, DC_STATUS_INVALID_ARG, "the prompt has no tokens");
+        return n_prompt == 0
+                   ? dc_error_set(err, DC_STATUS_INVALID_ARG, "the prompt has no tokens")
+                   : dc_error_set(err, DC_STATUS_LIMIT,
+                                  "the prompt has %zu tokens; the context per trace holds %u "
+                                  "(raise n_ctx)",
+                                  n_prompt, (unsigned)L->n_ctx_seq);
     }
-    if (n_prompt + 1 > L->n_ctx_seq) {
-        dc_free(toks);
-        return dc_error_set(err, DC_STATUS_LIMIT,
-                            "the prompt has %zu tokens; the context per trace holds %u "
-                            "(raise n_ctx)",
-                            n_prompt, (unsigned)L->n_ctx_seq);
-    }
-
     gen g;
-    memset(&g, 0, sizeof g);
-    g.L = L;
-    g.p = p;
-    g.obs = obs;
-    g.n_prompt = n_prompt;
-    g.n_slots = p->parallel ? p->parallel : L->n_seq;
-    if (g.n_slots > L->n_seq)
-        g.n_slots = L->n_seq;
-    if (g.n_slots > p->n_traces)
-        g.n_slots = p->n_traces;
-    g.n_sel = p->top_logprobs;
-    if (p->sampling.temperature > 0 && p->sampling.top_k > 0 &&
-        (size_t)p->sampling.top_k > g.n_sel && p->sampling.top_k <= 1024)
-        g.n_sel = (size_t)p->sampling.top_k;
-    if (g.n_sel < 1)
-        g.n_sel = 1;
-    if (g.n_sel > (size_t)L->n_vocab)
-        g.n_sel = (size_t)L->n_vocab;
-    g.tr = dc_calloc(p->n_traces, sizeof *g.tr);
-    g.slots = dc_calloc(g.n_slots, sizeof *g.slots);
-    g.sel_id = dc_malloc(g.n_sel * sizeof *g.sel_id);
-    g.sel_logit = dc_malloc(g.n_sel * sizeof *g.sel_logit);
-    g.top_lp = dc_malloc(g.n_sel * sizeof *g.top_lp);
-    g.small = dc_malloc(g.n_sel * sizeof *g.small);
-    if (!g.tr || !g.slots || !g.sel_id || !g.sel_logit || !g.top_lp || !g.small) {
+    if (gen_init(&g, L, p, obs, n_prompt) != DC_STATUS_OK) {
         dc_free(toks);
         gen_free(&g);
         return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
     }
-    for (size_t s = 0; s < g.n_slots; s++)
-        g.slots[s].trace = -1;
-
     struct llama_memory_i *mem = llama_get_memory(L->ctx);
     llama_memory_clear(mem, true);
     double t0 = dc_now_seconds();
@@ -641,64 +710,11 @@ static dc_status impl_generate(void *impl, const dc_prompt *prompt, const dc_gen
        the buffers at the next decode. */
     for (size_t s = 1; s < g.n_slots; s++)
         llama_memory_seq_cp(mem, 0, (llama_seq_id)s, -1, -1);
-
-    for (size_t s = 0; s < g.n_slots; s++)
-        fill_slot(&g, s);
-
-    struct llama_batch *b = &L->batch;
-    size_t *batch_slot = dc_malloc(g.n_slots * sizeof *batch_slot);
-    if (!batch_slot) {
+    if ((st = decode_all(&g, err)) != DC_STATUS_OK) {
         gen_free(&g);
-        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+        return st;
     }
-    for (;;) {
-        if (atomic_load(&L->cancel)) {
-            end_all(&g, DC_STOP_CANCELLED);
-            break;
-        }
-        b->n_tokens = 0;
-        for (size_t s = 0; s < g.n_slots; s++) {
-            if (g.slots[s].trace < 0)
-                continue;
-            size_t k = (size_t)b->n_tokens++;
-            const trace_state *t = &g.tr[g.slots[s].trace];
-            b->token[k] = g.slots[s].pending;
-            b->pos[k] = (llama_pos)(n_prompt + t->n_kept - 1);
-            b->n_seq_id[k] = 1;
-            b->seq_id[k][0] = (llama_seq_id)s;
-            b->logits[k] = 1;
-            batch_slot[k] = s;
-        }
-        if (b->n_tokens == 0)
-            break;
-        int32_t r = llama_decode(L->ctx, *b);
-        if (r == 2 || atomic_load(&L->cancel)) {
-            end_all(&g, DC_STOP_CANCELLED);
-            break;
-        }
-        if (r != 0) {
-            dc_error_set(err, DC_STATUS_BACKEND, "llama_decode failed (code %d)", (int)r);
-            end_all(&g, DC_STOP_ERROR);
-            break;
-        }
-        int32_t nb = b->n_tokens;
-        for (int32_t k = 0; k < nb; k++) {
-            size_t s = batch_slot[k];
-            if (atomic_load(&L->cancel))
-                break;
-            const float *lg = llama_get_logits_ith(L->ctx, k);
-            if (!lg) {
-                trace_finish(&g, s, DC_STOP_ERROR);
-                continue;
-            }
-            position(&g, s, lg);
-        }
-        for (size_t s = 0; s < g.n_slots; s++)
-            fill_slot(&g, s);
-    }
-    dc_free(batch_slot);
     double t2 = dc_now_seconds();
-
     st = collect(&g, out);
     out->prompt_tokens = n_prompt;
     out->prompt_seconds = t1 - t0;

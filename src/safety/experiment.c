@@ -33,7 +33,8 @@ struct sdc_experiment {
     sdc_saved_traces *saved; /* a replay's traces */
     sdc_dataset *data;
     sdc_refusal *refusal;
-    char *refusal_json; /* its settings, as run.json and the fingerprint hold them */
+    char *refusal_json;    /* its settings, as run.json and the fingerprint hold them */
+    unsigned slots, n_ctx; /* llama: the chosen width and context per trace */
     dc_model_info mi;
     char model_path[4096];
     char data_path[4096]; /* the benchmark file: benchmark.data, or pulled from the Hub */
@@ -223,6 +224,8 @@ static dc_status size_llama(sdc_experiment *e, dc_llama_params *p, dc_error *err
              m.weights / 1048576.0, m.kv / 1048576.0, m.compute / 1048576.0, m.total / 1048576.0,
              limit / 1048576.0);
     note(e, SDC_NOTE_MEMORY, text);
+    e->slots = p->parallel;
+    e->n_ctx = p->n_ctx;
     return DC_STATUS_OK;
 }
 
@@ -383,7 +386,9 @@ static json_t *run_json(const sdc_experiment *e)
                         .data_file = *e->data_path ? e->data_path : e->cfg->data,
                         .instances = e->data->n,
                         .rows_read = e->data->rows_read,
-                        .refusal_json = e->refusal_json};
+                        .refusal_json = e->refusal_json,
+                        .slots = e->slots,
+                        .n_ctx = e->n_ctx};
     return sdc_record_run_json(e->cfg, &r);
 }
 

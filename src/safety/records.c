@@ -1078,6 +1078,10 @@ json_t *sdc_record_run_json(const sdc_config *cfg, const sdc_run_record *r)
         json_pack("{s:i, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s}", "format", 1, "created_at", ts,
                   "fingerprint", r->fingerprint, "command", command, "config", config, "model",
                   model, "dataset", dataset, "seeds", seeds, "versions", dc_build_info());
+    if (model && r->slots) {
+        json_object_set_new(model, "slots", json_integer((json_int_t)r->slots));
+        json_object_set_new(model, "n_ctx", json_integer((json_int_t)r->n_ctx));
+    }
     json_t *refusal = r->refusal_json ? json_loads(r->refusal_json, 0, NULL) : NULL;
     if (rj && refusal)
         json_object_set_new(rj, "refusal", refusal);

@@ -51,6 +51,8 @@ typedef struct sdc_run_record {
     const char *benchmark, *data_file;
     size_t instances, rows_read;
     const char *refusal_json; /* the refusal detector's settings (JSON object); NULL: none */
+    unsigned slots, n_ctx;    /* llama: traces decoded together and context per trace (their
+                              batch shapes can move the last bits of a long trace); 0: n/a */
 } sdc_run_record;
 
 /* run.json's object (caller owns the reference). NULL when out of memory. */
