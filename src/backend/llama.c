@@ -790,102 +790,96 @@ static void fill_info(llama_impl *L, const char *path)
             in->eog[in->n_eog++] = t;
 }
 
-dc_status dc_backend_llama_open(const dc_llama_params *params, dc_backend **out, dc_error *err)
+/* The parameters with their defaults filled in and checked. */
+static dc_status open_params(const dc_llama_params *params, dc_llama_params *p, dc_error *err)
 {
-    *out = NULL;
-    dc_llama_params p = params ? *params : dc_llama_default_params();
-    if (!p.model_path || !*p.model_path)
+    *p = params ? *params : dc_llama_default_params();
+    if (!p->model_path || !*p->model_path)
         return dc_error_set(err, DC_STATUS_INVALID_ARG, "no model path");
-    if (access(p.model_path, R_OK) != 0)
+    if (access(p->model_path, R_OK) != 0)
         return dc_error_set(err, errno == ENOENT ? DC_STATUS_NOT_FOUND : DC_STATUS_IO, "%s: %s",
-                            p.model_path, strerror(errno));
-    if (p.parallel == 0)
-        p.parallel = 1;
-    if (p.parallel > 256)
+                            p->model_path, strerror(errno));
+    if (p->parallel == 0)
+        p->parallel = 1;
+    if (p->parallel > 256)
         return dc_error_set(err, DC_STATUS_INVALID_ARG, "parallel %u exceeds 256 sequences",
-                            (unsigned)p.parallel);
-    if (p.n_batch == 0)
-        p.n_batch = 2048;
-    if (p.n_ubatch == 0 || p.n_ubatch > p.n_batch)
-        p.n_ubatch = p.n_batch < 512 ? p.n_batch : 512;
-    if (p.n_threads <= 0) {
+                            (unsigned)p->parallel);
+    if (p->n_batch == 0)
+        p->n_batch = 2048;
+    if (p->n_ubatch == 0 || p->n_ubatch > p->n_batch)
+        p->n_ubatch = p->n_batch < 512 ? p->n_batch : 512;
+    if (p->n_threads <= 0) {
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
-        p.n_threads = nc > 0 ? (int32_t)nc : 4;
+        p->n_threads = nc > 0 ? (int32_t)nc : 4;
     }
-    if (p.n_threads_batch <= 0)
-        p.n_threads_batch = p.n_threads;
+    if (p->n_threads_batch <= 0)
+        p->n_threads_batch = p->n_threads;
+    return DC_STATUS_OK;
+}
 
-    dc_llama_global_init();
-    dc_llama_global_log_to(p.log, p.log_user);
-    dc_llama_global_logs_install();
-
-    llama_impl *L = dc_calloc(1, sizeof *L);
-    if (!L)
-        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
-    atomic_init(&L->cancel, 0);
-
+/* The weights, vocabulary and chat template. */
+static dc_status load_model(llama_impl *L, dc_llama_params *p, dc_error *err)
+{
     struct llama_model_params mp = llama_model_default_params();
-    mp.n_gpu_layers = p.n_gpu_layers;
-    mp.load_mode = p.use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
-    if (p.repack < 0) {
+    mp.n_gpu_layers = p->n_gpu_layers;
+    mp.load_mode = p->use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
+    if (p->repack < 0) {
         dc_gguf_info gi;
-        p.repack = !cpu_has_amx_int8() &&
-                   (dc_gguf_read_info(p.model_path, &gi, NULL) != DC_STATUS_OK || gi.n_embd >= 256);
+        p->repack =
+            !cpu_has_amx_int8() &&
+            (dc_gguf_read_info(p->model_path, &gi, NULL) != DC_STATUS_OK || gi.n_embd >= 256);
     }
-    mp.use_extra_bufts = p.repack != 0;
-    if (p.progress) {
+    mp.use_extra_bufts = p->repack != 0;
+    if (p->progress) {
         mp.progress_callback = progress_trampoline;
-        mp.progress_callback_user_data = &p;
+        mp.progress_callback_user_data = p;
     }
-    L->model = llama_model_load_from_file(p.model_path, mp);
-    if (!L->model) {
-        impl_free(L);
+    L->model = llama_model_load_from_file(p->model_path, mp);
+    if (!L->model)
         return dc_error_set(err, DC_STATUS_MODEL,
                             "%s: llama.cpp could not load the model (not a GGUF of a supported "
                             "architecture, truncated, or loading was cancelled)",
-                            p.model_path);
-    }
+                            p->model_path);
     L->vocab = llama_model_get_vocab(L->model);
     L->n_vocab = llama_vocab_n_tokens(L->vocab);
     const char *tmpl = llama_model_chat_template(L->model, NULL);
-    if (tmpl) {
-        L->tmpl = dc_strdup(tmpl);
-        if (!L->tmpl) {
-            impl_free(L);
-            return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
-        }
-    }
+    if (tmpl && !(L->tmpl = dc_strdup(tmpl)))
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    return DC_STATUS_OK;
+}
 
+/* A context of p->parallel sequences of p->n_ctx tokens (capped at the
+ * training context), and the scratch sized by it. */
+static dc_status make_context(llama_impl *L, const dc_llama_params *p, dc_error *err)
+{
     uint32_t n_ctx_train = (uint32_t)llama_model_n_ctx_train(L->model);
-    uint32_t n_ctx = p.n_ctx ? p.n_ctx : 4096;
+    uint32_t n_ctx = p->n_ctx ? p->n_ctx : 4096;
     if (n_ctx_train > 0 && n_ctx > n_ctx_train)
         n_ctx = n_ctx_train;
     struct llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = n_ctx * p.parallel;
-    cp.n_batch = p.n_batch;
-    cp.n_ubatch = p.n_ubatch;
-    cp.n_seq_max = p.parallel;
+    cp.n_ctx = n_ctx * p->parallel;
+    cp.n_batch = p->n_batch;
+    cp.n_ubatch = p->n_ubatch;
+    cp.n_seq_max = p->parallel;
     /* At most one row of logits per trace and step (and one for the
        prompt): llama.cpp then reserves logits for `parallel` rows, not for
        a whole batch. */
-    cp.n_outputs_max = p.parallel;
-    cp.n_threads = p.n_threads;
-    cp.n_threads_batch = p.n_threads_batch;
-    cp.flash_attn_type = p.flash_attn < 0    ? LLAMA_FLASH_ATTN_TYPE_AUTO
-                         : p.flash_attn == 0 ? LLAMA_FLASH_ATTN_TYPE_DISABLED
-                                             : LLAMA_FLASH_ATTN_TYPE_ENABLED;
+    cp.n_outputs_max = p->parallel;
+    cp.n_threads = p->n_threads;
+    cp.n_threads_batch = p->n_threads_batch;
+    cp.flash_attn_type = p->flash_attn < 0    ? LLAMA_FLASH_ATTN_TYPE_AUTO
+                         : p->flash_attn == 0 ? LLAMA_FLASH_ATTN_TYPE_DISABLED
+                                              : LLAMA_FLASH_ATTN_TYPE_ENABLED;
     cp.kv_unified = false;
     cp.no_perf = true;
     cp.abort_callback = abort_trampoline;
     cp.abort_callback_data = L;
     L->ctx = llama_init_from_model(L->model, cp);
-    if (!L->ctx) {
-        impl_free(L);
+    if (!L->ctx)
         return dc_error_set(err, DC_STATUS_MODEL,
                             "llama.cpp could not create a context of %u tokens x %u traces "
                             "(out of memory?)",
-                            (unsigned)n_ctx, (unsigned)p.parallel);
-    }
+                            (unsigned)n_ctx, (unsigned)p->parallel);
     L->n_seq = llama_n_seq_max(L->ctx);
     L->n_ctx_seq = llama_n_ctx_seq(L->ctx);
     if (L->n_ctx_seq > n_ctx)
@@ -895,9 +889,29 @@ dc_status dc_backend_llama_open(const dc_llama_params *params, dc_backend **out,
     L->batch = llama_batch_init((int32_t)L->batch_cap, 0, 1);
     L->prompt_logits = dc_malloc((size_t)L->n_vocab * sizeof *L->prompt_logits);
     L->cand = dc_malloc((size_t)L->n_vocab * sizeof *L->cand);
-    if (!L->batch.token || !L->prompt_logits || !L->cand) {
-        impl_free(L);
+    if (!L->batch.token || !L->prompt_logits || !L->cand)
         return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    return DC_STATUS_OK;
+}
+
+dc_status dc_backend_llama_open(const dc_llama_params *params, dc_backend **out, dc_error *err)
+{
+    *out = NULL;
+    dc_llama_params p;
+    dc_status st = open_params(params, &p, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    dc_llama_global_init();
+    dc_llama_global_log_to(p.log, p.log_user);
+    dc_llama_global_logs_install();
+    llama_impl *L = dc_calloc(1, sizeof *L);
+    if (!L)
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    atomic_init(&L->cancel, 0);
+    if ((st = load_model(L, &p, err)) != DC_STATUS_OK ||
+        (st = make_context(L, &p, err)) != DC_STATUS_OK) {
+        impl_free(L);
+        return st;
     }
     fill_info(L, p.model_path);
     return dc_backend_wrap(&llama_vtable, L, out) == DC_STATUS_OK
