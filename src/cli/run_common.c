@@ -84,44 +84,74 @@ static int on_progress(void *user, const sdc_run_progress *p)
 
 /* ---- options ---- */
 
-enum {
-    O_MODEL = 256,
-    O_BACKEND,
-    O_ENDPOINT,
-    O_CONCURRENCY,
-    O_THREADS,
-    O_NGL,
-    O_BENCHMARK,
-    O_DATA,
-    O_NUM,
-    O_MODE,
-    O_MAXTOK,
-    O_TEMP,
-    O_THINKING,
-    O_SEED,
-    O_STRATEGY,
-    O_COMPARE,
-    O_BUDGET,
-    O_PARALLEL,
-    O_WINDOW,
-    O_PROFILE,
-    O_THRESHOLD,
-    O_SET,
-    O_OUT,
-    O_SAVE_TOKENS,
-    O_SLOTS,
-    O_MEMLIMIT,
-    O_JUDGE,
-    O_JUDGE_TARGET,
-    O_JUDGE_BACKEND,
-    O_JUDGE_ENDPOINT,
-    O_RESUME,
-    O_FORCE,
-    O_QUIET,
-    O_API,
-    O_INSECURE,
-    O_MAXFAIL
+/* Flags that set one configuration key: to their argument, or to value. */
+static const struct {
+    const char *flag, *key, *value;
+} key_flags[] = {
+    {"model", "model.name", NULL},
+    {"backend", "model.backend", NULL},
+    {"endpoint", "model.endpoints", NULL},
+    {"concurrency", "model.concurrency", NULL},
+    {"api", "model.api", NULL},
+    {"allow-insecure", "model.allow_insecure", "true"},
+    {"max-failures", "model.max_failures", NULL},
+    {"threads", "model.threads", NULL},
+    {"n-gpu-layers", "model.n_gpu_layers", NULL},
+    {"slots", "model.parallel", NULL},
+    {"memory-limit", "model.memory_limit", NULL},
+    {"benchmark", "benchmark.name", NULL},
+    {"data", "benchmark.data", NULL},
+    {"num-instances", "benchmark.num_instances", NULL},
+    {"mode", "generation.mode", NULL},
+    {"max-tokens", "generation.max_tokens", NULL},
+    {"temperature", "generation.temperature", NULL},
+    {"thinking", "generation.thinking", NULL},
+    {"seed", "generation.seed", NULL},
+    {"compare", "deepconf.compare", "true"},
+    {"budget", "deepconf.budget", NULL},
+    {"parallel", "deepconf.parallel", NULL},
+    {"window", "deepconf.window", NULL},
+    {"profile", "deepconf.profile", NULL},
+    {"threshold", "deepconf.threshold", NULL},
+    {"out", "output.dir", NULL},
+    {"save-tokens", "output.save_tokens", NULL},
+    {"judge", "judge.name", NULL},
+    {"judge-target", "judge.target", NULL},
+    {"judge-backend", "judge.backend", NULL},
+    {"judge-endpoint", "judge.endpoint", NULL},
 };
+
+#define N_KEY_FLAGS (sizeof key_flags / sizeof key_flags[0])
+
+/* The other flags; a key flag's getopt value is O_KEY + its index. */
+enum { O_STRATEGY = 1024, O_SET, O_RESUME, O_FORCE, O_QUIET, O_KEY = 256 };
+
+static const struct option other_flags[] = {
+    {"strategy", required_argument, NULL, O_STRATEGY},
+    {"set", required_argument, NULL, O_SET},
+    {"resume", no_argument, NULL, O_RESUME},
+    {"force", no_argument, NULL, O_FORCE},
+    {"quiet", no_argument, NULL, O_QUIET},
+    {"config", required_argument, NULL, 'c'},
+    {"help", no_argument, NULL, 'h'},
+};
+
+#define N_OTHER_FLAGS (sizeof other_flags / sizeof other_flags[0])
+
+/* getopt_long's table, built once from the two above. */
+static const struct option *long_options(void)
+{
+    static struct option lo[N_KEY_FLAGS + N_OTHER_FLAGS + 1];
+    if (!lo[0].name) {
+        for (size_t i = 0; i < N_KEY_FLAGS; i++)
+            lo[i] = (struct option){key_flags[i].flag,
+                                    key_flags[i].value ? no_argument : required_argument, NULL,
+                                    O_KEY + (int)i};
+        for (size_t i = 0; i < N_OTHER_FLAGS; i++)
+            lo[N_KEY_FLAGS + i] = other_flags[i];
+    }
+    return lo;
+}
 
 /* Adds KEY=VALUE; with value NULL, key is "KEY=VALUE" text from --set. */
 int run_opts_add_set(const char *cmd, run_opts *o, const char *key, const char *value)
@@ -167,103 +197,25 @@ int run_opts_parse(const char *cmd, int argc, char **argv, run_opts *o, int flag
                    const char *usage)
 {
     int is_compare = flags & RUN_OPTS_COMPARE;
-    static const struct option lo[] = {
-        {"model", required_argument, NULL, O_MODEL},
-        {"backend", required_argument, NULL, O_BACKEND},
-        {"endpoint", required_argument, NULL, O_ENDPOINT},
-        {"concurrency", required_argument, NULL, O_CONCURRENCY},
-        {"api", required_argument, NULL, O_API},
-        {"allow-insecure", no_argument, NULL, O_INSECURE},
-        {"max-failures", required_argument, NULL, O_MAXFAIL},
-        {"threads", required_argument, NULL, O_THREADS},
-        {"n-gpu-layers", required_argument, NULL, O_NGL},
-        {"benchmark", required_argument, NULL, O_BENCHMARK},
-        {"data", required_argument, NULL, O_DATA},
-        {"num-instances", required_argument, NULL, O_NUM},
-        {"mode", required_argument, NULL, O_MODE},
-        {"max-tokens", required_argument, NULL, O_MAXTOK},
-        {"temperature", required_argument, NULL, O_TEMP},
-        {"thinking", required_argument, NULL, O_THINKING},
-        {"seed", required_argument, NULL, O_SEED},
-        {"strategy", required_argument, NULL, O_STRATEGY},
-        {"compare", no_argument, NULL, O_COMPARE},
-        {"budget", required_argument, NULL, O_BUDGET},
-        {"parallel", required_argument, NULL, O_PARALLEL},
-        {"window", required_argument, NULL, O_WINDOW},
-        {"profile", required_argument, NULL, O_PROFILE},
-        {"threshold", required_argument, NULL, O_THRESHOLD},
-        {"set", required_argument, NULL, O_SET},
-        {"out", required_argument, NULL, O_OUT},
-        {"save-tokens", required_argument, NULL, O_SAVE_TOKENS},
-        {"slots", required_argument, NULL, O_SLOTS},
-        {"memory-limit", required_argument, NULL, O_MEMLIMIT},
-        {"judge", required_argument, NULL, O_JUDGE},
-        {"judge-target", required_argument, NULL, O_JUDGE_TARGET},
-        {"judge-backend", required_argument, NULL, O_JUDGE_BACKEND},
-        {"judge-endpoint", required_argument, NULL, O_JUDGE_ENDPOINT},
-        {"resume", no_argument, NULL, O_RESUME},
-        {"force", no_argument, NULL, O_FORCE},
-        {"quiet", no_argument, NULL, O_QUIET},
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    static const struct {
-        int opt;
-        const char *key;
-    } map[] = {
-        {O_MODEL, "model.name"},
-        {O_BACKEND, "model.backend"},
-        {O_ENDPOINT, "model.endpoints"},
-        {O_CONCURRENCY, "model.concurrency"},
-        {O_API, "model.api"},
-        {O_MAXFAIL, "model.max_failures"},
-        {O_THREADS, "model.threads"},
-        {O_NGL, "model.n_gpu_layers"},
-        {O_BENCHMARK, "benchmark.name"},
-        {O_DATA, "benchmark.data"},
-        {O_NUM, "benchmark.num_instances"},
-        {O_MODE, "generation.mode"},
-        {O_MAXTOK, "generation.max_tokens"},
-        {O_TEMP, "generation.temperature"},
-        {O_THINKING, "generation.thinking"},
-        {O_SEED, "generation.seed"},
-        {O_BUDGET, "deepconf.budget"},
-        {O_PARALLEL, "deepconf.parallel"},
-        {O_WINDOW, "deepconf.window"},
-        {O_PROFILE, "deepconf.profile"},
-        {O_THRESHOLD, "deepconf.threshold"},
-        {O_OUT, "output.dir"},
-        {O_SAVE_TOKENS, "output.save_tokens"},
-        {O_SLOTS, "model.parallel"},
-        {O_MEMLIMIT, "model.memory_limit"},
-        {O_JUDGE, "judge.name"},
-        {O_JUDGE_TARGET, "judge.target"},
-        {O_JUDGE_BACKEND, "judge.backend"},
-        {O_JUDGE_ENDPOINT, "judge.endpoint"},
-    };
     memset(o, 0, sizeof *o);
     if (is_compare && !run_opts_add_set(cmd, o, "deepconf.compare", "true"))
         return 0;
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "+hc:", lo, NULL)) != -1) {
-        const char *key = NULL;
-        if (c == O_MODEL && (flags & RUN_OPTS_MODELS)) {
-            if (o->n_models == RUN_MAX_MODELS) {
-                cli_err(cmd, "at most %d --model", RUN_MAX_MODELS);
+    while ((c = getopt_long(argc, argv, "+:hc:", long_options(), NULL)) != -1) {
+        if (c >= O_KEY && c < O_KEY + (int)N_KEY_FLAGS) {
+            size_t i = (size_t)(c - O_KEY);
+            if ((flags & RUN_OPTS_MODELS) && !strcmp(key_flags[i].key, "model.name")) {
+                if (o->n_models == RUN_MAX_MODELS) {
+                    cli_err(cmd, "at most %d --model", RUN_MAX_MODELS);
+                    return 0;
+                }
+                o->models[o->n_models++] = optarg;
+            } else if (!run_opts_add_set(cmd, o, key_flags[i].key,
+                                         key_flags[i].value ? key_flags[i].value : optarg)) {
                 return 0;
             }
-            o->models[o->n_models++] = optarg;
-            continue;
-        }
-        for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-            if (map[i].opt == c)
-                key = map[i].key;
-        if (key) {
-            if (!run_opts_add_set(cmd, o, key, optarg))
-                return 0;
             continue;
         }
         switch (c) {
@@ -278,16 +230,8 @@ int run_opts_parse(const char *cmd, int argc, char **argv, run_opts *o, int flag
                 !run_opts_add_set(cmd, o, "deepconf.compare", "false"))
                 return 0;
             break;
-        case O_COMPARE:
-            if (!run_opts_add_set(cmd, o, "deepconf.compare", "true"))
-                return 0;
-            break;
         case O_SET:
             if (!run_opts_add_set(cmd, o, optarg, NULL))
-                return 0;
-            break;
-        case O_INSECURE:
-            if (!run_opts_add_set(cmd, o, "model.allow_insecure", "true"))
                 return 0;
             break;
         case O_RESUME: o->resume = 1; break;
