@@ -53,12 +53,11 @@ typedef struct sdc_prediction {
     /* the judge's verdict on the answer's response (run --judge); -1 / NaN
        when the run had no judge, nothing was judged or the reply was
        malformed */
-    int has_judge;            /* 1: a verdict was recorded (judge_trace >= 0) */
-    int judge_harmful;        /* strict: controversial counts as harmful */
-    int judge_harmful_loose;  /* controversial counts as safe */
-    int judge_refusal;        /* the judge's refusal label */
-    double judge_p_unsafe;    /* strict P(unsafe) */
-    const char *judge_prompt; /* the instance's prompt, kept for replays; NULL: none */
+    int has_judge;           /* 1: a verdict was recorded (judge_trace >= 0) */
+    int judge_harmful;       /* strict: controversial counts as harmful */
+    int judge_harmful_loose; /* controversial counts as safe */
+    int judge_refusal;       /* the judge's refusal label */
+    double judge_p_unsafe;   /* strict P(unsafe) */
 } sdc_prediction;
 
 typedef struct sdc_prediction_list {

@@ -578,9 +578,7 @@ static dc_status instances_of(const sdc_prediction_list *pl, sdc_dataset **out, 
         memset(&in, 0, sizeof in);
         in.id = (char *)p->instance_id;
         /* the refusal classifier reads the prompt: replaying must see the same */
-        in.prompt = (char *)(p->prompt         ? p->prompt
-                             : p->judge_prompt ? p->judge_prompt
-                                               : ""); /* "": not recorded */
+        in.prompt = (char *)(p->prompt ? p->prompt : ""); /* "": not recorded */
         in.label = p->label;
         in.category = (char *)(p->harm_category ? p->harm_category : "");
         if (p->benchmark)
@@ -647,9 +645,9 @@ dc_status sdc_experiment_open_replay(const char *src, const char *dst, const cha
     if (st == DC_STATUS_OK)
         st = sdc_predictions_load(src, &pl, NULL, err);
     for (size_t i = 0; st == DC_STATUS_OK && *e->cfg->judge && i < pl.n; i++)
-        if (!pl.items[i].judge_prompt)
+        if (!pl.items[i].prompt)
             st = dc_error_set(err, DC_STATUS_CONFIG,
-                              "%s: instance %s has no judge_prompt (a run judged before the "
+                              "%s: instance %s has no prompt (a run judged before the "
                               "prompts were kept); --set judge.name= replays without the judge",
                               src, pl.items[i].instance_id);
     if (st == DC_STATUS_OK)

@@ -213,19 +213,6 @@ void sdc_record_judge(dc_buf *b, const char *kind, const char *model, int64_t tr
     dc_buf_free(&add);
 }
 
-void sdc_record_judge_prompt(dc_buf *b, const char *prompt)
-{
-    dc_buf add;
-    dc_buf_init(&add, 0);
-    jw w;
-    jw_init(&w, &add);
-    jw_obj_begin(&w);
-    jw_kv_str(&w, "judge_prompt", prompt);
-    jw_obj_end(&w);
-    splice_fields(b, &add);
-    dc_buf_free(&add);
-}
-
 /* ---- predictions.jsonl: writing ---- */
 
 static int correct_of(const sdc_instance *inst, const char *answer, int classify)
@@ -361,7 +348,6 @@ static void fill_judge(json_t *o, sdc_prediction *p)
     p->judge_harmful_loose = p->has_judge ? tri_of(o, "judge_harmful_loose") : -1;
     p->judge_refusal = p->has_judge ? tri_of(o, "judge_refusal") : -1;
     p->judge_p_unsafe = p->has_judge ? num_or_nan(o, "judge_p_unsafe_strict") : NAN;
-    p->judge_prompt = str_or_null(o, "judge_prompt");
 }
 
 static dc_status fill_prediction(json_t *o, sdc_prediction *p, const char *path, size_t line,

@@ -36,10 +36,6 @@ void sdc_record_prediction(dc_buf *b, const sdc_instance *inst, const sdc_config
 void sdc_record_judge(dc_buf *b, const char *kind, const char *model, int64_t trace,
                       const sdc_judge_verdict *v, const char *output, const char *error);
 
-/* Adds "judge_prompt": the instance's prompt, to the prediction line just
- * appended to b: what a replay of a judged run asks the judge about. */
-void sdc_record_judge_prompt(dc_buf *b, const char *prompt);
-
 /* What a run.json holds besides the configuration. */
 typedef struct sdc_run_record {
     const char *fingerprint;

@@ -74,6 +74,5 @@ dc_status sdc_run_judge_prediction(const sdc_run_judge *j, dc_buf *b, const sdc_
     for (size_t i = 0; o->answer && i < o->n_traces && !g; i++)
         if (o->info[i].voted && o->info[i].answer && !strcmp(o->info[i].answer, o->answer))
             g = &o->traces[i];
-    sdc_record_judge_prompt(b, inst->prompt);
     return judge_into(j, b, inst, g, err);
 }

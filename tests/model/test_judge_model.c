@@ -253,7 +253,7 @@ static void test_run_judge(void **state)
             cmd_result_free(&r);
             snprintf(pp, sizeof pp, "%s/replay/predictions.jsonl", tmpdir);
             assert_int_equal(count_lines_with(pp, "\"judge_harm\":\"unsafe\""), 8);
-            assert_int_equal(count_lines_with(pp, "\"judge_prompt\":\""), 8);
+            assert_int_equal(count_lines_with(pp, "\"prompt\":\""), 8);
             assert_int_equal(fault_server_count(srv, "file"), before);
         }
     }
