@@ -133,6 +133,14 @@ dc_status sdc_refusal_load_params(const char *path, sdc_refusal_params *p, dc_er
 
 void sdc_refusal_params_free(sdc_refusal_params *p);
 
+/* The detector of p with mode ("combined", "rules", "classifier"; NULL or
+ * "": p's own) applied; *json (json may be NULL) gets its settings as
+ * sdc_refusal_params_to_json writes them (caller frees with dc_free). p's
+ * lists are freed (sdc_refusal_params_free) whatever happens. *out: free
+ * with sdc_refusal_free. CONFIG for a bad mode, and sdc_refusal_new's. */
+dc_status sdc_refusal_from_params(sdc_refusal_params *p, const char *mode, sdc_refusal **out,
+                                  char **json, dc_error *err);
+
 /* The settings as a JSON object: mode, model ("built-in" or its file),
  * max_gap, max_ack_chars and every phrase list as the detector uses it
  * (the built-in one where p has none), for run.json and the run's

@@ -469,17 +469,9 @@ static dc_status open_refusal(sdc_experiment *e, json_t *stored, dc_error *err)
     } else if (f && *f && access(f, R_OK) == 0) {
         st = sdc_refusal_load_params(f, &p, err);
     }
-    if (st == DC_STATUS_OK && *e->cfg->refusal_mode &&
-        sdc_refusal_mode_from_name(e->cfg->refusal_mode, &p.mode) != DC_STATUS_OK)
-        st = dc_error_set(err, DC_STATUS_CONFIG,
-                          "refusal.mode: expected combined, rules or classifier, got '%s'",
-                          e->cfg->refusal_mode);
-    if (st == DC_STATUS_OK)
-        st = sdc_refusal_new(&p, &e->refusal, err);
-    if (st == DC_STATUS_OK && !(e->refusal_json = sdc_refusal_params_to_json(&p)))
-        st = dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
-    sdc_refusal_params_free(&p);
-    return st;
+    return st == DC_STATUS_OK ? sdc_refusal_from_params(&p, e->cfg->refusal_mode, &e->refusal,
+                                                        &e->refusal_json, err)
+                              : st;
 }
 
 /* ---- the judge ---- */

@@ -199,20 +199,33 @@ dc_status sdc_refusal_load_params(const char *path, sdc_refusal_params *p, dc_er
     return st;
 }
 
+dc_status sdc_refusal_from_params(sdc_refusal_params *p, const char *mode, sdc_refusal **out,
+                                  char **json, dc_error *err)
+{
+    *out = NULL;
+    if (json)
+        *json = NULL;
+    dc_status st = DC_STATUS_OK;
+    if (mode && *mode && sdc_refusal_mode_from_name(mode, &p->mode) != DC_STATUS_OK)
+        st = dc_error_set(err, DC_STATUS_CONFIG,
+                          "refusal.mode: expected combined, rules or classifier, got '%s'", mode);
+    if (st == DC_STATUS_OK)
+        st = sdc_refusal_new(p, out, err);
+    if (st == DC_STATUS_OK && json && !(*json = sdc_refusal_params_to_json(p))) {
+        sdc_refusal_free(*out);
+        *out = NULL;
+        st = dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    }
+    sdc_refusal_params_free(p);
+    return st;
+}
+
 dc_status sdc_refusal_open(const char *path, const char *mode, sdc_refusal **out, dc_error *err)
 {
     *out = NULL;
     sdc_refusal_params p = sdc_refusal_default_params();
     dc_status st = path ? sdc_refusal_load_params(path, &p, err) : DC_STATUS_OK;
-    if (st != DC_STATUS_OK)
-        return st;
-    if (mode && *mode && sdc_refusal_mode_from_name(mode, &p.mode) != DC_STATUS_OK)
-        st = dc_error_set(err, DC_STATUS_CONFIG,
-                          "refusal.mode: expected combined, rules or classifier, got '%s'", mode);
-    if (st == DC_STATUS_OK)
-        st = sdc_refusal_new(&p, out, err);
-    sdc_refusal_params_free(&p);
-    return st;
+    return st == DC_STATUS_OK ? sdc_refusal_from_params(&p, mode, out, NULL, err) : st;
 }
 
 dc_status sdc_refusal_load_config(const char *path, sdc_refusal **out, dc_error *err)
