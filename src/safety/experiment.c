@@ -762,12 +762,8 @@ dc_status sdc_experiment_analyze(const char *dir, double theta, int refusal_from
         *torn = n_torn != 0;
     /* a run from before run.json existed still has its predictions */
     sdc_run_facts rf;
-    if (sdc_run_facts_read(dir, &rf, NULL) != DC_STATUS_OK) {
-        rf.demo = 0;
-        rf.top_k = 20;
-        rf.window = 64;
-        rf.report_cases = 200;
-    }
+    /* without a readable run.json the reader's defaults stand */
+    (void)sdc_run_facts_read(dir, &rf, NULL);
     if (isnan(theta))
         theta = rf.threshold >= 0 && rf.threshold <= 1 ? rf.threshold : 0.5;
     char model_note[512];
