@@ -153,7 +153,8 @@ typedef struct sdc_run_facts {
     size_t report_cases;  /* output.report_cases; 200 when missing */
 } sdc_run_facts;
 
-/* Reads dir/run.json. NOT_FOUND / PARSE naming the file. */
+/* Reads dir/run.json. NOT_FOUND / PARSE naming the file; *out then holds
+ * the defaults (threshold NaN, top_k 20, window 64, report_cases 200). */
 dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err);
 
 #ifdef __cplusplus

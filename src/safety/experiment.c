@@ -760,9 +760,9 @@ dc_status sdc_experiment_analyze(const char *dir, double theta, int refusal_from
         return st;
     if (torn)
         *torn = n_torn != 0;
-    /* a run from before run.json existed still has its predictions */
+    /* a run without a readable run.json still has its predictions: the
+       reader's defaults stand */
     sdc_run_facts rf;
-    /* without a readable run.json the reader's defaults stand */
     (void)sdc_run_facts_read(dir, &rf, NULL);
     if (isnan(theta))
         theta = rf.threshold >= 0 && rf.threshold <= 1 ? rf.threshold : 0.5;
