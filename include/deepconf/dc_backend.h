@@ -220,6 +220,48 @@ dc_status dc_backend_tokenize(dc_backend *b, const char *text, int32_t **tokens,
 dc_status dc_backend_generate(dc_backend *b, const dc_prompt *prompt, const dc_gen_params *params,
                               const dc_observer *observer, dc_gen_result *out, dc_error *err);
 
+/* ---- many prompts: one stream, slots kept busy ---------------------- */
+
+/* One prompt's traces in a stream. Everything it points to (the prompt's
+ * strings, the observer's user data) is borrowed until the stream hands
+ * the request's result to done(). params.parallel is ignored: the
+ * stream's width holds. */
+typedef struct dc_gen_request {
+    dc_prompt prompt;
+    dc_gen_params params;
+    dc_observer obs; /* this request's observer; callbacks may be NULL */
+} dc_gen_request;
+
+/* Continuous batching: the backend asks next() for requests as slots
+ * free up (a request's waiting traces go first, earliest request first),
+ * so the traces of several prompts are decoded together and no slot
+ * waits for the slowest trace of one prompt. Requests are numbered 0, 1,
+ * 2... in next() order; done() receives each request's result once all
+ * its traces are final, in any order. The schedule depends only on the
+ * requests (never on timing), so a stream is reproducible.
+ *
+ * next returns 1 (*req filled), 0 (no more requests) or -1 (stop: err is
+ * set; the requests already taken are finished and handed over first,
+ * then the stream returns err's status). done takes over *res (it frees
+ * it with dc_gen_result_clear) and returns CONTINUE, or CANCEL to end
+ * every trace: the requests still running end "cancelled", are handed
+ * over, and next() is not called again. */
+typedef struct dc_gen_stream {
+    int (*next)(void *user, dc_gen_request *req, dc_error *err);
+    dc_observe (*done)(void *user, size_t request, dc_gen_result *res);
+    void *user;
+    size_t parallel; /* traces decoded together; 0 = all the backend's slots */
+} dc_gen_stream;
+
+/* Runs a stream to its end. Backends without their own scheduler
+ * (openai, replay) run the requests one after the other through
+ * generate(). Returns OK when every request taken was handed over (their
+ * traces may have ended cancelled or in error); a request that cannot
+ * start (bad prompt, prompt longer than the context) stops the stream:
+ * the requests before it are finished and handed over, it and later ones
+ * are not, and its status is returned. */
+dc_status dc_backend_generate_stream(dc_backend *b, const dc_gen_stream *stream, dc_error *err);
+
 /* Asks a running generate() to stop every trace as soon as it can
  * (DC_STOP_CANCELLED). Safe from another thread and from a signal
  * handler. The request is cleared when the next generate() starts. */
@@ -244,6 +286,9 @@ typedef struct dc_backend_vtable {
                           const dc_observer *observer, dc_gen_result *out, dc_error *err);
     void (*cancel)(void *impl);
     void (*free)(void *impl);
+    /* May be NULL: requests then run one at a time through generate().
+     * Receives validated requests (next is wrapped). */
+    dc_status (*generate_stream)(void *impl, const dc_gen_stream *stream, dc_error *err);
 } dc_backend_vtable;
 
 /* Wraps impl in a handle; the handle owns impl (vt->free frees it, also

@@ -185,6 +185,74 @@ dc_status dc_backend_generate(dc_backend *b, const dc_prompt *prompt, const dc_g
     return st;
 }
 
+/* ---- streams ---- */
+
+/* The caller's stream with next() wrapped: every request checked like
+ * generate()'s arguments, and its prompt copied into the request so the
+ * backend sees one place. */
+typedef struct checked_stream {
+    const dc_gen_stream *user;
+    size_t n_taken;
+} checked_stream;
+
+static int checked_next(void *user, dc_gen_request *req, dc_error *err)
+{
+    checked_stream *cs = user;
+    memset(req, 0, sizeof *req);
+    req->params = dc_gen_default_params();
+    int r = cs->user->next(cs->user->user, req, err);
+    if (r <= 0) {
+        if (r < 0 && err && err->status == DC_STATUS_OK)
+            dc_error_set(err, DC_STATUS_INVALID_ARG, "stream: request %zu could not be made",
+                         cs->n_taken);
+        return r < 0 ? -1 : 0;
+    }
+    dc_status st = check_params(&req->prompt, &req->params, err);
+    if (st != DC_STATUS_OK)
+        return -1;
+    cs->n_taken++;
+    return 1;
+}
+
+/* One request after the other through generate(). */
+static dc_status stream_sequential(dc_backend *b, const dc_gen_stream *s, dc_error *err)
+{
+    for (size_t i = 0;; i++) {
+        dc_gen_request req;
+        int r = s->next(s->user, &req, err);
+        if (r == 0)
+            return DC_STATUS_OK;
+        if (r < 0)
+            return err ? err->status : DC_STATUS_INVALID_ARG;
+        dc_gen_params p = req.params;
+        if (s->parallel)
+            p.parallel = s->parallel;
+        dc_gen_result res;
+        dc_status st = b->vt->generate(b->impl, &req.prompt, &p, &req.obs, &res, err);
+        if (st != DC_STATUS_OK)
+            return st;
+        if (s->done(s->user, i, &res) == DC_OBSERVE_CANCEL)
+            return DC_STATUS_OK;
+    }
+}
+
+static dc_observe checked_done(void *user, size_t request, dc_gen_result *res)
+{
+    checked_stream *cs = user;
+    return cs->user->done(cs->user->user, request, res);
+}
+
+dc_status dc_backend_generate_stream(dc_backend *b, const dc_gen_stream *stream, dc_error *err)
+{
+    if (!b || !stream || !stream->next || !stream->done)
+        return dc_error_set(err, DC_STATUS_INVALID_ARG, "stream: no backend, next() or done()");
+    checked_stream cs = {stream, 0};
+    dc_gen_stream s = {checked_next, checked_done, &cs, stream->parallel};
+    if (b->vt->generate_stream)
+        return b->vt->generate_stream(b->impl, &s, err);
+    return stream_sequential(b, &s, err);
+}
+
 void dc_backend_cancel(dc_backend *b)
 {
     if (b && b->vt->cancel)

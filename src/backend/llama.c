@@ -169,14 +169,13 @@ static void impl_free(void *impl)
     if (L->model)
         llama_model_free(L->model);
     dc_free(L->tmpl);
-    dc_free(L->prompt_logits);
     dc_free(L->cand);
     dc_free(L);
 }
 
 static const dc_backend_vtable llama_vtable = {
-    "llama",     impl_describe, dc_llama_format_chat, dc_llama_tokenize, dc_llama_generate,
-    impl_cancel, impl_free,
+    "llama",     impl_describe, dc_llama_format_chat,     dc_llama_tokenize, dc_llama_generate,
+    impl_cancel, impl_free,     dc_llama_generate_stream,
 };
 
 /* ---- open ---- */
@@ -314,9 +313,8 @@ static dc_status make_context(llama_impl *L, const dc_llama_params *p, dc_error 
     L->n_batch = llama_n_batch(L->ctx);
     L->batch_cap = L->n_batch > L->n_seq ? L->n_batch : L->n_seq;
     L->batch = llama_batch_init((int32_t)L->batch_cap, 0, 1);
-    L->prompt_logits = dc_malloc((size_t)L->n_vocab * sizeof *L->prompt_logits);
     L->cand = dc_malloc((size_t)L->n_vocab * sizeof *L->cand);
-    if (!L->batch.token || !L->prompt_logits || !L->cand)
+    if (!L->batch.token || !L->cand)
         return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
     return DC_STATUS_OK;
 }

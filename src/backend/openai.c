@@ -1020,7 +1020,7 @@ static void oai_free(void *impl)
 }
 
 static const dc_backend_vtable oai_vtable = {
-    "openai", oai_describe, oai_format_chat, NULL, oai_generate, oai_cancel, oai_free,
+    "openai", oai_describe, oai_format_chat, NULL, oai_generate, oai_cancel, oai_free, NULL,
 };
 
 /* ---- opening ---- */

@@ -131,8 +131,8 @@ static void replay_free(void *impl)
     dc_free(r);
 }
 
-static const dc_backend_vtable replay_vt = {"replay",        replay_describe, NULL,       NULL,
-                                            replay_generate, replay_cancel,   replay_free};
+static const dc_backend_vtable replay_vt = {"replay",        replay_describe, NULL,        NULL,
+                                            replay_generate, replay_cancel,   replay_free, NULL};
 
 dc_status dc_backend_replay_open(dc_backend **out, dc_error *err)
 {

@@ -175,10 +175,13 @@ static uint64_t prompt_tokens_bound(const sdc_experiment *e)
     return most + wrap + strlen(cfg->system_prompt) + 64;
 }
 
-/* The most traces one call of the strategy generates: more sequences than
- * that would sit idle (the runner decodes one instance at a time). */
-static uint32_t traces_per_call(const sdc_config *cfg)
+/* The most traces worth decoding together. Compare, baseline and fixed
+ * know every trace up front and stream them across instances (run.c):
+ * all of the run's traces. Adaptive and online decide as they go, one
+ * instance at a time: the most one call of the strategy generates. */
+static uint32_t traces_per_call(const sdc_experiment *e)
 {
+    const sdc_config *cfg = e->cfg;
     int64_t n = cfg->budget;
     if (!cfg->compare && cfg->kind.strategy == SDC_STRATEGY_BASELINE)
         n = 1;
@@ -189,7 +192,10 @@ static uint32_t traces_per_call(const sdc_config *cfg)
         if (cfg->kind.strategy == SDC_STRATEGY_ONLINE && cfg->warmup > n)
             n = cfg->warmup;
         n = n < cfg->budget ? n : cfg->budget;
+        return n < 1 ? 1 : n > 256 ? 256 : (uint32_t)n;
     }
+    size_t instances = e->data && e->data->n ? e->data->n : 1;
+    n *= (int64_t)instances;
     return n < 1 ? 1 : n > 256 ? 256 : (uint32_t)n;
 }
 
@@ -209,7 +215,7 @@ static dc_status size_llama(sdc_experiment *e, dc_llama_params *p, dc_error *err
         p->n_ctx = in.n_ctx_train;
     uint64_t limit =
         cfg->memory_limit ? (uint64_t)cfg->memory_limit << 20 : dc_memory_default_limit();
-    uint32_t want = cfg->slots ? (uint32_t)cfg->slots : traces_per_call(cfg);
+    uint32_t want = cfg->slots ? (uint32_t)cfg->slots : traces_per_call(e);
     if (!cfg->slots && want > SDC_PARALLEL_KNEE)
         want = SDC_PARALLEL_KNEE;
     dc_mem_estimate m;

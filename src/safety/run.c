@@ -112,7 +112,24 @@ typedef struct runner {
     const sdc_instance *current;
     int cancelled; /* a trace of the current instance was cancelled */
     sdc_run_judge judge;
+    sdc_results *res;
+    /* the stream (compare, baseline, fixed): requests in instance order */
+    struct pending *pend; /* by request number */
+    size_t n_taken;       /* requests made */
+    size_t next_inst;     /* the next instance to look at */
+    size_t next_write;    /* the request whose records are written next */
+    dc_status st;         /* why the stream stopped */
+    dc_error *err;
 } runner;
+
+/* An instance whose traces are being generated in the stream. */
+typedef struct pending {
+    const sdc_instance *inst;
+    char *user; /* the classify prompt, owned; NULL when the prompt is the instance's */
+    dc_chat chat;
+    dc_gen_result res;
+    int ready;
+} pending;
 
 static void count_trace(runner *r, const dc_gen_trace *g)
 {
@@ -129,7 +146,7 @@ static dc_observe tick_on_token(void *user, const dc_token_event *ev)
 {
     (void)ev;
     runner *r = user;
-    r->tick_tokens++;
+    r->tick_tokens++; /* of instances not yet written */
     double now = dc_now_seconds();
     if (!r->p->progress || now - r->last_tick < 1.0)
         return DC_OBSERVE_CONTINUE;
@@ -141,7 +158,7 @@ static dc_observe tick_on_token(void *user, const dc_token_event *ev)
                            r->stats->tokens + r->tick_tokens,
                            r->stats->failed_traces,
                            now - r->t0,
-                           r->current->id,
+                           r->current ? r->current->id : "",
                            1};
     return r->p->progress(r->p->user, &pr) ? DC_OBSERVE_CANCEL : DC_OBSERVE_CONTINUE;
 }
@@ -222,6 +239,53 @@ static dc_status compare_traces(runner *r, const sdc_instance *inst, const dc_ge
     return st;
 }
 
+/* One strategy's outcome: its traces and its prediction (o is cleared). */
+static dc_status record_outcome(runner *r, const sdc_instance *inst, sdc_outcome *o, double seconds,
+                                dc_error *err)
+{
+    dc_status st = DC_STATUS_OK;
+    for (size_t i = 0; i < o->n_traces; i++) {
+        sdc_refusal_result buf;
+        const sdc_refusal_result *rr = verdict_of(&r->ac, &o->traces[i], NULL, &buf);
+        sdc_record_trace(&r->traces, inst, sdc_strategy_name(r->sp.kind), &o->traces[i],
+                         &o->info[i], rr, sdc_refusal_get_mode(r->ac.det),
+                         r->cfg->kind.save_tokens);
+        count_trace(r, &o->traces[i]);
+        if (st == DC_STATUS_OK)
+            st = sdc_run_judge_trace(&r->judge, &r->traces, inst, &o->traces[i], err);
+    }
+    sdc_record_prediction(&r->preds, inst, r->cfg, &r->sp, o, seconds);
+    if (st == DC_STATUS_OK)
+        st = sdc_run_judge_prediction(&r->judge, &r->preds, inst, o, err);
+    sdc_outcome_clear(o);
+    return st;
+}
+
+/* A voting strategy over traces generated in one go (baseline, fixed):
+ * the same outcome sdc_strategy_run() gives, from the stream's traces. */
+static dc_status strategy_traces(runner *r, const sdc_instance *inst, dc_gen_result *res,
+                                 dc_error *err)
+{
+    size_t n = res->n_traces;
+    sdc_trace_info *info = dc_calloc(n ? n : 1, sizeof *info);
+    if (!info)
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    dc_status st = DC_STATUS_OK;
+    for (size_t i = 0; i < n && st == DC_STATUS_OK; i++)
+        st = sdc_trace_describe(&res->traces[i], &r->sp, answer_of, &r->ac, &info[i]);
+    if (st != DC_STATUS_OK) {
+        dc_free(info);
+        return dc_error_set(err, st, "out of memory");
+    }
+    sdc_trace_pool pool = {res->traces, info, n};
+    sdc_outcome o;
+    st = sdc_strategy_replay(&pool, &r->sp, &o, err);
+    dc_free(info);
+    if (st != DC_STATUS_OK)
+        return st;
+    return record_outcome(r, inst, &o, res->prompt_seconds + res->gen_seconds, err);
+}
+
 /* One strategy generating for real: its traces and its prediction. */
 static dc_status run_strategy(runner *r, const sdc_instance *inst, const dc_prompt *prompt,
                               const dc_gen_params *gen, dc_error *err)
@@ -230,25 +294,35 @@ static dc_status run_strategy(runner *r, const sdc_instance *inst, const dc_prom
     dc_status st = sdc_strategy_run(r->p->backend, prompt, gen, &r->sp, answer_of, &r->ac, &o, err);
     if (st != DC_STATUS_OK)
         return st;
-    for (size_t i = 0; i < o.n_traces; i++) {
-        sdc_refusal_result buf;
-        const sdc_refusal_result *rr = verdict_of(&r->ac, &o.traces[i], NULL, &buf);
-        sdc_record_trace(&r->traces, inst, sdc_strategy_name(r->sp.kind), &o.traces[i], &o.info[i],
-                         rr, sdc_refusal_get_mode(r->ac.det), r->cfg->kind.save_tokens);
-        count_trace(r, &o.traces[i]);
-        if (st == DC_STATUS_OK)
-            st = sdc_run_judge_trace(&r->judge, &r->traces, inst, &o.traces[i], err);
-    }
-    sdc_record_prediction(&r->preds, inst, r->cfg, &r->sp, &o, o.seconds);
-    if (st == DC_STATUS_OK)
-        st = sdc_run_judge_prediction(&r->judge, &r->preds, inst, &o, err);
-    sdc_outcome_clear(&o);
-    return st;
+    return record_outcome(r, inst, &o, o.seconds, err);
 }
 
-static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err)
+/* The user turn of an instance: its prompt, or in classify mode the
+ * template around it (*owned, the caller frees). */
+static dc_status user_turn(const runner *r, const sdc_instance *inst, char **owned, dc_error *err)
+{
+    *owned = NULL;
+    if (!r->ac.classify)
+        return DC_STATUS_OK;
+    size_t n = strlen(SDC_CLASSIFY_TEMPLATE) + strlen(inst->prompt) + 1;
+    if (!(*owned = dc_malloc(n)))
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    snprintf(*owned, n, SDC_CLASSIFY_TEMPLATE, inst->prompt);
+    return DC_STATUS_OK;
+}
+
+static dc_chat chat_of(const runner *r, const sdc_instance *inst, const char *owned)
 {
     const sdc_config *cfg = r->cfg;
+    dc_chat chat = {*cfg->system_prompt ? cfg->system_prompt : NULL, owned ? owned : inst->prompt,
+                    cfg->thinking};
+    return chat;
+}
+
+/* One instance on its own: analyze --replay, and the strategies that
+ * decide as they generate (adaptive, online). */
+static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err)
+{
     dc_buf_reset(&r->traces);
     dc_buf_reset(&r->preds);
     r->ac.prompt = inst->prompt;
@@ -263,39 +337,161 @@ static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err
             st = compare_traces(r, inst, saved, n, dc_now_seconds() - t0, err);
         return st == DC_STATUS_OK ? records_ok(r, inst, err) : st;
     }
-    char *user = NULL;
-    if (r->ac.classify) {
-        size_t n = strlen(SDC_CLASSIFY_TEMPLATE) + strlen(inst->prompt) + 1;
-        user = dc_malloc(n);
-        if (!user)
-            return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
-        snprintf(user, n, SDC_CLASSIFY_TEMPLATE, inst->prompt);
-    }
-    dc_chat chat = {*cfg->system_prompt ? cfg->system_prompt : NULL, user ? user : inst->prompt,
-                    cfg->thinking};
+    char *user;
+    if ((st = user_turn(r, inst, &user, err)) != DC_STATUS_OK)
+        return st;
+    dc_chat chat = chat_of(r, inst, user);
     dc_prompt prompt = {.chat = &chat};
     dc_gen_params gen = r->gen;
-    r->ac.prompt = inst->prompt;
     gen.instance_id = inst->id;
-    if (cfg->compare) {
-        gen.n_traces = (size_t)cfg->budget;
-        gen.first_trace = 0;
-        gen.keep_tokens = 1;
-        dc_gen_result res;
-        double t0 = dc_now_seconds();
-        dc_observer tick = {tick_on_token, NULL, r};
-        r->tick_tokens = 0;
-        r->current = inst;
-        st = dc_backend_generate(r->p->backend, &prompt, &gen, &tick, &res, err);
-        if (st == DC_STATUS_OK) {
-            st = compare_traces(r, inst, res.traces, res.n_traces, dc_now_seconds() - t0, err);
-            dc_gen_result_clear(&res);
-        }
-    } else {
-        st = run_strategy(r, inst, &prompt, &gen, err);
-    }
+    st = run_strategy(r, inst, &prompt, &gen, err);
     dc_free(user);
     return st == DC_STATUS_OK ? records_ok(r, inst, err) : st;
+}
+
+/* An instance's records are built: written (both files, synced), counted,
+ * and shown; the run stops on a cancelled trace, too many failures, or a
+ * progress callback that says stop. */
+static dc_status finish_instance(runner *r, const sdc_instance *inst)
+{
+    /* an instance whose traces were cancelled is not written: resume redoes it */
+    if (r->cancelled)
+        return dc_error_set(r->err, DC_STATUS_CANCELLED, "cancelled during instance %s", inst->id);
+    dc_status st = sdc_results_append(r->res, r->traces.data, r->traces.len, r->preds.data,
+                                      r->preds.len, r->err);
+    if (st != DC_STATUS_OK)
+        return st;
+    r->stats->instances++;
+    r->done++;
+    const sdc_config *cfg = r->cfg;
+    if (cfg->max_failures >= 0 && r->stats->failed_traces > (size_t)cfg->max_failures)
+        return dc_error_set(r->err, DC_STATUS_BACKEND,
+                            "%zu traces failed, more than model.max_failures (%lld); the run "
+                            "stopped after instance %s (--resume continues)",
+                            r->stats->failed_traces, (long long)cfg->max_failures, inst->id);
+    if (r->p->progress) {
+        sdc_run_progress pr = {r->done,
+                               r->p->data->n,
+                               r->stats->skipped,
+                               r->stats->traces,
+                               r->stats->tokens + r->tick_tokens,
+                               r->stats->failed_traces,
+                               dc_now_seconds() - r->t0,
+                               inst->id,
+                               0};
+        if (r->p->progress(r->p->user, &pr))
+            return dc_error_set(r->err, DC_STATUS_CANCELLED, "stopped after instance %s", inst->id);
+    }
+    return DC_STATUS_OK;
+}
+
+/* ---- the stream: every trace known up front (compare, baseline, fixed) ---- */
+
+/* The backend keeps its slots busy across instances; requests are made
+ * in instance order, results arrive in any order, and each instance is
+ * written whole once it and every instance before it are done. */
+
+static int stream_next(void *user, dc_gen_request *req, dc_error *err)
+{
+    runner *r = user;
+    const sdc_dataset *d = r->p->data;
+    while (r->next_inst < d->n && sdc_results_done(r->res, d->items[r->next_inst].id)) {
+        r->stats->skipped++;
+        r->done++;
+        r->next_inst++;
+    }
+    if (r->st != DC_STATUS_OK || r->next_inst >= d->n)
+        return 0;
+    const sdc_instance *inst = &d->items[r->next_inst];
+    pending *pe = &r->pend[r->n_taken];
+    memset(pe, 0, sizeof *pe);
+    pe->inst = inst;
+    if (user_turn(r, inst, &pe->user, err) != DC_STATUS_OK)
+        return -1;
+    r->next_inst++;
+    r->n_taken++;
+    pe->chat = chat_of(r, inst, pe->user);
+    req->prompt.chat = &pe->chat;
+    req->params = r->gen;
+    req->params.instance_id = inst->id;
+    req->params.n_traces = r->cfg->compare                       ? (size_t)r->cfg->budget
+                           : r->sp.kind == SDC_STRATEGY_BASELINE ? 1
+                                                                 : r->sp.fixed_n;
+    req->params.first_trace = 0;
+    req->params.keep_tokens = 1;
+    req->obs = (dc_observer){tick_on_token, NULL, r};
+    if (!r->current)
+        r->current = inst;
+    return 1;
+}
+
+/* Writes the streamed instance w. */
+static dc_status write_streamed(runner *r, pending *w)
+{
+    const sdc_instance *inst = w->inst;
+    dc_buf_reset(&r->traces);
+    dc_buf_reset(&r->preds);
+    r->ac.prompt = inst->prompt;
+    r->cancelled = 0;
+    size_t tokens = w->res.gen_tokens;
+    dc_status st;
+    if (r->cfg->compare)
+        st = compare_traces(r, inst, w->res.traces, w->res.n_traces,
+                            w->res.prompt_seconds + w->res.gen_seconds, r->err);
+    else
+        st = strategy_traces(r, inst, &w->res, r->err);
+    r->tick_tokens = r->tick_tokens > tokens ? r->tick_tokens - tokens : 0;
+    if (st == DC_STATUS_OK)
+        st = records_ok(r, inst, r->err);
+    if (st == DC_STATUS_OK)
+        st = finish_instance(r, inst);
+    return st;
+}
+
+static void pending_clear(pending *pe)
+{
+    dc_gen_result_clear(&pe->res);
+    dc_free(pe->user);
+    pe->user = NULL;
+    pe->ready = 0;
+}
+
+static dc_observe stream_done(void *user, size_t index, dc_gen_result *res)
+{
+    runner *r = user;
+    pending *pe = &r->pend[index];
+    pe->res = *res;
+    memset(res, 0, sizeof *res);
+    pe->ready = 1;
+    while (r->st == DC_STATUS_OK && r->next_write < r->n_taken && r->pend[r->next_write].ready) {
+        pending *w = &r->pend[r->next_write++];
+        r->st = write_streamed(r, w);
+        pending_clear(w);
+        r->current = r->next_write < r->n_taken ? r->pend[r->next_write].inst : NULL;
+    }
+    return r->st == DC_STATUS_OK ? DC_OBSERVE_CONTINUE : DC_OBSERVE_CANCEL;
+}
+
+static dc_status run_stream(runner *r)
+{
+    const sdc_dataset *d = r->p->data;
+    r->pend = dc_calloc(d->n ? d->n : 1, sizeof *r->pend);
+    if (!r->pend)
+        return dc_error_set(r->err, DC_STATUS_NOMEM, "out of memory");
+    dc_gen_stream s = {stream_next, stream_done, r, 0};
+    dc_status st = dc_backend_generate_stream(r->p->backend, &s, r->err);
+    if (r->st != DC_STATUS_OK) {
+        st = r->st; /* the runner's own stop: its message is in err */
+    } else if (st != DC_STATUS_OK && r->n_taken > r->next_write) {
+        /* a request that could not start: name its instance */
+        dc_error e = *r->err;
+        dc_error_set(r->err, st, "instance %s: %s", r->pend[r->n_taken - 1].inst->id, e.msg);
+    }
+    for (size_t i = 0; i < r->n_taken; i++)
+        pending_clear(&r->pend[i]);
+    dc_free(r->pend);
+    r->pend = NULL;
+    return st;
 }
 
 /* ---- the run ---- */
@@ -342,53 +538,25 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
     dc_buf_init(&r.traces, 0);
     dc_buf_init(&r.preds, 0);
     double t0 = dc_now_seconds();
-    size_t done = 0;
     r.t0 = t0;
     r.last_tick = t0;
-    for (size_t i = 0; i < p->data->n && st == DC_STATUS_OK; i++) {
-        r.done = done;
+    r.res = res;
+    r.err = err;
+    int streamed = !p->saved && (cfg->compare || r.sp.kind == SDC_STRATEGY_BASELINE ||
+                                 r.sp.kind == SDC_STRATEGY_FIXED);
+    if (streamed)
+        st = run_stream(&r);
+    for (size_t i = 0; !streamed && i < p->data->n && st == DC_STATUS_OK; i++) {
         const sdc_instance *inst = &p->data->items[i];
         if (sdc_results_done(res, inst->id)) {
             stats->skipped++;
-            done++;
+            r.done++;
             continue;
         }
         r.cancelled = 0;
-        st = run_instance(&r, inst, err);
-        if (st != DC_STATUS_OK)
-            break;
-        /* an instance whose traces were cancelled is not written: resume redoes it */
-        if (r.cancelled) {
-            st = dc_error_set(err, DC_STATUS_CANCELLED, "cancelled during instance %s", inst->id);
-            break;
-        }
-        st = sdc_results_append(res, r.traces.data, r.traces.len, r.preds.data, r.preds.len, err);
-        if (st != DC_STATUS_OK)
-            break;
-        stats->instances++;
-        done++;
-        if (cfg->max_failures >= 0 && stats->failed_traces > (size_t)cfg->max_failures) {
-            st = dc_error_set(err, DC_STATUS_BACKEND,
-                              "%zu traces failed, more than model.max_failures (%lld); the run "
-                              "stopped after instance %s (--resume continues)",
-                              stats->failed_traces, (long long)cfg->max_failures, inst->id);
-            break;
-        }
-        if (p->progress) {
-            sdc_run_progress pr = {done,
-                                   p->data->n,
-                                   stats->skipped,
-                                   stats->traces,
-                                   stats->tokens,
-                                   stats->failed_traces,
-                                   dc_now_seconds() - t0,
-                                   inst->id,
-                                   0};
-            if (p->progress(p->user, &pr)) {
-                st = dc_error_set(err, DC_STATUS_CANCELLED, "stopped after instance %s", inst->id);
-                break;
-            }
-        }
+        r.current = inst;
+        if ((st = run_instance(&r, inst, err)) == DC_STATUS_OK)
+            st = finish_instance(&r, inst);
     }
     stats->seconds = dc_now_seconds() - t0;
     dc_buf_free(&r.traces);

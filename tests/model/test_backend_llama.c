@@ -416,6 +416,213 @@ static void test_batched_equals_sequential(void **state)
     dc_gen_result_clear(&single);
 }
 
+/* ---- streams: continuous batching across prompts ---- */
+
+/* Four prompts (the token prompt, shortened by 0..3 tokens) with 3, 5, 1
+ * and 4 traces; request `bad` (when < 4) has a prompt longer than the
+ * context. */
+typedef struct feed feed;
+typedef struct feed_obs {
+    feed *f;
+    size_t i;
+} feed_obs;
+
+struct feed {
+    size_t n_req, taken, bad;
+    feed_obs obs[4];
+    size_t last_req, switches; /* token events of another request than the last one */
+    size_t n_traces[4];
+    char ids[4][16];
+    int32_t *long_prompt;
+    dc_gen_result res[4];
+    int done[4];
+    size_t order[4], n_done;
+};
+
+static dc_observe feed_token(void *user, const dc_token_event *ev)
+{
+    (void)ev;
+    feed_obs *o = user;
+    o->f->switches += o->i != o->f->last_req;
+    o->f->last_req = o->i;
+    return DC_OBSERVE_CONTINUE;
+}
+
+static dc_gen_params feed_params(const feed *f, size_t i)
+{
+    dc_gen_params gp = gen_params(f->n_traces[i], 24);
+    gp.instance_id = f->ids[i];
+    return gp;
+}
+
+static dc_prompt feed_prompt(const feed *f, size_t i)
+{
+    dc_prompt p = token_prompt();
+    if (i == f->bad) {
+        p.tokens = f->long_prompt;
+        p.n_tokens = 300;
+    } else {
+        p.n_tokens -= i;
+    }
+    return p;
+}
+
+static int feed_next(void *user, dc_gen_request *req, dc_error *err)
+{
+    (void)err;
+    feed *f = user;
+    if (f->taken == f->n_req)
+        return 0;
+    size_t i = f->taken++;
+    req->prompt = feed_prompt(f, i);
+    req->params = feed_params(f, i);
+    f->obs[i] = (feed_obs){f, i};
+    req->obs = (dc_observer){feed_token, NULL, &f->obs[i]};
+    return 1;
+}
+
+static dc_observe feed_done(void *user, size_t i, dc_gen_result *res)
+{
+    feed *f = user;
+    assert_true(i < f->n_req);
+    assert_false(f->done[i]);
+    f->done[i] = 1;
+    f->order[f->n_done++] = i;
+    f->res[i] = *res;
+    memset(res, 0, sizeof *res);
+    return DC_OBSERVE_CONTINUE;
+}
+
+static void feed_init(feed *f, size_t bad)
+{
+    memset(f, 0, sizeof *f);
+    f->n_req = 4;
+    f->bad = bad;
+    size_t n[4] = {3, 5, 1, 4};
+    for (size_t i = 0; i < 4; i++) {
+        f->n_traces[i] = n[i];
+        snprintf(f->ids[i], sizeof f->ids[i], "req-%zu", i);
+    }
+    f->long_prompt = calloc(300, sizeof *f->long_prompt);
+}
+
+static void feed_free(feed *f)
+{
+    for (size_t i = 0; i < 4; i++)
+        dc_gen_result_clear(&f->res[i]);
+    free(f->long_prompt);
+}
+
+static double trace_diff(const dc_gen_trace *a, const dc_gen_trace *b)
+{
+    assert_int_equal(a->seed, b->seed);
+    assert_int_equal(a->stop, b->stop);
+    assert_int_equal(a->trace.n_tokens, b->trace.n_tokens);
+    assert_string_equal(a->trace.id, b->trace.id);
+    assert_string_equal(a->trace.text, b->trace.text);
+    double worst = 0;
+    for (size_t j = 0; j < a->trace.n_tokens; j++) {
+        assert_int_equal(a->trace.tokens[j].id, b->trace.tokens[j].id);
+        for (size_t m = 0; m < a->trace.tokens[j].n_top; m++) {
+            double d = fabs(a->trace.tokens[j].top_lp[m] - b->trace.tokens[j].top_lp[m]);
+            worst = d > worst ? d : worst;
+        }
+    }
+    return worst;
+}
+
+/* A stream 4 wide gives each request the traces it gets on its own (the
+ * slots mix prompts and traces of different prompts in one step), and
+ * the same stream again gives them bit for bit. */
+static void test_stream_equals_one_by_one(void **state)
+{
+    (void)state;
+    feed a, b;
+    feed_init(&a, 99);
+    feed_init(&b, 99);
+    dc_error err = {0};
+    dc_gen_stream s = {feed_next, feed_done, &a, 4};
+    assert_int_equal(dc_backend_generate_stream(backend, &s, &err), DC_STATUS_OK);
+    s.user = &b;
+    assert_int_equal(dc_backend_generate_stream(backend, &s, &err), DC_STATUS_OK);
+    assert_int_equal(a.n_done, 4);
+    /* the requests' tokens interleave: one at a time would switch 3 times */
+    fprintf(stderr, "# stream of 4 requests 4 wide: %zu switches between requests\n", a.switches);
+    assert_true(a.switches > 3);
+    double worst = 0;
+    for (size_t i = 0; i < 4; i++) {
+        dc_gen_params gp = feed_params(&a, i);
+        dc_prompt p = feed_prompt(&a, i);
+        dc_gen_result one;
+        assert_int_equal(dc_backend_generate(backend, &p, &gp, NULL, &one, &err), DC_STATUS_OK);
+        assert_int_equal(a.res[i].n_traces, a.n_traces[i]);
+        assert_int_equal(a.res[i].prompt_tokens, p.n_tokens);
+        for (size_t t = 0; t < a.n_traces[i]; t++) {
+            double d = trace_diff(&one.traces[t], &a.res[i].traces[t]);
+            worst = d > worst ? d : worst;
+            /* bit for bit between the two streams */
+            assert_true(trace_diff(&a.res[i].traces[t], &b.res[i].traces[t]) == 0.0);
+        }
+        assert_true(a.res[i].gen_seconds > 0);
+        dc_gen_result_clear(&one);
+    }
+    fprintf(stderr, "# stream vs one prompt at a time: largest logprob difference %.2e; order",
+            worst);
+    for (size_t k = 0; k < 4; k++)
+        fprintf(stderr, " %zu", a.order[k]);
+    fprintf(stderr, "\n");
+    assert_true(worst <= 1e-4);
+    feed_free(&a);
+    feed_free(&b);
+}
+
+/* A request that cannot start stops the stream: the ones before it are
+ * finished and handed over, it and later ones are not taken further. */
+static void test_stream_bad_request(void **state)
+{
+    (void)state;
+    feed f;
+    feed_init(&f, 2);
+    dc_error err = {0};
+    dc_gen_stream s = {feed_next, feed_done, &f, 4};
+    assert_int_equal(dc_backend_generate_stream(backend, &s, &err), DC_STATUS_LIMIT);
+    assert_non_null(strstr(err.msg, "300 tokens"));
+    assert_int_equal(f.taken, 3); /* request 3 never asked for */
+    assert_true(f.done[0] && f.done[1]);
+    assert_false(f.done[2]);
+    for (size_t i = 0; i < 2; i++)
+        for (size_t t = 0; t < f.n_traces[i]; t++)
+            assert_true(f.res[i].traces[t].stop == DC_STOP_EOS ||
+                        f.res[i].traces[t].stop == DC_STOP_LENGTH);
+    feed_free(&f);
+}
+
+/* done() says cancel: the requests still running end "cancelled" and are
+ * handed over; no request is taken after. */
+static dc_observe feed_done_cancel(void *user, size_t i, dc_gen_result *res)
+{
+    feed_done(user, i, res);
+    return DC_OBSERVE_CANCEL;
+}
+
+static void test_stream_cancel(void **state)
+{
+    (void)state;
+    feed f;
+    feed_init(&f, 99);
+    dc_error err = {0};
+    dc_gen_stream s = {feed_next, feed_done_cancel, &f, 4};
+    assert_int_equal(dc_backend_generate_stream(backend, &s, &err), DC_STATUS_OK);
+    assert_true(f.taken < 4 || f.n_done == 4);
+    assert_int_equal(f.n_done, f.taken); /* everything taken was handed over */
+    size_t cancelled = 0;
+    for (size_t k = 1; k < f.n_done; k++)
+        for (size_t t = 0; t < f.n_traces[f.order[k]]; t++)
+            cancelled += f.res[f.order[k]].traces[t].stop == DC_STOP_CANCELLED;
+    assert_true(f.n_done == 1 || cancelled > 0);
+    feed_free(&f);
+}
+
 /* ---- the observer ---- */
 
 typedef struct watch {
@@ -626,6 +833,9 @@ int main(void)
         cmocka_unit_test(test_logprobs_shape),
         cmocka_unit_test(test_vs_llama_server),
         cmocka_unit_test(test_batched_equals_sequential),
+        cmocka_unit_test(test_stream_equals_one_by_one),
+        cmocka_unit_test(test_stream_bad_request),
+        cmocka_unit_test(test_stream_cancel),
         cmocka_unit_test(test_observer_stop),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_online_window_drives_stop),

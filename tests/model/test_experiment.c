@@ -369,6 +369,62 @@ static void test_kill_and_resume(void **state)
     cmd_result_free(&r);
 }
 
+/* Continuous batching: instances are streamed through the slots (a slot
+ * freed by one instance's trace takes the next instance's), yet the files
+ * are those of one trace at a time: --slots 1, 5 and auto (32) give the
+ * same traces and predictions, for compare and for the fixed strategy. */
+static void width_run(const char *cmd, const char *name, const char *slots, const char *opts)
+{
+    char dir[400], args[1024];
+    snprintf(dir, sizeof dir, "%s/%s", work, name);
+    snprintf(args, sizeof args, "%s --model '%s' --out '%s' %s %s", cmd, model, dir, slots, opts);
+    cmd_result r = run_program(args, NULL);
+    if (r.status != 0)
+        fail_msg("%s failed: %s", args, r.err);
+    cmd_result_free(&r);
+    if (!*slots) { /* auto: all of the run's traces, up to the knee */
+        json_t *run = load_file(dir, "run.json");
+        assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(run, "model"), "slots")), 32);
+        json_decref(run);
+    }
+}
+
+static void assert_same_run(const char *x, const char *y, size_t n_preds, size_t n_traces)
+{
+    char a_dir[400], b_dir[400];
+    snprintf(a_dir, sizeof a_dir, "%s/%s", work, x);
+    snprintf(b_dir, sizeof b_dir, "%s/%s", work, y);
+    json_t *a = normalised(a_dir, "predictions.jsonl"), *b = normalised(b_dir, "predictions.jsonl");
+    assert_int_equal(json_array_size(a), n_preds);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    a = normalised(a_dir, "traces.jsonl");
+    b = normalised(b_dir, "traces.jsonl");
+    assert_int_equal(json_array_size(a), n_traces);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+}
+
+static void test_width_does_not_change_results(void **state)
+{
+    (void)state;
+    const char *opts = "--num-instances 12 --budget 6 --quiet --max-tokens 24 --threads 2 "
+                       "--seed 11";
+    width_run("compare", "w1", "--slots 1", opts);
+    width_run("compare", "w5", "--slots 5", opts);
+    width_run("compare", "wauto", "", opts);
+    assert_same_run("w1", "w5", 12 * 4, 12 * 6);
+    assert_same_run("w1", "wauto", 12 * 4, 12 * 6);
+    const char *fixed = "--strategy fixed --set deepconf.fixed_n=3 --num-instances 12 --quiet "
+                        "--max-tokens 24 --threads 2 --seed 11";
+    width_run("run", "f1", "--slots 1", fixed);
+    width_run("run", "f7", "--slots 7", fixed);
+    assert_same_run("f1", "f7", 12, 12 * 3);
+}
+
 static void test_unwritable_dir(void **state)
 {
     (void)state;
@@ -530,9 +586,13 @@ static void test_refusal_lists_recorded(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_compare_20),          cmocka_unit_test(test_kill_and_resume),
-        cmocka_unit_test(test_unwritable_dir),      cmocka_unit_test(test_data_means_auto),
-        cmocka_unit_test(test_demo_said_in_report), cmocka_unit_test(test_refusal_lists_recorded),
+        cmocka_unit_test(test_compare_20),
+        cmocka_unit_test(test_kill_and_resume),
+        cmocka_unit_test(test_width_does_not_change_results),
+        cmocka_unit_test(test_unwritable_dir),
+        cmocka_unit_test(test_data_means_auto),
+        cmocka_unit_test(test_demo_said_in_report),
+        cmocka_unit_test(test_refusal_lists_recorded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
