@@ -7,12 +7,15 @@
 # each P of the list.
 #
 #   bench/run_throughput.sh [-m MODEL] [-n INSTANCES] [-t THREADS] [-r REPS]
-#                           [-k "1 2 4 8 16 32 64"] [-s ARGS]
+#                           [-k "1 2 4 8 16 32 64"] [-w "1 2 4 8 16 32 64"] [-s ARGS]
 #
 # Defaults: the 0.6B-shaped Q8_0 demo model (`model mkdemo --shape 0.6b`),
 # 40 synthetic instances, 2 threads, best of 2, default settings (-s adds
 # flags to the compare, e.g. "--slots 8"). Runs alternate ours / theirs so
 # a drifting machine load hits both; say whether the machine was shared.
+# -w is the knee of a whole run: the compare (with -s's flags) at
+# --slots P for each P of the list, tokens per wall second; only the knee
+# tables are printed when -r is 0.
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,16 +26,18 @@ n=40
 threads=2
 reps=2
 knee=""
+wknee=""
 extra=""
-while getopts m:n:t:r:k:s: o; do
+while getopts m:n:t:r:k:w:s: o; do
     case $o in
     m) model=$OPTARG ;;
     n) n=$OPTARG ;;
     t) threads=$OPTARG ;;
     r) reps=$OPTARG ;;
     k) knee=$OPTARG ;;
+    w) wknee=$OPTARG ;;
     s) extra=$OPTARG ;;
-    *) echo "usage: $0 [-m MODEL] [-n N] [-t THREADS] [-r REPS] [-k LIST] [-s ARGS]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-m MODEL] [-n N] [-t THREADS] [-r REPS] [-k LIST] [-w LIST] [-s ARGS]" >&2; exit 2 ;;
     esac
 done
 if [ -z "$model" ]; then
@@ -89,7 +94,7 @@ while [ "$r" -lt "$reps" ]; do
     best_eng=$(awk -v a="$best_eng" -v b="$eng" 'BEGIN{print (b>a)?b:a}')
     echo "rep $r: $tok tokens in $sec s = $rate t/s; engine S_TG at P $P (L 64, G $G): $eng t/s"
 done
-awk -v o="$best_run" -v e="$best_eng" -v rss="$rss" -v w="$w" -v kv="$kv" -v tb="$tbytes" \
+[ "$reps" -gt 0 ] && awk -v o="$best_run" -v e="$best_eng" -v rss="$rss" -v w="$w" -v kv="$kv" -v tb="$tbytes" \
     -v tok="$tok" -v P="$P" -v ctx="$ctx" 'BEGIN{
     printf "%-44s %12s %12s\n", "target", "measured", "goal"
     printf "%-44s %12.3f %12s\n", "run t/s / engine S_TG at P " P, (e > 0 ? o / e : 0), ">= 0.85"
@@ -102,5 +107,15 @@ if [ -n "$knee" ]; then
     printf '\nknee: llama-batched-bench S_TG (L 64, G 32)\n%4s %12s\n' P tg_t/s
     for P in $knee; do
         printf '%4d %12s\n' "$P" "$(engine 64 32 "$P")"
+    done
+fi
+
+if [ -n "$wknee" ]; then
+    base_extra=$extra
+    printf '\nknee: a whole compare of %d instances (%s) at --slots P\n%4s %12s %10s\n' "$n" "$base_extra" P run_t/s tokens
+    for P in $wknee; do
+        extra="$base_extra --slots $P"
+        set -- $(run)
+        printf '%4d %12.2f %10d\n' "$P" "$(awk -v a="$1" -v b="$2" 'BEGIN{print a / b}')" "$1"
     done
 fi
