@@ -102,6 +102,8 @@ static const struct {
     {"benchmark", "benchmark.name", NULL},
     {"data", "benchmark.data", NULL},
     {"num-instances", "benchmark.num_instances", NULL},
+    {"prompt-field", "benchmark.prompt_field", NULL},
+    {"label-field", "benchmark.label_field", NULL},
     {"mode", "generation.mode", NULL},
     {"max-tokens", "generation.max_tokens", NULL},
     {"temperature", "generation.temperature", NULL},
