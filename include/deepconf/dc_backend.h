@@ -240,9 +240,11 @@ typedef struct dc_gen_request {
  * its traces are final, in any order. The schedule depends only on the
  * requests (never on timing), so a stream is reproducible.
  *
- * next returns 1 (*req filled), 0 (no more requests) or -1 (stop: err is
- * set; the requests already taken are finished and handed over first,
- * then the stream returns err's status). done takes over *res (it frees
+ * next returns 1 (*req filled), 0 (nothing to ask for now: it is asked
+ * again when a slot frees, and the stream ends when it says 0 while no
+ * trace runs, so a request may be made from what done() received) or -1
+ * (stop: err is set; the requests already taken are finished and handed
+ * over first, then the stream returns err's status). done takes over *res (it frees
  * it with dc_gen_result_clear) and returns CONTINUE, or CANCEL to end
  * every trace: the requests still running end "cancelled", are handed
  * over, and next() is not called again. */

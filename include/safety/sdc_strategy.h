@@ -127,6 +127,37 @@ typedef struct sdc_trace_pool {
 dc_status sdc_strategy_replay(const sdc_trace_pool *pool, const sdc_strategy_params *sp,
                               sdc_outcome *out, dc_error *err);
 
+/* ---- a strategy one batch at a time (for a caller that generates) ----
+ *
+ * The same strategies, driven by the caller: sdc_strategy_begin says
+ * which traces the strategy wants first (need: n_traces from
+ * first_trace); the caller generates them (with sdc_strategy_on_token as
+ * the token observer, user = the state, when need.online_stop) and hands
+ * them over with sdc_strategy_take, which says what it wants next;
+ * need.n_traces 0 means done, and sdc_strategy_finish gives the outcome.
+ * sdc_strategy_run is this loop over one backend; the runner drives many
+ * instances' strategies at once through one stream. */
+typedef struct sdc_strategy_state sdc_strategy_state;
+
+typedef struct sdc_strategy_need {
+    size_t n_traces;    /* 0: the strategy is done */
+    size_t first_trace; /* index of the first (seeds, ids) */
+    int online_stop;    /* observe the tokens with sdc_strategy_on_token */
+} sdc_strategy_need;
+
+/* A copy of *sp is kept. Caller frees with sdc_strategy_free. */
+dc_status sdc_strategy_begin(const sdc_strategy_params *sp, sdc_answer_fn answer, void *user,
+                             sdc_strategy_state **out, sdc_strategy_need *need, dc_error *err);
+/* The token observer of an online_stop batch (user: the state). */
+dc_observe sdc_strategy_on_token(void *state, const dc_token_event *ev);
+/* Takes over the batch asked for (res: its traces in index order; cleared)
+ * and says what comes next. INVALID_ARG when res is not that batch. */
+dc_status sdc_strategy_take(sdc_strategy_state *s, dc_gen_result *res, sdc_strategy_need *need,
+                            dc_error *err);
+/* The outcome once need.n_traces is 0 (*out: sdc_outcome_clear). */
+dc_status sdc_strategy_finish(sdc_strategy_state *s, sdc_outcome *out, dc_error *err);
+void sdc_strategy_free(sdc_strategy_state *s);
+
 /* What the strategies see of one trace: scores of its kept tokens, mean
  * sampled logprob, and its answer (none when it failed, was cancelled or
  * was cut by the confidence test). NOMEM. */

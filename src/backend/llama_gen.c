@@ -185,7 +185,7 @@ typedef struct engine {
     request **act; /* taken and not yet handed over, in stream order */
     size_t n_act, cap_act;
     size_t n_taken;
-    int feed_over;    /* next() said no more, or failed */
+    int feed_over;    /* next() failed, or everything was cancelled */
     dc_status failed; /* why admission stopped; OK when it did not */
     /* per-position scratch, for the largest n_sel of the requests */
     size_t sel_cap;
@@ -551,11 +551,12 @@ static request *admit(engine *e, size_t s)
     llama_impl *L = e->L;
     dc_gen_request r;
     int got = e->feed->next(e->feed->user, &r, e->err);
-    if (got <= 0) {
+    if (got == 0)
+        return NULL; /* nothing now: asked again when a slot is free */
+    if (got < 0) {
         e->feed_over = 1;
-        if (got < 0)
-            e->failed =
-                e->err && e->err->status != DC_STATUS_OK ? e->err->status : DC_STATUS_INVALID_ARG;
+        e->failed =
+            e->err && e->err->status != DC_STATUS_OK ? e->err->status : DC_STATUS_INVALID_ARG;
         return NULL;
     }
     request *q = dc_calloc(1, sizeof *q);
@@ -743,7 +744,8 @@ static dc_status engine_run(llama_impl *L, const dc_gen_stream *feed, size_t wid
             }
             for (size_t s = 0; s < e.n_slots; s++)
                 fill_slot(&e, s);
-            /* no busy slot after filling: the stream is over */
+            /* no busy slot after filling: next() has nothing, and nothing
+               runs that could give it more; the stream is over */
             if (!decode_step(&e))
                 break;
         }

@@ -175,10 +175,11 @@ static uint64_t prompt_tokens_bound(const sdc_experiment *e)
     return most + wrap + strlen(cfg->system_prompt) + 64;
 }
 
-/* The most traces worth decoding together. Compare, baseline and fixed
- * know every trace up front and stream them across instances (run.c):
- * all of the run's traces. Adaptive and online decide as they go, one
- * instance at a time: the most one call of the strategy generates. */
+/* The most traces worth decoding together: all of the run's. The runner
+ * streams every instance through the backend (run.c), so a slot freed by
+ * one instance's trace takes the next instance's; a strategy's own
+ * batches (adaptive, online) come one after the other, but other
+ * instances fill the slots meanwhile. */
 static uint32_t traces_per_call(const sdc_experiment *e)
 {
     const sdc_config *cfg = e->cfg;
@@ -187,13 +188,6 @@ static uint32_t traces_per_call(const sdc_experiment *e)
         n = 1;
     else if (!cfg->compare && cfg->kind.strategy == SDC_STRATEGY_FIXED)
         n = cfg->fixed_n;
-    else if (!cfg->compare) {
-        n = cfg->parallel;
-        if (cfg->kind.strategy == SDC_STRATEGY_ONLINE && cfg->warmup > n)
-            n = cfg->warmup;
-        n = n < cfg->budget ? n : cfg->budget;
-        return n < 1 ? 1 : n > 256 ? 256 : (uint32_t)n;
-    }
     size_t instances = e->data && e->data->n ? e->data->n : 1;
     n *= (int64_t)instances;
     return n < 1 ? 1 : n > 256 ? 256 : (uint32_t)n;

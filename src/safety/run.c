@@ -114,21 +114,29 @@ typedef struct runner {
     sdc_run_judge judge;
     sdc_results *res;
     /* the stream (compare, baseline, fixed): requests in instance order */
-    struct pending *pend; /* by request number */
-    size_t n_taken;       /* requests made */
-    size_t next_inst;     /* the next instance to look at */
-    size_t next_write;    /* the request whose records are written next */
-    dc_status st;         /* why the stream stopped */
+    struct pending *pend; /* by stream position: instances in the order taken */
+    size_t n_taken;       /* instances taken */
+    size_t *req_inst;     /* request number -> stream position */
+    size_t n_req, cap_req;
+    size_t next_inst;  /* the next instance of the dataset to look at */
+    size_t next_write; /* the stream position written next */
+    dc_status st;      /* why the stream stopped */
     dc_error *err;
 } runner;
 
-/* An instance whose traces are being generated in the stream. */
+/* An instance in the stream: its request(s) and what came back. */
 typedef struct pending {
+    struct runner *r;
     const sdc_instance *inst;
     char *user; /* the classify prompt, owned; NULL when the prompt is the instance's */
     dc_chat chat;
-    dc_gen_result res;
-    int ready;
+    dc_gen_result res;         /* compare: the budget's traces */
+    sdc_strategy_state *strat; /* run: the strategy, one batch at a time */
+    sdc_strategy_need need;    /* run: the batch the strategy wants next */
+    int wants;                 /* need is waiting to be asked for */
+    int online;                /* the batch in flight is observed by the strategy */
+    sdc_outcome out;           /* run: the strategy's outcome */
+    int ready;                 /* done: to be written */
 } pending;
 
 static void count_trace(runner *r, const dc_gen_trace *g)
@@ -261,42 +269,6 @@ static dc_status record_outcome(runner *r, const sdc_instance *inst, sdc_outcome
     return st;
 }
 
-/* A voting strategy over traces generated in one go (baseline, fixed):
- * the same outcome sdc_strategy_run() gives, from the stream's traces. */
-static dc_status strategy_traces(runner *r, const sdc_instance *inst, dc_gen_result *res,
-                                 dc_error *err)
-{
-    size_t n = res->n_traces;
-    sdc_trace_info *info = dc_calloc(n ? n : 1, sizeof *info);
-    if (!info)
-        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
-    dc_status st = DC_STATUS_OK;
-    for (size_t i = 0; i < n && st == DC_STATUS_OK; i++)
-        st = sdc_trace_describe(&res->traces[i], &r->sp, answer_of, &r->ac, &info[i]);
-    if (st != DC_STATUS_OK) {
-        dc_free(info);
-        return dc_error_set(err, st, "out of memory");
-    }
-    sdc_trace_pool pool = {res->traces, info, n};
-    sdc_outcome o;
-    st = sdc_strategy_replay(&pool, &r->sp, &o, err);
-    dc_free(info);
-    if (st != DC_STATUS_OK)
-        return st;
-    return record_outcome(r, inst, &o, res->prompt_seconds + res->gen_seconds, err);
-}
-
-/* One strategy generating for real: its traces and its prediction. */
-static dc_status run_strategy(runner *r, const sdc_instance *inst, const dc_prompt *prompt,
-                              const dc_gen_params *gen, dc_error *err)
-{
-    sdc_outcome o;
-    dc_status st = sdc_strategy_run(r->p->backend, prompt, gen, &r->sp, answer_of, &r->ac, &o, err);
-    if (st != DC_STATUS_OK)
-        return st;
-    return record_outcome(r, inst, &o, o.seconds, err);
-}
-
 /* The user turn of an instance: its prompt, or in classify mode the
  * template around it (*owned, the caller frees). */
 static dc_status user_turn(const runner *r, const sdc_instance *inst, char **owned, dc_error *err)
@@ -319,33 +291,18 @@ static dc_chat chat_of(const runner *r, const sdc_instance *inst, const char *ow
     return chat;
 }
 
-/* One instance on its own: analyze --replay, and the strategies that
- * decide as they generate (adaptive, online). */
-static dc_status run_instance(runner *r, const sdc_instance *inst, dc_error *err)
+/* analyze --replay: one instance from the traces a compare run generated. */
+static dc_status replay_instance(runner *r, const sdc_instance *inst, dc_error *err)
 {
     dc_buf_reset(&r->traces);
     dc_buf_reset(&r->preds);
     r->ac.prompt = inst->prompt;
-    dc_status st;
-    if (r->p->saved) {
-        /* analyze --replay: the traces a compare run generated */
-        const dc_gen_trace *saved;
-        size_t n;
-        double t0 = dc_now_seconds();
-        st = sdc_saved_traces_get(r->p->saved, inst->id, &saved, &n, err);
-        if (st == DC_STATUS_OK)
-            st = compare_traces(r, inst, saved, n, dc_now_seconds() - t0, err);
-        return st == DC_STATUS_OK ? records_ok(r, inst, err) : st;
-    }
-    char *user;
-    if ((st = user_turn(r, inst, &user, err)) != DC_STATUS_OK)
-        return st;
-    dc_chat chat = chat_of(r, inst, user);
-    dc_prompt prompt = {.chat = &chat};
-    dc_gen_params gen = r->gen;
-    gen.instance_id = inst->id;
-    st = run_strategy(r, inst, &prompt, &gen, err);
-    dc_free(user);
+    const dc_gen_trace *saved;
+    size_t n;
+    double t0 = dc_now_seconds();
+    dc_status st = sdc_saved_traces_get(r->p->saved, inst->id, &saved, &n, err);
+    if (st == DC_STATUS_OK)
+        st = compare_traces(r, inst, saved, n, dc_now_seconds() - t0, err);
     return st == DC_STATUS_OK ? records_ok(r, inst, err) : st;
 }
 
@@ -385,44 +342,89 @@ static dc_status finish_instance(runner *r, const sdc_instance *inst)
     return DC_STATUS_OK;
 }
 
-/* ---- the stream: every trace known up front (compare, baseline, fixed) ---- */
+/* ---- the stream: every instance's traces through one backend stream ---- */
 
 /* The backend keeps its slots busy across instances; requests are made
- * in instance order, results arrive in any order, and each instance is
- * written whole once it and every instance before it are done. */
+ * in instance order (a strategy's next batch before a new instance), the
+ * results come back in any order, and each instance is written whole
+ * once it and every instance before it are done. */
+
+static dc_observe stream_token(void *user, const dc_token_event *ev)
+{
+    pending *pe = user;
+    dc_observe d = tick_on_token(pe->r, ev);
+    if (d == DC_OBSERVE_CONTINUE && pe->online)
+        d = sdc_strategy_on_token(pe->strat, ev);
+    return d;
+}
+
+/* Request for the batch `need` of the instance at stream position k. */
+static int make_request(runner *r, size_t k, const sdc_strategy_need *need, dc_gen_request *req,
+                        dc_error *err)
+{
+    pending *pe = &r->pend[k];
+    if (r->n_req == r->cap_req) {
+        size_t cap = r->cap_req * 2 + 16;
+        size_t *m = dc_reallocarray(r->req_inst, cap, sizeof *m);
+        if (!m) {
+            dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+            return -1;
+        }
+        r->req_inst = m;
+        r->cap_req = cap;
+    }
+    r->req_inst[r->n_req++] = k;
+    pe->online = need->online_stop;
+    req->prompt.chat = &pe->chat;
+    req->params = r->gen;
+    req->params.instance_id = pe->inst->id;
+    req->params.n_traces = need->n_traces;
+    req->params.first_trace = need->first_trace;
+    req->params.keep_tokens = 1;
+    req->obs = (dc_observer){stream_token, NULL, pe};
+    return 1;
+}
 
 static int stream_next(void *user, dc_gen_request *req, dc_error *err)
 {
     runner *r = user;
+    if (r->st != DC_STATUS_OK)
+        return 0;
+    /* a strategy's next batch first, earliest instance first */
+    for (size_t k = r->next_write; k < r->n_taken; k++)
+        if (r->pend[k].wants) {
+            r->pend[k].wants = 0;
+            return make_request(r, k, &r->pend[k].need, req, err);
+        }
     const sdc_dataset *d = r->p->data;
     while (r->next_inst < d->n && sdc_results_done(r->res, d->items[r->next_inst].id)) {
         r->stats->skipped++;
         r->done++;
         r->next_inst++;
     }
-    if (r->st != DC_STATUS_OK || r->next_inst >= d->n)
+    if (r->next_inst >= d->n)
         return 0;
     const sdc_instance *inst = &d->items[r->next_inst];
-    pending *pe = &r->pend[r->n_taken];
+    size_t k = r->n_taken;
+    pending *pe = &r->pend[k];
     memset(pe, 0, sizeof *pe);
+    pe->r = r;
     pe->inst = inst;
     if (user_turn(r, inst, &pe->user, err) != DC_STATUS_OK)
         return -1;
+    sdc_strategy_need need = {(size_t)r->cfg->budget, 0, 0};
+    if (!r->cfg->compare &&
+        sdc_strategy_begin(&r->sp, answer_of, &r->ac, &pe->strat, &need, err) != DC_STATUS_OK) {
+        dc_free(pe->user);
+        pe->user = NULL;
+        return -1;
+    }
     r->next_inst++;
     r->n_taken++;
     pe->chat = chat_of(r, inst, pe->user);
-    req->prompt.chat = &pe->chat;
-    req->params = r->gen;
-    req->params.instance_id = inst->id;
-    req->params.n_traces = r->cfg->compare                       ? (size_t)r->cfg->budget
-                           : r->sp.kind == SDC_STRATEGY_BASELINE ? 1
-                                                                 : r->sp.fixed_n;
-    req->params.first_trace = 0;
-    req->params.keep_tokens = 1;
-    req->obs = (dc_observer){tick_on_token, NULL, r};
     if (!r->current)
         r->current = inst;
-    return 1;
+    return make_request(r, k, &need, req, err);
 }
 
 /* Writes the streamed instance w. */
@@ -433,13 +435,16 @@ static dc_status write_streamed(runner *r, pending *w)
     dc_buf_reset(&r->preds);
     r->ac.prompt = inst->prompt;
     r->cancelled = 0;
-    size_t tokens = w->res.gen_tokens;
     dc_status st;
-    if (r->cfg->compare)
+    size_t tokens;
+    if (r->cfg->compare) {
+        tokens = w->res.gen_tokens;
         st = compare_traces(r, inst, w->res.traces, w->res.n_traces,
                             w->res.prompt_seconds + w->res.gen_seconds, r->err);
-    else
-        st = strategy_traces(r, inst, &w->res, r->err);
+    } else {
+        tokens = w->out.tokens_generated;
+        st = record_outcome(r, inst, &w->out, w->out.seconds, r->err);
+    }
     r->tick_tokens = r->tick_tokens > tokens ? r->tick_tokens - tokens : 0;
     if (st == DC_STATUS_OK)
         st = records_ok(r, inst, r->err);
@@ -451,18 +456,43 @@ static dc_status write_streamed(runner *r, pending *w)
 static void pending_clear(pending *pe)
 {
     dc_gen_result_clear(&pe->res);
+    sdc_outcome_clear(&pe->out);
+    sdc_strategy_free(pe->strat);
+    pe->strat = NULL;
     dc_free(pe->user);
     pe->user = NULL;
-    pe->ready = 0;
+    pe->ready = pe->wants = 0;
+}
+
+/* A batch of the instance at stream position k is back. */
+static dc_status take_batch(runner *r, pending *pe, dc_gen_result *res)
+{
+    if (r->cfg->compare) {
+        pe->res = *res;
+        memset(res, 0, sizeof *res);
+        pe->ready = 1;
+        return DC_STATUS_OK;
+    }
+    r->ac.prompt = pe->inst->prompt; /* the refusal classifier sees it */
+    dc_status st = sdc_strategy_take(pe->strat, res, &pe->need, r->err);
+    if (st != DC_STATUS_OK)
+        return st;
+    if (pe->need.n_traces) {
+        pe->wants = 1;
+        return DC_STATUS_OK;
+    }
+    st = sdc_strategy_finish(pe->strat, &pe->out, r->err);
+    pe->ready = st == DC_STATUS_OK;
+    return st;
 }
 
 static dc_observe stream_done(void *user, size_t index, dc_gen_result *res)
 {
     runner *r = user;
-    pending *pe = &r->pend[index];
-    pe->res = *res;
-    memset(res, 0, sizeof *res);
-    pe->ready = 1;
+    pending *pe = &r->pend[r->req_inst[index]];
+    if (r->st == DC_STATUS_OK)
+        r->st = take_batch(r, pe, res);
+    dc_gen_result_clear(res);
     while (r->st == DC_STATUS_OK && r->next_write < r->n_taken && r->pend[r->next_write].ready) {
         pending *w = &r->pend[r->next_write++];
         r->st = write_streamed(r, w);
@@ -482,15 +512,22 @@ static dc_status run_stream(runner *r)
     dc_status st = dc_backend_generate_stream(r->p->backend, &s, r->err);
     if (r->st != DC_STATUS_OK) {
         st = r->st; /* the runner's own stop: its message is in err */
-    } else if (st != DC_STATUS_OK && r->n_taken > r->next_write) {
+    } else if (st != DC_STATUS_OK && r->n_req > 0) {
         /* a request that could not start: name its instance */
         dc_error e = *r->err;
-        dc_error_set(r->err, st, "instance %s: %s", r->pend[r->n_taken - 1].inst->id, e.msg);
+        dc_error_set(r->err, st, "instance %s: %s", r->pend[r->req_inst[r->n_req - 1]].inst->id,
+                     e.msg);
     }
+    if (st == DC_STATUS_OK && (r->next_write < r->n_taken || r->next_inst < d->n))
+        st = dc_error_set(r->err, DC_STATUS_STATE,
+                          "the stream ended with %zu instances unfinished (a bug: please report)",
+                          (r->n_taken - r->next_write) + (d->n - r->next_inst));
     for (size_t i = 0; i < r->n_taken; i++)
         pending_clear(&r->pend[i]);
     dc_free(r->pend);
+    dc_free(r->req_inst);
     r->pend = NULL;
+    r->req_inst = NULL;
     return st;
 }
 
@@ -542,11 +579,9 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
     r.last_tick = t0;
     r.res = res;
     r.err = err;
-    int streamed = !p->saved && (cfg->compare || r.sp.kind == SDC_STRATEGY_BASELINE ||
-                                 r.sp.kind == SDC_STRATEGY_FIXED);
-    if (streamed)
+    if (!p->saved)
         st = run_stream(&r);
-    for (size_t i = 0; !streamed && i < p->data->n && st == DC_STATUS_OK; i++) {
+    for (size_t i = 0; p->saved && i < p->data->n && st == DC_STATUS_OK; i++) {
         const sdc_instance *inst = &p->data->items[i];
         if (sdc_results_done(res, inst->id)) {
             stats->skipped++;
@@ -555,7 +590,7 @@ dc_status sdc_run_execute(const sdc_run_params *p, sdc_run_stats *stats, dc_erro
         }
         r.cancelled = 0;
         r.current = inst;
-        if ((st = run_instance(&r, inst, err)) == DC_STATUS_OK)
+        if ((st = replay_instance(&r, inst, err)) == DC_STATUS_OK)
             st = finish_instance(&r, inst);
     }
     stats->seconds = dc_now_seconds() - t0;

@@ -121,22 +121,35 @@ dc_status sdc_trace_describe(const dc_gen_trace *g, const sdc_strategy_params *s
 
 /* ---- bookkeeping ---- */
 
-typedef struct run_ctx {
-    dc_backend *b;
-    const sdc_trace_pool *pool; /* instead of b: traces already generated */
-    const dc_prompt *prompt;
-    dc_gen_params gen;
+/* Where a strategy is: what it asked for last, and what it does with it. */
+typedef enum phase {
+    PHASE_VOTING,   /* baseline, fixed: one batch, then the vote */
+    PHASE_ADAPTIVE, /* batches of `step` until the consensus or the budget */
+    PHASE_WARMUP,   /* online: the warm-up batch sets the threshold */
+    PHASE_ONLINE,   /* online: batches of `step`, stopped token by token */
+    PHASE_DONE
+} phase;
+
+struct sdc_strategy_state {
+    const sdc_trace_pool *pool; /* replay: traces already generated */
     const sdc_strategy_params *sp;
+    sdc_strategy_params sp_copy; /* what sp points to for a stepped strategy */
     sdc_answer_fn answer;
     void *user;
     sdc_outcome *out;
+    sdc_outcome own_out; /* what out points to for a stepped strategy */
     dc_error *err;
+    dc_error own_err;
     size_t cap;
+    phase ph;
+    sdc_strategy_need need; /* the batch asked for and not yet taken */
     /* online */
     dc_online *ctl;
-    dc_online_window *windows;
+    dc_online_window *windows; /* one per trace of the batch asked for */
     size_t n_windows;
-} run_ctx;
+};
+
+typedef struct sdc_strategy_state run_ctx;
 
 static dc_observe online_on_token(void *user, const dc_token_event *ev)
 {
@@ -242,60 +255,64 @@ static dc_status take_from_pool(run_ctx *c, size_t n, int online_stop)
     return st;
 }
 
-/* Generates traces [used, used + n) and appends them to the outcome. */
-static dc_status generate(run_ctx *c, size_t n, int online_stop)
+static void windows_free(run_ctx *c)
 {
-    if (c->pool)
-        return take_from_pool(c, n, online_stop);
+    for (size_t i = 0; i < c->n_windows; i++)
+        dc_online_window_free(&c->windows[i]);
+    dc_free(c->windows);
+    c->windows = NULL;
+    c->n_windows = 0;
+}
+
+/* Asks for traces [n_traces, n_traces + n); online_stop: observed token
+ * by token with a window per trace. */
+static dc_status ask(run_ctx *c, size_t n, int online_stop)
+{
+    c->need.n_traces = n;
+    c->need.first_trace = c->out->n_traces;
+    c->need.online_stop = online_stop;
+    windows_free(c);
+    if (!online_stop || c->pool)
+        return DC_STATUS_OK;
+    c->windows = dc_calloc(n, sizeof *c->windows);
+    if (!c->windows)
+        return dc_error_set(c->err, DC_STATUS_NOMEM, "out of memory");
+    c->n_windows = n;
+    for (size_t i = 0; i < n; i++) {
+        dc_status st = dc_online_window_init(c->ctl, &c->windows[i]);
+        if (st != DC_STATUS_OK)
+            return dc_error_set(c->err, st, "online window: %s", dc_strerror(st));
+    }
+    return DC_STATUS_OK;
+}
+
+/* Appends the generated traces of the batch asked for (handed over from
+ * r) to the outcome, each described once. */
+static dc_status append_generated(run_ctx *c, dc_gen_result *r)
+{
     sdc_outcome *o = c->out;
-    dc_gen_params p = c->gen;
-    p.n_traces = n;
-    p.first_trace = o->n_traces;
-    p.keep_tokens = 1;
-    dc_observer obs = {NULL, NULL, c};
-    dc_status st;
-    if (online_stop) {
-        c->windows = dc_calloc(n, sizeof *c->windows);
-        if (!c->windows)
-            return dc_error_set(c->err, DC_STATUS_NOMEM, "out of memory");
-        c->n_windows = n;
-        for (size_t i = 0; i < n; i++)
-            if ((st = dc_online_window_init(c->ctl, &c->windows[i])) != DC_STATUS_OK)
-                return dc_error_set(c->err, st, "online window: %s", dc_strerror(st));
-        obs.on_token = online_on_token;
-    }
-    dc_gen_result r;
-    double t0 = dc_now_seconds();
-    st = dc_backend_generate(c->b, c->prompt, &p, &obs, &r, c->err);
-    o->seconds += dc_now_seconds() - t0;
-    if (c->windows) {
-        for (size_t i = 0; i < c->n_windows; i++)
-            dc_online_window_free(&c->windows[i]);
-        dc_free(c->windows);
-        c->windows = NULL;
-        c->n_windows = 0;
-    }
-    if (st != DC_STATUS_OK)
-        return st;
-    if ((st = reserve(c, r.n_traces)) != DC_STATUS_OK) {
-        dc_gen_result_clear(&r);
+    windows_free(c);
+    o->seconds += r->prompt_seconds + r->gen_seconds;
+    dc_status st = reserve(c, r->n_traces);
+    if (st != DC_STATUS_OK) {
+        dc_gen_result_clear(r);
         return st;
     }
-    for (size_t i = 0; i < r.n_traces; i++) {
+    for (size_t i = 0; i < r->n_traces; i++) {
         size_t k = o->n_traces;
-        o->traces[k] = r.traces[i];
-        memset(&r.traces[i], 0, sizeof r.traces[i]);
+        o->traces[k] = r->traces[i];
+        memset(&r->traces[i], 0, sizeof r->traces[i]);
         o->n_traces++;
         o->tokens_generated += o->traces[k].n_evaluated;
         if (o->traces[k].stop == DC_STOP_ERROR)
             o->failed_traces++;
         if ((st = sdc_trace_describe(&o->traces[k], c->sp, c->answer, c->user, &o->info[k])) !=
             DC_STATUS_OK) {
-            dc_gen_result_clear(&r);
+            dc_gen_result_clear(r);
             return dc_error_set(c->err, st, "out of memory");
         }
     }
-    dc_gen_result_clear(&r);
+    dc_gen_result_clear(r);
     return DC_STATUS_OK;
 }
 
@@ -363,104 +380,127 @@ static double current_share(const sdc_outcome *o, const double *w)
     return share;
 }
 
-/* ---- strategies ---- */
+/* ---- strategies, one batch at a time ---- */
 
-static dc_status run_voting(run_ctx *c, size_t first_n, int adaptive)
+/* The first batch of the strategy. */
+static dc_status start(run_ctx *c)
 {
     const sdc_strategy_params *sp = c->sp;
-    dc_status st = generate(c, first_n, 0);
-    if (st != DC_STATUS_OK)
-        return st;
-    while (adaptive && c->out->n_traces < sp->budget) {
-        double *w = weights_of(c->out, sp->vote_score);
-        if (!w)
-            return dc_error_set(c->err, DC_STATUS_NOMEM, "out of memory");
-        double share = current_share(c->out, w);
-        dc_free(w);
-        if (!isnan(share) && share >= sp->consensus)
-            break;
-        size_t n = sp->budget - c->out->n_traces;
-        if ((st = generate(c, n < sp->step ? n : sp->step, 0)) != DC_STATUS_OK)
-            return st;
+    sdc_outcome *out = c->out;
+    memset(out, 0, sizeof *out);
+    out->consensus = out->mean_prob = out->confidence = out->trace_conf = out->threshold = NAN;
+    if (!sp || sp->fixed_n < 1 || sp->budget < 1 || sp->step < 1 || sp->warmup < 1)
+        return dc_error_set(c->err, DC_STATUS_INVALID_ARG,
+                            "strategy: fixed_n, budget, step and warmup must be >= 1");
+    switch (sp->kind) {
+    case SDC_STRATEGY_BASELINE: c->ph = PHASE_VOTING; return ask(c, 1, 0);
+    case SDC_STRATEGY_FIXED: c->ph = PHASE_VOTING; return ask(c, sp->fixed_n, 0);
+    case SDC_STRATEGY_ADAPTIVE:
+        c->ph = PHASE_ADAPTIVE;
+        return ask(c, sp->step < sp->budget ? sp->step : sp->budget, 0);
+    default: break;
     }
-    for (size_t i = 0; i < c->out->n_traces; i++)
-        c->out->info[i].voted = c->out->info[i].answer != NULL;
-    double *w = c->sp->kind == SDC_STRATEGY_BASELINE ? NULL : weights_of(c->out, sp->vote_score);
-    if (c->sp->kind != SDC_STRATEGY_BASELINE && !w)
-        return dc_error_set(c->err, DC_STATUS_NOMEM, "out of memory");
-    st = conclude(c, w);
-    dc_free(w);
-    return st;
-}
-
-static dc_status run_online(run_ctx *c)
-{
-    const sdc_strategy_params *sp = c->sp;
     dc_online_params op = {sp->warmup, sp->keep_percent, sp->score.window, sp->consensus,
                            sp->budget};
     dc_status st = dc_online_new(&op, &c->ctl);
     if (st != DC_STATUS_OK)
         return dc_error_set(c->err, st, "online: warmup, keep-percent and window must be >= 1");
-    if ((st = generate(c, sp->warmup, 0)) != DC_STATUS_OK)
-        return st;
-    for (size_t i = 0; i < c->out->n_traces; i++)
-        if ((st = dc_online_add_warmup(c->ctl, c->out->info[i].answer,
-                                       c->out->info[i].scores.lowest)) != DC_STATUS_OK)
-            return dc_error_set(c->err, st, "online warmup: %s", dc_strerror(st));
-    dc_online_threshold(c->ctl, &c->out->threshold);
-    while (!dc_online_done(c->ctl)) {
-        size_t first = c->out->n_traces;
-        size_t n = sp->budget - first;
-        if ((st = generate(c, n < sp->step ? n : sp->step, 1)) != DC_STATUS_OK)
-            return st;
-        for (size_t i = first; i < c->out->n_traces; i++) {
-            const dc_gen_trace *g = &c->out->traces[i];
+    c->ph = PHASE_WARMUP;
+    return ask(c, sp->warmup, 0);
+}
+
+/* The batch asked for has been appended: what next (c->need.n_traces 0:
+ * the strategy is done). */
+static dc_status advance(run_ctx *c)
+{
+    const sdc_strategy_params *sp = c->sp;
+    sdc_outcome *o = c->out;
+    size_t first = c->need.first_trace;
+    c->need.n_traces = 0;
+    dc_status st;
+    switch (c->ph) {
+    case PHASE_VOTING: break;
+    case PHASE_ADAPTIVE:
+        if (o->n_traces < sp->budget) {
+            double *w = weights_of(o, sp->vote_score);
+            if (!w)
+                return dc_error_set(c->err, DC_STATUS_NOMEM, "out of memory");
+            double share = current_share(o, w);
+            dc_free(w);
+            if (isnan(share) || share < sp->consensus) {
+                size_t n = sp->budget - o->n_traces;
+                return ask(c, n < sp->step ? n : sp->step, 0);
+            }
+        }
+        break;
+    case PHASE_WARMUP:
+        for (size_t i = 0; i < o->n_traces; i++)
+            if ((st = dc_online_add_warmup(c->ctl, o->info[i].answer, o->info[i].scores.lowest)) !=
+                DC_STATUS_OK)
+                return dc_error_set(c->err, st, "online warmup: %s", dc_strerror(st));
+        dc_online_threshold(c->ctl, &o->threshold);
+        c->ph = PHASE_ONLINE;
+        first = o->n_traces; /* nothing more to add below */
+        /* fall through */
+    case PHASE_ONLINE:
+        for (size_t i = first; i < o->n_traces; i++) {
+            const dc_gen_trace *g = &o->traces[i];
             int stopped = g->stop != DC_STOP_EOS && g->stop != DC_STOP_LENGTH;
-            if ((st = dc_online_add_final(c->ctl, c->out->info[i].answer,
-                                          c->out->info[i].scores.lowest, stopped)) != DC_STATUS_OK)
+            if ((st = dc_online_add_final(c->ctl, o->info[i].answer, o->info[i].scores.lowest,
+                                          stopped)) != DC_STATUS_OK)
                 return dc_error_set(c->err, st, "online: %s", dc_strerror(st));
         }
+        if (!dc_online_done(c->ctl)) {
+            size_t n = sp->budget - o->n_traces;
+            return ask(c, n < sp->step ? n : sp->step, 1);
+        }
+        break;
+    case PHASE_DONE: break;
     }
-    /* voters as the controller decided them */
-    for (size_t i = 0; i < c->out->n_traces; i++) {
-        const dc_gen_trace *g = &c->out->traces[i];
-        int stopped = i >= sp->warmup && g->stop != DC_STOP_EOS && g->stop != DC_STOP_LENGTH;
-        c->out->info[i].voted = !stopped && c->out->info[i].answer &&
-                                !dc_online_flagged(c->ctl, c->out->info[i].scores.lowest);
+    c->ph = PHASE_DONE;
+    return DC_STATUS_OK;
+}
+
+/* The vote over what was generated. */
+static dc_status conclude_strategy(run_ctx *c)
+{
+    const sdc_strategy_params *sp = c->sp;
+    sdc_outcome *o = c->out;
+    double *w;
+    if (sp->kind == SDC_STRATEGY_ONLINE) {
+        /* voters as the controller decided them */
+        for (size_t i = 0; i < o->n_traces; i++) {
+            const dc_gen_trace *g = &o->traces[i];
+            int stopped = i >= sp->warmup && g->stop != DC_STOP_EOS && g->stop != DC_STOP_LENGTH;
+            o->info[i].voted = !stopped && o->info[i].answer &&
+                               !dc_online_flagged(c->ctl, o->info[i].scores.lowest);
+        }
+        w = dc_calloc(o->n_traces ? o->n_traces : 1, sizeof *w);
+        if (w)
+            for (size_t i = 0; i < o->n_traces; i++)
+                w[i] = o->info[i].scores.lowest;
+    } else {
+        for (size_t i = 0; i < o->n_traces; i++)
+            o->info[i].voted = o->info[i].answer != NULL;
+        if (sp->kind == SDC_STRATEGY_BASELINE)
+            return conclude(c, NULL);
+        w = weights_of(o, sp->vote_score);
     }
-    double *w = dc_calloc(c->out->n_traces ? c->out->n_traces : 1, sizeof *w);
     if (!w)
         return dc_error_set(c->err, DC_STATUS_NOMEM, "out of memory");
-    for (size_t i = 0; i < c->out->n_traces; i++)
-        w[i] = c->out->info[i].scores.lowest;
-    st = conclude(c, w);
+    dc_status st = conclude(c, w);
     dc_free(w);
     return st;
 }
 
-static dc_status run(run_ctx c)
+static void ctx_release(run_ctx *c)
 {
-    const sdc_strategy_params *sp = c.sp;
-    sdc_outcome *out = c.out;
-    memset(out, 0, sizeof *out);
-    out->consensus = out->mean_prob = out->confidence = out->trace_conf = out->threshold = NAN;
-    if (!sp || sp->fixed_n < 1 || sp->budget < 1 || sp->step < 1 || sp->warmup < 1)
-        return dc_error_set(c.err, DC_STATUS_INVALID_ARG,
-                            "strategy: fixed_n, budget, step and warmup must be >= 1");
-    dc_status st;
-    switch (sp->kind) {
-    case SDC_STRATEGY_BASELINE: st = run_voting(&c, 1, 0); break;
-    case SDC_STRATEGY_FIXED: st = run_voting(&c, sp->fixed_n, 0); break;
-    case SDC_STRATEGY_ADAPTIVE:
-        st = run_voting(&c, sp->step < sp->budget ? sp->step : sp->budget, 1);
-        break;
-    default: st = run_online(&c); break;
-    }
-    dc_online_free(c.ctl);
-    if (st != DC_STATUS_OK)
-        sdc_outcome_clear(out);
-    return st;
+    windows_free(c);
+    dc_online_free(c->ctl);
+    c->ctl = NULL;
 }
+
+/* ---- the drivers: a backend, a pool of traces, or the caller's steps ---- */
 
 dc_status sdc_strategy_run(dc_backend *b, const dc_prompt *prompt, const dc_gen_params *gen,
                            const sdc_strategy_params *sp, sdc_answer_fn answer, void *user,
@@ -470,8 +510,37 @@ dc_status sdc_strategy_run(dc_backend *b, const dc_prompt *prompt, const dc_gen_
         memset(out, 0, sizeof *out);
         return dc_error_set(err, DC_STATUS_INVALID_ARG, "strategy: no backend, prompt or answer");
     }
-    run_ctx c = {b, NULL, prompt, *gen, sp, answer, user, out, err, 0, NULL, NULL, 0};
-    return run(c);
+    run_ctx c;
+    memset(&c, 0, sizeof c);
+    c.sp = sp;
+    c.answer = answer;
+    c.user = user;
+    c.out = out;
+    c.err = err;
+    dc_status st = start(&c);
+    while (st == DC_STATUS_OK && c.need.n_traces) {
+        dc_gen_params p = *gen;
+        p.n_traces = c.need.n_traces;
+        p.first_trace = c.need.first_trace;
+        p.keep_tokens = 1;
+        dc_observer obs = {c.need.online_stop ? sdc_strategy_on_token : NULL, NULL, &c};
+        dc_gen_result r;
+        double t0 = dc_now_seconds();
+        st = dc_backend_generate(b, prompt, &p, &obs, &r, err);
+        if (st != DC_STATUS_OK)
+            break;
+        /* wall time, prompt included, as the caller waited for it */
+        r.prompt_seconds = 0;
+        r.gen_seconds = dc_now_seconds() - t0;
+        if ((st = append_generated(&c, &r)) == DC_STATUS_OK)
+            st = advance(&c);
+    }
+    if (st == DC_STATUS_OK)
+        st = conclude_strategy(&c);
+    ctx_release(&c);
+    if (st != DC_STATUS_OK)
+        sdc_outcome_clear(out);
+    return st;
 }
 
 dc_status sdc_strategy_replay(const sdc_trace_pool *pool, const sdc_strategy_params *sp,
@@ -481,9 +550,104 @@ dc_status sdc_strategy_replay(const sdc_trace_pool *pool, const sdc_strategy_par
         memset(out, 0, sizeof *out);
         return dc_error_set(err, DC_STATUS_INVALID_ARG, "strategy: no traces to replay");
     }
-    run_ctx c = {NULL, pool, NULL, dc_gen_default_params(), sp, NULL, NULL, out, err, 0,
-                 NULL, NULL, 0};
-    return run(c);
+    run_ctx c;
+    memset(&c, 0, sizeof c);
+    c.pool = pool;
+    c.sp = sp;
+    c.out = out;
+    c.err = err;
+    dc_status st = start(&c);
+    while (st == DC_STATUS_OK && c.need.n_traces)
+        if ((st = take_from_pool(&c, c.need.n_traces, c.need.online_stop)) == DC_STATUS_OK)
+            st = advance(&c);
+    if (st == DC_STATUS_OK)
+        st = conclude_strategy(&c);
+    ctx_release(&c);
+    if (st != DC_STATUS_OK)
+        sdc_outcome_clear(out);
+    return st;
+}
+
+dc_status sdc_strategy_begin(const sdc_strategy_params *sp, sdc_answer_fn answer, void *user,
+                             sdc_strategy_state **out, sdc_strategy_need *need, dc_error *err)
+{
+    *out = NULL;
+    memset(need, 0, sizeof *need);
+    if (!sp || !answer)
+        return dc_error_set(err, DC_STATUS_INVALID_ARG, "strategy: no parameters or answer");
+    run_ctx *c = dc_calloc(1, sizeof *c);
+    if (!c)
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    c->sp_copy = *sp;
+    c->sp = &c->sp_copy;
+    c->answer = answer;
+    c->user = user;
+    c->out = &c->own_out;
+    c->err = &c->own_err;
+    dc_status st = start(c);
+    if (st != DC_STATUS_OK) {
+        if (err)
+            *err = c->own_err;
+        sdc_strategy_free(c);
+        return st;
+    }
+    *need = c->need;
+    *out = c;
+    return DC_STATUS_OK;
+}
+
+dc_observe sdc_strategy_on_token(void *state, const dc_token_event *ev)
+{
+    return online_on_token(state, ev);
+}
+
+dc_status sdc_strategy_take(sdc_strategy_state *c, dc_gen_result *res, sdc_strategy_need *need,
+                            dc_error *err)
+{
+    memset(need, 0, sizeof *need);
+    if (!c->need.n_traces || res->n_traces != c->need.n_traces) {
+        dc_gen_result_clear(res);
+        return dc_error_set(err, DC_STATUS_INVALID_ARG,
+                            "strategy: %zu traces handed over, %zu were asked for", res->n_traces,
+                            c->need.n_traces);
+    }
+    dc_status st = append_generated(c, res);
+    if (st == DC_STATUS_OK)
+        st = advance(c);
+    if (st != DC_STATUS_OK) {
+        if (err)
+            *err = c->own_err;
+        return st;
+    }
+    *need = c->need;
+    return DC_STATUS_OK;
+}
+
+dc_status sdc_strategy_finish(sdc_strategy_state *c, sdc_outcome *out, dc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    dc_status st =
+        c->need.n_traces
+            ? dc_error_set(&c->own_err, DC_STATUS_INVALID_ARG,
+                           "strategy: finished with %zu traces still asked for", c->need.n_traces)
+            : conclude_strategy(c);
+    if (st != DC_STATUS_OK) {
+        if (err)
+            *err = c->own_err;
+        return st;
+    }
+    *out = c->own_out;
+    memset(&c->own_out, 0, sizeof c->own_out);
+    return DC_STATUS_OK;
+}
+
+void sdc_strategy_free(sdc_strategy_state *c)
+{
+    if (!c)
+        return;
+    ctx_release(c);
+    sdc_outcome_clear(&c->own_out);
+    dc_free(c);
 }
 
 void sdc_outcome_clear(sdc_outcome *o)

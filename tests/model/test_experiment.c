@@ -390,6 +390,15 @@ static void width_run(const char *cmd, const char *name, const char *slots, cons
     }
 }
 
+static size_t count_lines_of(const char *name, const char *file)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s/%s", work, name, file);
+    size_t n = count_lines(p);
+    assert_true(n > 12); /* more than one trace an instance */
+    return n;
+}
+
 static void assert_same_run(const char *x, const char *y, size_t n_preds, size_t n_traces)
 {
     char a_dir[400], b_dir[400];
@@ -423,6 +432,19 @@ static void test_width_does_not_change_results(void **state)
     width_run("run", "f1", "--slots 1", fixed);
     width_run("run", "f7", "--slots 7", fixed);
     assert_same_run("f1", "f7", 12, 12 * 3);
+    /* online and adaptive ask for batches one after another (warm-up, then
+       steps stopped token by token); other instances fill the slots
+       meanwhile, and each instance's batches still come in its order */
+    const char *online = "--strategy online --budget 6 --num-instances 12 --quiet "
+                         "--max-tokens 24 --threads 2 --seed 11";
+    width_run("run", "o1", "--slots 1", online);
+    width_run("run", "o9", "--slots 9", online);
+    assert_same_run("o1", "o9", 12, count_lines_of("o1", "traces.jsonl"));
+    const char *adaptive = "--strategy adaptive --budget 6 --num-instances 12 --quiet "
+                           "--max-tokens 24 --threads 2 --seed 11";
+    width_run("run", "a1", "--slots 1", adaptive);
+    width_run("run", "a9", "--slots 9", adaptive);
+    assert_same_run("a1", "a9", 12, count_lines_of("a1", "traces.jsonl"));
 }
 
 static void test_unwritable_dir(void **state)
