@@ -94,15 +94,23 @@ typedef struct oai_trace {
     dc_status error;
 } oai_trace;
 
+/* One request's traces (one prompt); a stream runs several at once. */
 struct oai_gen {
     oai_backend *b;
+    size_t seq; /* its number in the stream */
+    dc_prompt prompt_copy;
+    dc_gen_params gp_copy;
+    dc_observer obs_copy;
     const dc_prompt *prompt;
     const dc_gen_params *gp;
     const dc_observer *obs;
+    dc_gen_result res;
     dc_gen_result *out;
+    char (*errs)[DC_ERROR_MSG_MAX]; /* why each trace failed */
     oai_trace *tr;
-    size_t n;
+    size_t n, n_done;
     int cancel_all;
+    double t0;
     dc_trace_limits lim;
 };
 
@@ -559,12 +567,13 @@ static void trace_finish(oai_gen *g, oai_trace *t, dc_stop_reason stop, dc_statu
     oai_backend *b = g->b;
     detach(g, t);
     t->state = OAI_DONE;
+    g->n_done++;
     t->stop = stop;
     t->error = error;
     if (stop == DC_STOP_ERROR) {
         b->stats.failed_traces++;
-        snprintf(b->trace_err[t->i], DC_ERROR_MSG_MAX, "%s", msg ? msg : dc_strerror(error));
-        oai_redact(b->trace_err[t->i], b->api_key);
+        snprintf(g->errs[t->i], DC_ERROR_MSG_MAX, "%s", msg ? msg : dc_strerror(error));
+        oai_redact(g->errs[t->i], b->api_key);
     }
     dc_gen_trace *o = &g->out->traces[t->i];
     o->index = g->gp->first_trace + t->i;
@@ -572,7 +581,7 @@ static void trace_finish(oai_gen *g, oai_trace *t, dc_stop_reason stop, dc_statu
     o->stop = stop;
     o->error = error;
     if (stop == DC_STOP_ERROR && !o->error_msg)
-        o->error_msg = dc_strdup(b->trace_err[t->i]); /* NULL on NOMEM: the status remains */
+        o->error_msg = dc_strdup(g->errs[t->i]); /* NULL on NOMEM: the status remains */
     o->n_generated = t->delivered;
     o->n_evaluated = t->evaluated;
     char id[320];
@@ -774,64 +783,172 @@ static int failures_exceeded(const oai_backend *b)
     return b->p.max_failures != SIZE_MAX && b->stats.failed_traces > b->p.max_failures;
 }
 
-static dc_status run_loop(oai_gen *g, dc_error *err)
+/* ---- the scheduler: the requests of a stream share the window ---- */
+
+typedef struct oai_sched {
+    oai_backend *b;
+    const dc_gen_stream *feed;
+    dc_error *err;
+    oai_gen **act; /* taken, not yet handed over, in stream order */
+    size_t n_act, cap_act;
+    size_t n_taken;
+    size_t limit;  /* requests in flight at most */
+    int feed_over; /* next() failed, or everything was cancelled */
+    dc_status failed;
+} oai_sched;
+
+static void gen_free(oai_gen *g);
+static dc_status gen_open(oai_backend *b, const dc_gen_request *req, oai_gen **out, dc_error *err);
+
+/* Starts g's waiting traces while the window has room. */
+static dc_status start_waiting(oai_sched *S, oai_gen *g, size_t *running, double now,
+                               double *next_start)
 {
-    oai_backend *b = g->b;
-    size_t limit = b->p.concurrency;
-    if (g->gp->parallel && g->gp->parallel < limit)
-        limit = g->gp->parallel;
+    oai_backend *b = S->b;
     oai_req_spec spec = {(int)b->p.api,
                          b->model,
                          b->p.stream,
                          b->p.send_top_k_min_p,
                          b->p.send_template_kwargs,
                          b->p.send_stream_usage};
+    for (size_t i = 0; i < g->n && *running < S->limit; i++) {
+        oai_trace *t = &g->tr[i];
+        if (t->state != OAI_WAITING)
+            continue;
+        if (failures_exceeded(b)) {
+            char msg[DC_ERROR_MSG_MAX];
+            snprintf(msg, sizeof msg, "not sent: %llu traces failed, more than max_failures = %zu",
+                     (unsigned long long)b->stats.failed_traces, b->p.max_failures);
+            trace_finish(g, t, DC_STOP_ERROR, DC_STATUS_LIMIT, msg);
+            continue;
+        }
+        if (t->not_before > now) {
+            if (t->not_before < *next_start)
+                *next_start = t->not_before;
+            continue;
+        }
+        dc_error e = {0};
+        dc_status st = DC_STATUS_OK;
+        if (t->attempts == 0)
+            st = oai_request_body(&spec, g->prompt, g->gp, t->seed, &t->req, &e);
+        if (st == DC_STATUS_OK)
+            st = start_attempt(g, t, &e);
+        if (st != DC_STATUS_OK) {
+            if (st == DC_STATUS_NOMEM)
+                return dc_error_set(S->err, st, "%s", e.msg);
+            trace_finish(g, t, DC_STOP_ERROR, st, e.msg);
+            continue;
+        }
+        (*running)++;
+    }
+    return DC_STATUS_OK;
+}
+
+/* Takes the stream's next request into the window. 1: taken; 0: none
+ * now; -1: the stream stops (S->failed). */
+static int admit(oai_sched *S)
+{
+    oai_backend *b = S->b;
+    dc_gen_request req;
+    int got = S->feed->next(S->feed->user, &req, S->err);
+    if (got == 0)
+        return 0;
+    dc_status st = DC_STATUS_OK;
+    if (got < 0)
+        st = S->err && S->err->status != DC_STATUS_OK ? S->err->status : DC_STATUS_INVALID_ARG;
+    else if (failures_exceeded(b))
+        st = dc_error_set(S->err, DC_STATUS_LIMIT,
+                          "%llu traces failed, more than max_failures = %zu; nothing sent",
+                          (unsigned long long)b->stats.failed_traces, b->p.max_failures);
+    if (st == DC_STATUS_OK && S->n_act == S->cap_act) {
+        size_t cap = S->cap_act * 2 + 8;
+        oai_gen **a = dc_reallocarray(S->act, cap, sizeof *a);
+        if (a) {
+            S->act = a;
+            S->cap_act = cap;
+        } else {
+            st = dc_error_set(S->err, DC_STATUS_NOMEM, "out of memory");
+        }
+    }
+    oai_gen *g = NULL;
+    if (st == DC_STATUS_OK)
+        st = gen_open(b, &req, &g, S->err);
+    if (st != DC_STATUS_OK) {
+        S->feed_over = 1;
+        S->failed = st;
+        return -1;
+    }
+    g->seq = S->n_taken++;
+    S->act[S->n_act++] = g;
+    return 1;
+}
+
+/* Hands every request whose traces have all ended to done(), in the
+ * order they finished. Returns how many. */
+static size_t hand_over_done(oai_sched *S)
+{
+    oai_backend *b = S->b;
+    size_t handed = 0;
+    for (size_t k = 0; k < S->n_act;) {
+        oai_gen *g = S->act[k];
+        if (g->n_done < g->n) {
+            k++;
+            continue;
+        }
+        memmove(&S->act[k], &S->act[k + 1], (S->n_act - k - 1) * sizeof *S->act);
+        S->n_act--;
+        g->res.gen_seconds = dc_now_seconds() - g->t0;
+        /* the last request's errors stay readable (dc_backend_openai_trace_error) */
+        dc_free(b->trace_err);
+        b->trace_err = g->errs;
+        b->n_trace_err = g->n;
+        g->errs = NULL;
+        dc_gen_result res = g->res;
+        memset(&g->res, 0, sizeof g->res);
+        size_t seq = g->seq;
+        gen_free(g);
+        dc_free(g);
+        handed++;
+        if (S->feed->done(S->feed->user, seq, &res) == DC_OBSERVE_CANCEL)
+            b->cancel = 1;
+    }
+    return handed;
+}
+
+static dc_status sched_loop(oai_sched *S)
+{
+    oai_backend *b = S->b;
     for (;;) {
-        if (b->cancel || g->cancel_all) {
-            cancel_everything(g);
+        int cancel = b->cancel != 0;
+        for (size_t k = 0; k < S->n_act; k++)
+            cancel |= S->act[k]->cancel_all;
+        if (cancel) {
+            /* an observer's or done()'s cancel, or dc_backend_cancel: every
+               request ends, and none is taken after */
+            S->feed_over = 1;
+            for (size_t k = 0; k < S->n_act; k++)
+                cancel_everything(S->act[k]);
+            hand_over_done(S);
             return DC_STATUS_OK;
         }
         double now = dc_now_seconds();
-        size_t running = 0, left = 0;
+        size_t running = 0;
         double next_start = INFINITY;
-        for (size_t i = 0; i < g->n; i++) {
-            oai_trace *t = &g->tr[i];
-            running += t->state == OAI_RUNNING;
-            left += t->state != OAI_DONE;
-        }
-        if (left == 0)
-            return DC_STATUS_OK;
-        for (size_t i = 0; i < g->n && running < limit; i++) {
-            oai_trace *t = &g->tr[i];
-            if (t->state != OAI_WAITING)
-                continue;
-            if (failures_exceeded(b)) {
-                char msg[DC_ERROR_MSG_MAX];
-                snprintf(msg, sizeof msg,
-                         "not sent: %llu traces failed, more than max_failures = %zu",
-                         (unsigned long long)b->stats.failed_traces, b->p.max_failures);
-                trace_finish(g, t, DC_STOP_ERROR, DC_STATUS_LIMIT, msg);
-                continue;
-            }
-            if (t->not_before > now) {
-                if (t->not_before < next_start)
-                    next_start = t->not_before;
-                continue;
-            }
-            dc_error e = {0};
-            dc_status st = DC_STATUS_OK;
-            if (t->attempts == 0)
-                st = oai_request_body(&spec, g->prompt, g->gp, t->seed, &t->req, &e);
-            if (st == DC_STATUS_OK)
-                st = start_attempt(g, t, &e);
-            if (st != DC_STATUS_OK) {
-                if (st == DC_STATUS_NOMEM)
-                    return dc_error_set(err, st, "%s", e.msg);
-                trace_finish(g, t, DC_STOP_ERROR, st, e.msg);
-                continue;
-            }
-            running++;
-        }
+        for (size_t k = 0; k < S->n_act; k++)
+            for (size_t i = 0; i < S->act[k]->n; i++)
+                running += S->act[k]->tr[i].state == OAI_RUNNING;
+        dc_status st = DC_STATUS_OK;
+        for (size_t k = 0; k < S->n_act && running < S->limit && st == DC_STATUS_OK; k++)
+            st = start_waiting(S, S->act[k], &running, now, &next_start);
+        /* room left: the next requests of the stream fill it */
+        while (st == DC_STATUS_OK && running < S->limit && !S->feed_over && admit(S) == 1)
+            st = start_waiting(S, S->act[S->n_act - 1], &running, now, &next_start);
+        if (st != DC_STATUS_OK)
+            return st;
+        if (hand_over_done(S)) /* requests none of whose traces could start */
+            continue;
+        if (S->n_act == 0)
+            return S->failed; /* next() has nothing, and nothing runs */
         int still = 0;
         curl_multi_perform(b->multi, &still);
         CURLMsg *m;
@@ -843,12 +960,13 @@ static dc_status run_loop(oai_gen *g, dc_error *err)
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
             CURLcode rc = m->data.result;
             if (t && t->state == OAI_RUNNING)
-                attempt_done(g, t, rc);
+                attempt_done(t->g, t, rc);
         }
         now = dc_now_seconds();
-        for (size_t i = 0; i < g->n; i++)
-            check_timeouts(g, &g->tr[i], now);
-        if (b->cancel || g->cancel_all)
+        for (size_t k = 0; k < S->n_act; k++)
+            for (size_t i = 0; i < S->act[k]->n; i++)
+                check_timeouts(S->act[k], &S->act[k]->tr[i], now);
+        if (hand_over_done(S) || b->cancel)
             continue;
         int wait_ms = OAI_POLL_MS;
         if (next_start < INFINITY) {
@@ -859,6 +977,29 @@ static dc_status run_loop(oai_gen *g, dc_error *err)
         if (still > 0 || wait_ms > 0)
             curl_multi_poll(b->multi, NULL, 0, wait_ms, NULL);
     }
+}
+
+static dc_status sched_run(oai_backend *b, const dc_gen_stream *feed, size_t width, dc_error *err)
+{
+    oai_sched S;
+    memset(&S, 0, sizeof S);
+    S.b = b;
+    S.feed = feed;
+    S.err = err;
+    S.limit = b->p.concurrency;
+    if (width && width < S.limit)
+        S.limit = width;
+    b->cancel = 0;
+    dc_status st = sched_loop(&S);
+    /* an error left requests behind: they end cancelled, unreported */
+    for (size_t k = 0; k < S.n_act; k++) {
+        cancel_everything(S.act[k]);
+        dc_gen_result_clear(&S.act[k]->res);
+        gen_free(S.act[k]);
+        dc_free(S.act[k]);
+    }
+    dc_free(S.act);
+    return st;
 }
 
 /* ---- the vtable ---- */
@@ -903,6 +1044,10 @@ static void gen_free(oai_gen *g)
         }
     }
     dc_free(g->tr);
+    dc_free(g->errs);
+    g->tr = NULL;
+    g->errs = NULL;
+    g->n = 0;
 }
 
 static dc_status check_gen(const oai_backend *b, const dc_gen_params *gp, dc_error *err)
@@ -916,15 +1061,11 @@ static dc_status check_gen(const oai_backend *b, const dc_gen_params *gp, dc_err
     return DC_STATUS_OK;
 }
 
-static dc_status oai_generate(void *impl, const dc_prompt *prompt, const dc_gen_params *gp,
-                              const dc_observer *obs, dc_gen_result *out, dc_error *err)
+/* A request's traces, ready to start. */
+static dc_status gen_open(oai_backend *b, const dc_gen_request *req, oai_gen **out, dc_error *err)
 {
-    oai_backend *b = impl;
-    b->cancel = 0;
-    if (failures_exceeded(b))
-        return dc_error_set(err, DC_STATUS_LIMIT,
-                            "%llu traces failed, more than max_failures = %zu; nothing sent",
-                            (unsigned long long)b->stats.failed_traces, b->p.max_failures);
+    *out = NULL;
+    const dc_gen_params *gp = &req->params;
     dc_status st = check_gen(b, gp, err);
     if (st != DC_STATUS_OK)
         return st;
@@ -936,37 +1077,38 @@ static dc_status oai_generate(void *impl, const dc_prompt *prompt, const dc_gen_
                          b->p.send_stream_usage};
     dc_buf probe;
     dc_buf_init(&probe, 0);
-    st = oai_request_body(&spec, prompt, gp, 0, &probe, err);
+    st = oai_request_body(&spec, &req->prompt, gp, 0, &probe, err);
     dc_buf_free(&probe);
     if (st != DC_STATUS_OK)
         return st;
-
-    char(*errs)[DC_ERROR_MSG_MAX] = dc_calloc(gp->n_traces, sizeof *errs);
-    oai_gen g;
-    memset(&g, 0, sizeof g);
-    g.b = b;
-    g.prompt = prompt;
-    g.gp = gp;
-    g.obs = obs;
-    g.out = out;
-    g.n = gp->n_traces;
-    g.lim = dc_trace_default_limits();
-    g.lim.max_tokens = gp->max_tokens + 1; /* a whole reply may not exceed it either */
-    g.lim.max_top = b->p.max_top_logprobs + 1;
-    g.tr = dc_calloc(g.n, sizeof *g.tr);
-    out->traces = dc_calloc(g.n, sizeof *out->traces);
-    if (!errs || !g.tr || !out->traces) {
-        dc_free(errs);
-        dc_free(g.tr);
+    oai_gen *g = dc_calloc(1, sizeof *g);
+    if (!g)
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    g->b = b;
+    g->prompt_copy = req->prompt;
+    g->gp_copy = *gp;
+    g->obs_copy = req->obs;
+    g->prompt = &g->prompt_copy;
+    g->gp = &g->gp_copy;
+    g->obs = &g->obs_copy;
+    g->out = &g->res;
+    g->n = gp->n_traces;
+    g->lim = dc_trace_default_limits();
+    g->lim.max_tokens = gp->max_tokens + 1; /* a whole reply may not exceed it either */
+    g->lim.max_top = b->p.max_top_logprobs + 1;
+    g->errs = dc_calloc(g->n, sizeof *g->errs);
+    g->tr = dc_calloc(g->n, sizeof *g->tr);
+    g->res.traces = dc_calloc(g->n, sizeof *g->res.traces);
+    if (!g->errs || !g->tr || !g->res.traces) {
+        dc_free(g->res.traces);
+        gen_free(g);
+        dc_free(g);
         return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
     }
-    dc_free(b->trace_err);
-    b->trace_err = errs;
-    b->n_trace_err = g.n;
-    out->n_traces = g.n;
-    for (size_t i = 0; i < g.n; i++) {
-        oai_trace *t = &g.tr[i];
-        t->g = &g;
+    g->res.n_traces = g->n;
+    for (size_t i = 0; i < g->n; i++) {
+        oai_trace *t = &g->tr[i];
+        t->g = g;
         t->i = i;
         t->seed = dc_trace_seed(gp->seed, gp->instance_id, gp->first_trace + i);
         t->prompt_tokens = -1;
@@ -975,13 +1117,56 @@ static dc_status oai_generate(void *impl, const dc_prompt *prompt, const dc_gen_
         dc_buf_init(&t->text, 0);
         oai_sse_init(&t->sse, b->p.max_line_bytes);
     }
-    double t0 = dc_now_seconds();
-    st = run_loop(&g, err);
-    out->gen_seconds = dc_now_seconds() - t0;
-    gen_free(&g);
-    if (st != DC_STATUS_OK)
+    g->t0 = dc_now_seconds();
+    *out = g;
+    return DC_STATUS_OK;
+}
+
+static dc_status oai_generate_stream(void *impl, const dc_gen_stream *stream, dc_error *err)
+{
+    return sched_run(impl, stream, stream->parallel, err);
+}
+
+/* ---- one prompt: a stream of one request ---- */
+
+typedef struct oai_single {
+    dc_gen_request req;
+    int given;
+    dc_gen_result *out;
+} oai_single;
+
+static int single_next(void *user, dc_gen_request *req, dc_error *err)
+{
+    (void)err;
+    oai_single *one = user;
+    if (one->given)
+        return 0;
+    one->given = 1;
+    *req = one->req;
+    return 1;
+}
+
+static dc_observe single_done(void *user, size_t index, dc_gen_result *res)
+{
+    (void)index;
+    oai_single *one = user;
+    *one->out = *res;
+    memset(res, 0, sizeof *res);
+    return DC_OBSERVE_CONTINUE;
+}
+
+static dc_status oai_generate(void *impl, const dc_prompt *prompt, const dc_gen_params *gp,
+                              const dc_observer *obs, dc_gen_result *out, dc_error *err)
+{
+    oai_backend *b = impl;
+    oai_single one = {{*prompt, *gp, *obs}, 0, out};
+    dc_gen_stream s = {single_next, single_done, &one, gp->parallel};
+    dc_status st = sched_run(b, &s, gp->parallel, err);
+    if (st != DC_STATUS_OK) {
+        dc_gen_result_clear(out);
         return st;
-    for (size_t i = 0; i < out->n_traces; i++) {
+    }
+    for (size_t i = 0; i < out->n_traces && b->trace_err; i++) {
         if (out->traces[i].stop == DC_STOP_ERROR) {
             dc_error_set(err, out->traces[i].error, "%s", b->trace_err[i]);
             break;
@@ -1020,7 +1205,8 @@ static void oai_free(void *impl)
 }
 
 static const dc_backend_vtable oai_vtable = {
-    "openai", oai_describe, oai_format_chat, NULL, oai_generate, oai_cancel, oai_free, NULL,
+    "openai",     oai_describe, oai_format_chat, NULL,
+    oai_generate, oai_cancel,   oai_free,        oai_generate_stream,
 };
 
 /* ---- opening ---- */

@@ -449,6 +449,101 @@ static void test_concurrency(void **state)
     dc_backend_free(b);
 }
 
+/* A stream: the requests of different prompts share the concurrency
+ * window (the server's 4 slots), instead of one prompt's 2 traces at a
+ * time; each request's traces equal those of the prompt on its own. */
+typedef struct srv_feed {
+    size_t taken, n_done;
+    dc_chat chats[3];
+    char ids[3][8];
+    dc_gen_result res[3];
+    size_t n_ev;
+    size_t ev_req[MAX_EV]; /* the request of each token event, in arrival order */
+    struct srv_obs {
+        struct srv_feed *f;
+        size_t i;
+    } obs[3];
+} srv_feed;
+
+static dc_observe srv_token(void *user, const dc_token_event *ev)
+{
+    (void)ev;
+    struct srv_obs *o = user;
+    srv_feed *f = o->f;
+    if (f->n_ev < MAX_EV) {
+        f->ev_req[f->n_ev++] = o->i;
+    }
+    return DC_OBSERVE_CONTINUE;
+}
+
+static int srv_next(void *user, dc_gen_request *req, dc_error *err)
+{
+    (void)err;
+    srv_feed *f = user;
+    if (f->taken == 3)
+        return 0;
+    size_t i = f->taken++;
+    req->prompt = (dc_prompt){&f->chats[i], NULL, NULL, 0};
+    req->params = params(2, 24, 1.0);
+    req->params.instance_id = f->ids[i];
+    f->obs[i] = (struct srv_obs){f, i};
+    req->obs = (dc_observer){srv_token, NULL, &f->obs[i]};
+    return 1;
+}
+
+static dc_observe srv_done(void *user, size_t i, dc_gen_result *res)
+{
+    srv_feed *f = user;
+    assert_true(i < 3);
+    f->res[i] = *res;
+    memset(res, 0, sizeof *res);
+    f->n_done++;
+    return DC_OBSERVE_CONTINUE;
+}
+
+static void test_stream_shares_window(void **state)
+{
+    (void)state;
+    dc_backend *b = open_backend(DC_OPENAI_API_COMPLETIONS, 1, 6);
+    srv_feed f;
+    memset(&f, 0, sizeof f);
+    const char *users[3] = {"Tell me a story.", "Name a colour.", "Count to five."};
+    for (size_t i = 0; i < 3; i++) {
+        f.chats[i] = (dc_chat){NULL, users[i], 0};
+        snprintf(f.ids[i], sizeof f.ids[i], "p%zu", i);
+    }
+    dc_error err = {0};
+    dc_gen_stream s = {srv_next, srv_done, &f, 0};
+    assert_int_equal(dc_backend_generate_stream(b, &s, &err), DC_STATUS_OK);
+    assert_int_equal(f.n_done, 3);
+    /* the tokens of different requests interleave: requests overlapped */
+    size_t switches = 0;
+    for (size_t e = 1; e < f.n_ev; e++)
+        switches += f.ev_req[e] != f.ev_req[e - 1];
+    fprintf(stderr, "# openai stream: %zu token events, %zu switches between requests\n", f.n_ev,
+            switches);
+    if (switches < 3)
+        fail_msg("requests did not overlap (%zu switches)", switches);
+    dc_openai_stats st;
+    dc_backend_openai_stats(b, &st);
+    assert_int_equal(st.requests, 6);
+    /* the same traces as each prompt on its own (seeded server sampling) */
+    for (size_t i = 0; i < 3; i++) {
+        dc_prompt pr = {&f.chats[i], NULL, NULL, 0};
+        dc_gen_params gp = params(2, 24, 1.0);
+        gp.instance_id = f.ids[i];
+        dc_gen_result one;
+        assert_int_equal(dc_backend_generate(b, &pr, &gp, NULL, &one, &err), DC_STATUS_OK);
+        for (size_t t = 0; t < 2; t++) {
+            assert_string_equal(one.traces[t].trace.id, f.res[i].traces[t].trace.id);
+            assert_string_equal(one.traces[t].trace.text, f.res[i].traces[t].trace.text);
+        }
+        dc_gen_result_clear(&one);
+        dc_gen_result_clear(&f.res[i]);
+    }
+    dc_backend_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_seeds_reproduce),
         cmocka_unit_test(test_stop_aborts_server),
         cmocka_unit_test(test_concurrency),
+        cmocka_unit_test(test_stream_shares_window),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
