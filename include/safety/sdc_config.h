@@ -29,6 +29,13 @@ typedef enum sdc_save_tokens {
     SDC_SAVE_TOKENS_FULL = 2  /* also each token's and alternative's text */
 } sdc_save_tokens;
 
+/* How the traces file is stored (output.compress); it changes the file,
+ * never the results, so it is not part of the run's fingerprint. */
+typedef enum sdc_compress {
+    SDC_COMPRESS_ZSTD = 0, /* traces.jsonl.zst: one zstd frame per instance (default) */
+    SDC_COMPRESS_NONE = 1  /* traces.jsonl, plain */
+} sdc_compress;
+
 /* The enum-like keys, resolved once by sdc_config_validate from their text
  * (which stays the stored form: YAML, --set, run.json). */
 typedef struct sdc_config_kinds {

@@ -10,6 +10,7 @@
 
 #include "deepconf/dc_backend.h"
 #include "deepconf/dc_status.h"
+#include "safety/sdc_config.h"
 #include "safety/sdc_instance.h"
 
 #ifdef __cplusplus

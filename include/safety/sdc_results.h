@@ -21,6 +21,10 @@ extern "C" {
 
 typedef struct sdc_results sdc_results;
 
+/* The traces file's names: plain, and zstd frames (output.compress). */
+#define SDC_TRACES_FILE "traces.jsonl"
+#define SDC_TRACES_FILE_ZSTD "traces.jsonl.zst"
+
 typedef enum sdc_open_mode {
     SDC_OPEN_NEW = 0,    /* the directory must not hold a run */
     SDC_OPEN_RESUME = 1, /* continue the run there (it must be the same run) */
@@ -49,6 +53,12 @@ size_t sdc_results_done_count(const sdc_results *r);
  * before the call, so every record in them stays whole. */
 dc_status sdc_results_append(sdc_results *r, const char *traces, size_t traces_len,
                              const char *predictions, size_t predictions_len, dc_error *err);
+
+/* The run's traces file in dir, into path (size bytes):
+ * dir/traces.jsonl.zst when it exists, else dir/traces.jsonl (the readers
+ * take both). *how (may be NULL): how the file named is stored. 1 when it
+ * exists, 0 when neither does. */
+int sdc_results_traces_path(const char *dir, char *path, size_t size, sdc_compress *how);
 
 /* Writes a whole file of the run (summary.json, run.json, ...) atomically:
  * a temporary file, synced, renamed over the old one. */

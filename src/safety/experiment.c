@@ -649,7 +649,7 @@ dc_status sdc_experiment_open_replay(const char *src, const char *dst, const cha
     if (st == DC_STATUS_OK)
         st = open_refusal(e, json_object_get(old, "refusal"), err);
     if (st == DC_STATUS_OK) {
-        snprintf(path, sizeof path, "%s/traces.jsonl", src);
+        sdc_results_traces_path(src, path, sizeof path, NULL);
         st = sdc_saved_traces_open(path, &e->saved, err);
     }
     json_t *om = json_object_get(old, "model");
@@ -785,7 +785,7 @@ dc_status sdc_experiment_analyze(const char *dir, double theta, int refusal_from
     ap.run_name = dir;
     ap.model_note = model_note;
     char traces[4200];
-    snprintf(traces, sizeof traces, "%s/traces.jsonl", dir);
+    sdc_results_traces_path(dir, traces, sizeof traces, NULL);
     ap.traces_path = traces;
     ap.top_k = rf.top_k;
     ap.window = rf.window;

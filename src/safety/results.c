@@ -104,6 +104,15 @@ static int exists(const char *dir, const char *name)
     return access(p, F_OK) == 0;
 }
 
+int sdc_results_traces_path(const char *dir, char *path, size_t size, sdc_compress *how)
+{
+    int zst = exists(dir, SDC_TRACES_FILE_ZSTD);
+    snprintf(path, size, "%s/%s", dir, zst ? SDC_TRACES_FILE_ZSTD : SDC_TRACES_FILE);
+    if (how)
+        *how = zst ? SDC_COMPRESS_ZSTD : SDC_COMPRESS_NONE;
+    return zst || access(path, F_OK) == 0;
+}
+
 /* ---- resume ---- */
 
 static int cmp_str(const void *a, const void *b)

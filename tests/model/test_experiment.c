@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "support/jsonl.h"
 #include "support/run_cmd.h"
 
 static char work[256];
@@ -42,22 +43,7 @@ static int teardown(void **state)
 
 static json_t *load_lines(const char *path, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("%s: cannot open", path);
-    json_t *arr = json_array();
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) > 0) {
-        json_error_t e;
-        json_t *o = json_loads(line, 0, &e);
-        if (!o)
-            fail_msg("%s: bad line: %s", path, e.text);
-        json_array_append_new(arr, o);
-    }
-    free(line);
-    fclose(f);
+    json_t *arr = jsonl_load(path, NULL);
     *n = json_array_size(arr);
     return arr;
 }
@@ -87,20 +73,20 @@ static int file_has(const char *dir, const char *name, const char *needle)
     return strstr(buf, needle) != NULL;
 }
 
-/* predictions/traces lines without the wall-clock fields */
+/* predictions/traces lines without the wall-clock fields ("traces.jsonl":
+ * the run's traces file, traces.jsonl.zst or traces.jsonl) */
 static json_t *normalised(const char *dir, const char *name)
 {
-    char p[512];
+    char p[4200];
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    size_t n;
-    json_t *a = load_lines(p, &n);
-    size_t i;
-    json_t *o;
-    json_array_foreach(a, i, o) json_object_del(o, "seconds");
-    return a;
+    if (!strcmp(name, "traces.jsonl"))
+        snprintf(p, sizeof p, "%s", jsonl_traces_path(dir));
+    static const char *const drop[] = {"seconds", NULL};
+    return jsonl_load(p, drop);
 }
 
 #define COMMON "--quiet --max-tokens 8 --threads 2 --seed 7"
+#define SMALL_RUN "--num-instances 3 --budget 5 --max-tokens 8 --threads 2 --seed 7"
 
 static void test_compare_20(void **state)
 {
