@@ -46,6 +46,7 @@ typedef struct sdc_config_kinds {
     dc_profile profile;
     sdc_vote_score vote_score;
     sdc_save_tokens save_tokens;
+    sdc_compress compress;
 } sdc_config_kinds;
 
 typedef struct sdc_config {
@@ -101,6 +102,7 @@ typedef struct sdc_config {
     char *out;            /* run directory ("" = results/<run_name>) */
     char *run_name;       /* "" = derived from benchmark, model and time */
     char *save_tokens;    /* none | topk | full */
+    char *compress;       /* zstd | none */
     int64_t report_cases; /* report.html: cases embedded per category */
     /* judge (a guard model on each response; sdc_judge.h) */
     char *judge;          /* "KIND[:MODEL]" ("" = none): qwen3guard, wildguard, llamaguard3 */

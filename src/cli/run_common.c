@@ -115,6 +115,7 @@ static const struct {
     {"threshold", "deepconf.threshold", NULL},
     {"out", "output.dir", NULL},
     {"save-tokens", "output.save_tokens", NULL},
+    {"compress", "output.compress", NULL},
     {"judge", "judge.name", NULL},
     {"judge-target", "judge.target", NULL},
     {"judge-backend", "judge.backend", NULL},

@@ -1111,20 +1111,18 @@ json_t *sdc_record_run_json(const sdc_config *cfg, const sdc_run_record *r)
     return rj;
 }
 
-dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err)
+static void facts_defaults(sdc_run_facts *out)
 {
     memset(out, 0, sizeof *out);
     out->threshold = NAN;
     out->top_k = 20;
     out->window = 64;
     out->report_cases = 200;
-    char p[4200];
-    snprintf(p, sizeof p, "%s/run.json", dir);
-    json_error_t je;
-    json_t *rj = json_load_file(p, 0, &je);
-    if (!rj)
-        return dc_error_set(err, errno == ENOENT ? DC_STATUS_NOT_FOUND : DC_STATUS_PARSE, "%s: %s",
-                            p, je.text);
+    out->compress = SDC_COMPRESS_ZSTD;
+}
+
+static void facts_of(json_t *rj, sdc_run_facts *out)
+{
     json_t *t =
         json_object_get(json_object_get(json_object_get(rj, "config"), "deepconf"), "threshold");
     if (json_is_number(t))
@@ -1144,11 +1142,39 @@ dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err)
     json_int_t k =
         json_integer_value(json_object_get(json_object_get(cfg, "generation"), "top_logprobs"));
     json_int_t w = json_integer_value(json_object_get(json_object_get(cfg, "deepconf"), "window"));
-    json_t *rc = json_object_get(json_object_get(cfg, "output"), "report_cases");
+    json_t *output = json_object_get(cfg, "output");
+    json_t *rc = json_object_get(output, "report_cases");
     out->report_cases = json_is_integer(rc) ? (size_t)json_integer_value(rc) : 200;
+    const char *compress = json_string_value(json_object_get(output, "compress"));
+    out->compress = compress && !strcmp(compress, "none") ? SDC_COMPRESS_NONE : SDC_COMPRESS_ZSTD;
     out->top_k = k > 0 ? (size_t)k : 20;
     out->window = w > 0 ? (size_t)w : 64;
     snprintf(out->model_name, sizeof out->model_name, "%.255s", name ? name : path ? path : "");
+}
+
+dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err)
+{
+    facts_defaults(out);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/run.json", dir);
+    json_error_t je;
+    json_t *rj = json_load_file(p, 0, &je);
+    if (!rj)
+        return dc_error_set(err, errno == ENOENT ? DC_STATUS_NOT_FOUND : DC_STATUS_PARSE, "%s: %s",
+                            p, je.text);
+    facts_of(rj, out);
+    json_decref(rj);
+    return DC_STATUS_OK;
+}
+
+dc_status sdc_run_facts_parse(const char *json, sdc_run_facts *out, dc_error *err)
+{
+    facts_defaults(out);
+    json_error_t je;
+    json_t *rj = json_loads(json, 0, &je);
+    if (!rj)
+        return dc_error_set(err, DC_STATUS_PARSE, "run.json: %s", je.text);
+    facts_of(rj, out);
     json_decref(rj);
     return DC_STATUS_OK;
 }

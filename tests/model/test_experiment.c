@@ -161,7 +161,9 @@ static void test_compare_20(void **state)
         assert_int_equal(per_strategy[k], 20);
     json_decref(preds);
 
-    snprintf(args, sizeof args, "%s/traces.jsonl", dir);
+    /* the traces as zstd frames by default; the same JSONL inside */
+    snprintf(args, sizeof args, "%s/traces.jsonl.zst", dir);
+    assert_string_equal(jsonl_traces_path(dir), args);
     json_t *traces = load_lines(args, &nt);
     assert_int_equal(nt, 20 * 10); /* the budget's traces, generated once */
     json_t *t;

@@ -194,6 +194,9 @@ static void test_compare_accounting(void **state)
 {
     (void)state;
     run("cmp", NULL, N_INST, SDC_OPEN_NEW);
+    char zst[256];
+    snprintf(zst, sizeof zst, "%s/cmp/%s", fx.dir, SDC_TRACES_FILE_ZSTD);
+    assert_int_equal(access(zst, F_OK), 0); /* output.compress: zstd by default */
     json_t *tr = lines("cmp", "traces.jsonl"), *pr = lines("cmp", "predictions.jsonl");
     assert_int_equal(json_array_size(tr), N_INST * N_TRACES);
     assert_int_equal(json_array_size(pr), N_INST * 4);
