@@ -509,6 +509,23 @@ static dc_status open_judge(sdc_experiment *e, dc_error *err)
     return st;
 }
 
+/* A resumed run keeps writing the traces file it has (sdc_results_open);
+ * says so when output.compress asks for the other kind. */
+static void note_storage(const sdc_experiment *e)
+{
+    char path[4200];
+    sdc_compress how;
+    if (e->p.open_mode != SDC_OPEN_RESUME ||
+        !sdc_results_traces_path(e->dir, path, sizeof path, &how) || how == e->cfg->kind.compress)
+        return;
+    char text[4400];
+    snprintf(text, sizeof text,
+             "%s is there, so the resumed run goes on writing it (output.compress: %s is for new "
+             "runs)",
+             path, e->cfg->compress);
+    note(e, SDC_NOTE_STORAGE, text);
+}
+
 dc_status sdc_experiment_open(const sdc_config *cfg, const sdc_experiment_params *params,
                               sdc_experiment **out, dc_error *err)
 {
@@ -529,6 +546,8 @@ dc_status sdc_experiment_open(const sdc_config *cfg, const sdc_experiment_params
         st = open_judge(e, err);
     if (st == DC_STATUS_OK)
         st = name_dir(e, err);
+    if (st == DC_STATUS_OK)
+        note_storage(e);
     char identity[4300];
     if (st == DC_STATUS_OK && *e->model_path) {
         /* the model's identity is its content, wherever the file lives */

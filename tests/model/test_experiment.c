@@ -1,7 +1,8 @@
 /* test_experiment.c - the experiment end to end on the tiny demo model
  * made here: compare on 20 synthetic instances checks every file and
  * field; kill -9 at random points and --resume give the same files as an
- * uninterrupted run; refusing to overwrite; analyze recomputes. */
+ * uninterrupted run (the traces as zstd frames, cut at a torn frame);
+ * refusing to overwrite; analyze recomputes; --compress none. */
 #include "test_common.h"
 
 #include <jansson.h>
@@ -515,12 +516,75 @@ static void test_refusal_lists_recorded(void **state)
 #undef SMALL
 }
 
+/* --compress none writes the same lines to a plain traces.jsonl; a run
+ * cut short and resumed without the flag goes on writing that file, and
+ * says so. */
+static void test_compress_none_resumes_plain(void **state)
+{
+    (void)state;
+    char plain[300], zst[300], args[2048];
+    snprintf(plain, sizeof plain, "%s/none-plain", work);
+    snprintf(zst, sizeof zst, "%s/none-zst", work);
+    snprintf(args, sizeof args,
+             "compare --model '%s' --out '%s' --quiet --compress none " SMALL_RUN, model, plain);
+    cmd_result r = run_program(args, NULL);
+    if (r.status != 0)
+        fail_msg("compare --compress none failed: %s", r.err);
+    cmd_result_free(&r);
+    snprintf(args, sizeof args, "compare --model '%s' --out '%s' --quiet " SMALL_RUN, model, zst);
+    r = run_program(args, NULL);
+    assert_int_equal(r.status, 0);
+    cmd_result_free(&r);
+    char p[512];
+    snprintf(p, sizeof p, "%s/traces.jsonl", plain);
+    assert_string_equal(jsonl_traces_path(plain), p);
+    snprintf(p, sizeof p, "%s/traces.jsonl.zst", zst);
+    assert_string_equal(jsonl_traces_path(zst), p);
+    json_t *want = normalised(zst, "traces.jsonl"), *got = normalised(plain, "traces.jsonl");
+    assert_int_equal(json_array_size(want), 3 * 5);
+    assert_true(json_equal(want, got));
+    json_decref(got);
+    json_t *want_p = normalised(plain, "predictions.jsonl");
+    /* a crash after the first instance: its four predictions are kept */
+    snprintf(p, sizeof p, "%s/predictions.jsonl", plain);
+    char *text = jsonl_text(p);
+    char *cut = text;
+    for (int k = 0; k < 4; k++)
+        cut = strchr(cut, '\n') + 1;
+    FILE *f = fopen(p, "wb");
+    fwrite(text, 1, (size_t)(cut - text), f);
+    fclose(f);
+    free(text);
+    snprintf(args, sizeof args, "compare --model '%s' --out '%s' --resume " SMALL_RUN, model,
+             plain);
+    r = run_program(args, NULL);
+    if (r.status != 0)
+        fail_msg("resume failed: %s", r.err);
+    assert_non_null(strstr(r.err, "traces.jsonl is there, so the resumed run goes on writing it"));
+    assert_non_null(strstr(r.err, "(1 resumed)"));
+    cmd_result_free(&r);
+    snprintf(p, sizeof p, "%s/traces.jsonl", plain);
+    assert_string_equal(jsonl_traces_path(plain), p);
+    got = normalised(plain, "traces.jsonl");
+    assert_true(json_equal(want, got));
+    json_decref(got);
+    got = normalised(plain, "predictions.jsonl");
+    assert_true(json_equal(want_p, got));
+    json_decref(got);
+    json_decref(want);
+    json_decref(want_p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_compare_20),          cmocka_unit_test(test_kill_and_resume),
-        cmocka_unit_test(test_unwritable_dir),      cmocka_unit_test(test_data_means_auto),
-        cmocka_unit_test(test_demo_said_in_report), cmocka_unit_test(test_refusal_lists_recorded),
+        cmocka_unit_test(test_compare_20),
+        cmocka_unit_test(test_kill_and_resume),
+        cmocka_unit_test(test_unwritable_dir),
+        cmocka_unit_test(test_data_means_auto),
+        cmocka_unit_test(test_demo_said_in_report),
+        cmocka_unit_test(test_refusal_lists_recorded),
+        cmocka_unit_test(test_compress_none_resumes_plain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
