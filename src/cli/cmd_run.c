@@ -19,8 +19,9 @@ static const char *const run_usage =
     "Runs DeepConf on a safety benchmark: for each instance, sample traces, score\n"
     "them by the model's own logprobs, vote, and record the prediction with its\n"
     "confidence and category. Results go to a run directory (--out): run.json,\n"
-    "traces.jsonl, predictions.jsonl, summary.json, summary.txt, report.html;\n"
-    "the summary is printed at the end.\n"
+    "traces.jsonl.zst (zstdcat reads it; --compress none: traces.jsonl),\n"
+    "predictions.jsonl, summary.json, summary.txt, report.html; the summary is\n"
+    "printed at the end.\n"
     "\n"
     "With no options: the built-in synthetic benchmark, 20 instances, compare, on\n"
     "" SDC_DEFAULT_MODEL " when it is in the Hugging Face cache or can be downloaded,\n"
@@ -76,7 +77,7 @@ static const char *const run_usage =
     "Judge (a guard model on the responses; docs/judges.md):\n"
     "  --judge KIND[:MODEL]  qwen3guard, wildguard or llamaguard3, with a GGUF path or\n"
     "                        Hub reference (or the server's model name); verdicts and\n"
-    "                        P(unsafe) go into traces.jsonl and predictions.jsonl,\n"
+    "                        P(unsafe) go into the traces and predictions.jsonl,\n"
     "                        cached (see 'safety-deepconf judge --help')\n"
     "  --judge-target traces|answer  judge every trace (default), or only the trace\n"
     "                        behind each prediction's answer\n"
@@ -119,23 +120,25 @@ static const char *const analyze_usage =
     "Cohen's kappa); --refusal-from judge takes refused/complied, and so\n"
     "the four categories, from the judge instead of the detector.\n\n"
     "--replay re-runs the four strategies over the traces a compare run\n"
-    "saved with tokens (traces.jsonl), with DeepConf settings changed by\n"
-    "--set (deepconf.* keys only: budget, warmup, keep_percent, window,\n"
-    "consensus, profile, vote_score, ...), into the new run directory\n"
-    "NEW_DIR, without generating anything. The budget cannot exceed the\n"
-    "traces saved per instance. --force replaces a run in NEW_DIR.\n";
+    "saved with tokens (traces.jsonl.zst or traces.jsonl), with DeepConf\n"
+    "settings changed by --set (deepconf.* keys only: budget, warmup,\n"
+    "keep_percent, window, consensus, profile, vote_score, ...), into the\n"
+    "new run directory NEW_DIR, without generating anything. The budget\n"
+    "cannot exceed the traces saved per instance. --force replaces a run in\n"
+    "NEW_DIR.\n";
 
 static const char *const report_usage =
     "usage: safety-deepconf report RUN_DIR [--threshold T] [--refusal-from detector|judge]\n"
     "                              [--quiet]\n"
     "\n"
     "Writes RUN_DIR/report.html (and the summaries) from the run's\n"
-    "predictions.jsonl and traces.jsonl: tables and SVG plots (reliability\n"
-    "diagram, confidence by category, accuracy vs tokens per strategy,\n"
-    "risk-coverage), and each category's cases (at most 200 each) with\n"
-    "their prompt, confidence and traces, filters by category, strategy and\n"
-    "text, and a per-token confidence view of a trace; one self-contained\n"
-    "file. report.html#cat=C&strategy=S&q=TEXT opens it filtered.\n";
+    "predictions.jsonl and traces (traces.jsonl.zst or traces.jsonl):\n"
+    "tables and SVG plots (reliability diagram, confidence by category,\n"
+    "accuracy vs tokens per strategy, risk-coverage), and each category's\n"
+    "cases (at most 200 each) with their prompt, confidence and traces,\n"
+    "filters by category, strategy and text, and a per-token confidence\n"
+    "view of a trace; one self-contained file.\n"
+    "report.html#cat=C&strategy=S&q=TEXT opens it filtered.\n";
 
 /* ---- run ---- */
 
