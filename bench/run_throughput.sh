@@ -2,8 +2,9 @@
 # run_throughput.sh - a whole compare run against llama.cpp's engine
 # (issue 12's targets): generated tokens per wall second of the run
 # against llama-batched-bench's S_TG at the P the run chose, the run's peak
-# RSS against weights + the KV it sized + 15%, and traces.jsonl bytes per
-# generated token. Then, with -k, the knee: llama-batched-bench's S_TG for
+# RSS against weights + the KV it sized + 15%, and the traces file's bytes
+# per generated token (traces.jsonl.zst by default; -s "--compress none"
+# measures the plain traces.jsonl). Then, with -k, the knee: llama-batched-bench's S_TG for
 # each P of the list.
 #
 #   bench/run_throughput.sh [-m MODEL] [-n INSTANCES] [-t THREADS] [-r REPS]
@@ -68,14 +69,18 @@ run() {
     t1=$(date +%s.%N)
     note=$(grep -m1 'traces x' "$work/err" || true)
     python3 - "$work/run" "$t0" "$t1" "$(cat "$work/rss")" "$note" <<'EOF'
-import json, re, sys, os
+import json, re, sys, os, subprocess
 d, t0, t1, rss_kib, note = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-tok = 0
-for line in open(os.path.join(d, "traces.jsonl")):
-    tok += json.loads(line)["n_evaluated"]
+path = os.path.join(d, "traces.jsonl.zst")
+if os.path.exists(path):  # zstd frames: zstdcat gives the JSONL
+    text = subprocess.run(["zstdcat", path], check=True, capture_output=True).stdout
+else:
+    path = os.path.join(d, "traces.jsonl")
+    text = open(path, "rb").read()
+tok = sum(json.loads(line)["n_evaluated"] for line in text.splitlines())
 m = re.search(r"(\d+) traces x (\d+) tokens.*weights (\d+) MiB \+ KV (\d+) MiB", note)
 p, ctx, w, kv = (m.groups() if m else ("0", "0", "0", "0"))
-print(tok, t1 - t0, rss_kib * 1024, os.path.getsize(os.path.join(d, "traces.jsonl")), p, ctx, w, kv)
+print(tok, t1 - t0, rss_kib * 1024, os.path.getsize(path), p, ctx, w, kv)
 EOF
 }
 
@@ -99,7 +104,7 @@ done
     printf "%-44s %12s %12s\n", "target", "measured", "goal"
     printf "%-44s %12.3f %12s\n", "run t/s / engine S_TG at P " P, (e > 0 ? o / e : 0), ">= 0.85"
     printf "%-44s %12.3f %12s\n", "peak RSS / (weights + KV " ctx "x" P ")", rss / ((w + kv) * 1048576), "<= 1.15"
-    printf "%-44s %12.1f %12s\n", "traces.jsonl bytes / generated token", tb / tok, "<= 250"
+    printf "%-44s %12.1f %12s\n", "traces file bytes / generated token", tb / tok, "<= 250"
     printf "run %.2f t/s, engine %.2f t/s, peak RSS %.0f MiB, weights %d MiB, KV %d MiB\n",
            o, e, rss / 1048576, w, kv}'
 

@@ -24,8 +24,12 @@ rates() { # run dir, label filter ("" = all)
         }
         END { if (n) printf "n=%d refused=%.3f complied=%.3f mean_conf=%.3f", n, r / n, 1 - r / n, c / n }' \
         "$1/predictions.jsonl"
-    awk '/"strategy":"generated"/ { t++; if (index($0, "\"answer\":\"refuse\"")) r++ }
-         END { if (t) printf " traces=%d trace_refused=%.3f\n", t, r / t }' "$1/traces.jsonl"
+    traces "$1" | awk '/"strategy":"generated"/ { t++; if (index($0, "\"answer\":\"refuse\"")) r++ }
+         END { if (t) printf " traces=%d trace_refused=%.3f\n", t, r / t }'
+}
+
+traces() { # run dir: its traces as JSONL (traces.jsonl.zst by default, plain with --compress none)
+    if [ -f "$1/traces.jsonl.zst" ]; then zstdcat "$1/traces.jsonl.zst"; else cat "$1/traces.jsonl"; fi
 }
 
 run() { # name, benchmark, file, instances

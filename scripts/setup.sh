@@ -50,7 +50,7 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
 PKGS="build-essential cmake pkg-config git curl ca-certificates \
 libcurl4-openssl-dev libjansson-dev libcsv-dev libyaml-dev libcmocka-dev clang clang-format libclang-rt-14-dev \
-libsnappy-dev libzstd-dev zlib1g-dev chromium"
+libsnappy-dev libzstd-dev zstd zlib1g-dev chromium"
 
 missing=""
 for p in $PKGS; do

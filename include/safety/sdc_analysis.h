@@ -48,7 +48,8 @@ typedef struct sdc_analysis_params {
     int model_is_demo;      /* the note is the demo model's warning: the report
                                shows it as one */
     /* The report's cases (sdc_report_html). */
-    const char *traces_path; /* the run's traces.jsonl, streamed for the cases'
+    const char *traces_path; /* the run's traces.jsonl.zst or traces.jsonl
+                                (sdc_results_traces_path), streamed for the cases'
                                 traces; NULL: cases without traces */
     size_t max_cases;        /* cases embedded per category (default 200; the
                                 rest are counted) */

@@ -29,6 +29,13 @@ typedef enum sdc_save_tokens {
     SDC_SAVE_TOKENS_FULL = 2  /* also each token's and alternative's text */
 } sdc_save_tokens;
 
+/* How the traces file is stored (output.compress); it changes the file,
+ * never the results, so it is not part of the run's fingerprint. */
+typedef enum sdc_compress {
+    SDC_COMPRESS_ZSTD = 0, /* traces.jsonl.zst: one zstd frame per instance (default) */
+    SDC_COMPRESS_NONE = 1  /* traces.jsonl, plain */
+} sdc_compress;
+
 /* The enum-like keys, resolved once by sdc_config_validate from their text
  * (which stays the stored form: YAML, --set, run.json). */
 typedef struct sdc_config_kinds {
@@ -39,6 +46,7 @@ typedef struct sdc_config_kinds {
     dc_profile profile;
     sdc_vote_score vote_score;
     sdc_save_tokens save_tokens;
+    sdc_compress compress;
 } sdc_config_kinds;
 
 typedef struct sdc_config {
@@ -94,6 +102,7 @@ typedef struct sdc_config {
     char *out;            /* run directory ("" = results/<run_name>) */
     char *run_name;       /* "" = derived from benchmark, model and time */
     char *save_tokens;    /* none | topk | full */
+    char *compress;       /* zstd | none */
     int64_t report_cases; /* report.html: cases embedded per category */
     /* judge (a guard model on each response; sdc_judge.h) */
     char *judge;          /* "KIND[:MODEL]" ("" = none): qwen3guard, wildguard, llamaguard3 */

@@ -47,7 +47,9 @@ typedef enum sdc_experiment_note {
     SDC_NOTE_CHECKSUM = 2,   /* text: the model file being checksummed (sha256) */
     SDC_NOTE_DOWNLOADED = 3, /* a download finished; text: the file */
     SDC_NOTE_JUDGE = 4 /* the judge (judge.name) being set up; text: what happens */,
-    SDC_NOTE_MEMORY = 5 /* llama: traces decoded together, context, memory; text: all */
+    SDC_NOTE_MEMORY = 5, /* llama: traces decoded together, context, memory; text: all */
+    SDC_NOTE_STORAGE = 6 /* --resume keeps the traces file the run has, which is not what
+                            output.compress asks for; text: which file */
 } sdc_experiment_note;
 
 typedef struct sdc_experiment_params {
@@ -102,7 +104,8 @@ dc_status sdc_experiment_open(const sdc_config *cfg, const sdc_experiment_params
 /* Opens a replay of the compare run in src_dir into dst_dir: the run's
  * configuration with the deepconf.* keys in keys/values changed (any other
  * key is a CONFIG error: the traces are fixed) and the threshold theta
- * (NaN: the run's). The traces are read from src_dir/traces.jsonl once;
+ * (NaN: the run's). The traces are read from src_dir/traces.jsonl.zst (or
+ * traces.jsonl) once;
  * nothing is generated. params->open_mode applies to dst_dir. */
 dc_status sdc_experiment_open_replay(const char *src_dir, const char *dst_dir,
                                      const char *const *keys, const char *const *values,

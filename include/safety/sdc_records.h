@@ -10,6 +10,7 @@
 
 #include "deepconf/dc_backend.h"
 #include "deepconf/dc_status.h"
+#include "safety/sdc_config.h"
 #include "safety/sdc_instance.h"
 
 #ifdef __cplusplus
@@ -143,19 +144,26 @@ void sdc_trace_reader_close(sdc_trace_reader *r);
 
 /* What the analysis needs of a run's run.json. */
 typedef struct sdc_run_facts {
-    double threshold;     /* config deepconf.threshold; NaN when missing */
-    int demo;             /* the offline demo model: 0 no, 1 random, 2 trained */
-    char model_name[256]; /* model name, else its path; "" when unknown */
-    char backend[32];     /* "llama", "openai", ...; "" when unknown */
-    uint64_t n_params;    /* the model's parameters (from the GGUF); 0 when unknown */
-    size_t top_k;         /* generation.top_logprobs, the confidence's k; 20 when missing */
-    size_t window;        /* deepconf.window; 64 when missing */
-    size_t report_cases;  /* output.report_cases; 200 when missing */
+    double threshold;      /* config deepconf.threshold; NaN when missing */
+    int demo;              /* the offline demo model: 0 no, 1 random, 2 trained */
+    char model_name[256];  /* model name, else its path; "" when unknown */
+    char backend[32];      /* "llama", "openai", ...; "" when unknown */
+    uint64_t n_params;     /* the model's parameters (from the GGUF); 0 when unknown */
+    size_t top_k;          /* generation.top_logprobs, the confidence's k; 20 when missing */
+    size_t window;         /* deepconf.window; 64 when missing */
+    size_t report_cases;   /* output.report_cases; 200 when missing */
+    sdc_compress compress; /* output.compress: how a new run writes its traces file;
+                              zstd (the default) when missing. An existing run's
+                              file says how it is stored (sdc_results_traces_path) */
 } sdc_run_facts;
 
 /* Reads dir/run.json. NOT_FOUND / PARSE naming the file; *out then holds
- * the defaults (threshold NaN, top_k 20, window 64, report_cases 200). */
+ * the defaults (threshold NaN, top_k 20, window 64, report_cases 200,
+ * compress zstd). */
 dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err);
+/* The same from run.json's text (as sdc_record_run_json made it); PARSE
+ * when it is not JSON, and *out then holds the defaults. */
+dc_status sdc_run_facts_parse(const char *json, sdc_run_facts *out, dc_error *err);
 
 #ifdef __cplusplus
 }

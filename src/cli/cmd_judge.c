@@ -221,8 +221,7 @@ static int judge_lines(dc_lines *rd, const char *name, const judge_opts *o, sdc_
     int ok = 1;
     while (ok && (st = dc_lines_next(rd)) != DC_STATUS_NOT_FOUND) {
         if (st != DC_STATUS_OK) {
-            cli_err(CMD, "%s:%zu: %s", name, rd->lineno,
-                    st == DC_STATUS_LIMIT ? "line too long" : strerror(errno));
+            cli_err(CMD, "%s:%zu: %s", name, rd->lineno, rd->msg);
             ok = 0;
             break;
         }

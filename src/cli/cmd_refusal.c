@@ -311,7 +311,7 @@ static int label_file(labeller *lb, FILE *f)
                     rd.lineno, lb->o->max_line);
             ok = 0;
         } else if (st != DC_STATUS_OK) {
-            cli_err(CMD, "%s: read error: %s", lb->name, strerror(errno));
+            cli_err(CMD, "%s: %s", lb->name, rd.msg);
             ok = 0;
         } else {
             const char *line = rd.line.data ? rd.line.data : "";

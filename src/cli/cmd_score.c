@@ -162,7 +162,7 @@ static int read_traces(const char *path, const score_opts *o, tracelist *out)
             break;
         }
         if (st != DC_STATUS_OK) {
-            cli_err(CMD, "%s: read error: %s", name, strerror(errno));
+            cli_err(CMD, "%s: %s", name, r.msg);
             ok = 0;
             break;
         }

@@ -117,6 +117,7 @@ static const struct {
     {"threshold", "deepconf.threshold", NULL},
     {"out", "output.dir", NULL},
     {"save-tokens", "output.save_tokens", NULL},
+    {"compress", "output.compress", NULL},
     {"judge", "judge.name", NULL},
     {"judge-target", "judge.target", NULL},
     {"judge-backend", "judge.backend", NULL},
@@ -258,7 +259,8 @@ static void on_note(void *user, sdc_experiment_note n, const char *text)
     if (pg->quiet)
         return;
     switch (n) {
-    case SDC_NOTE_DEMO_MODEL: fprintf(stderr, "note: %s\n", text); break;
+    case SDC_NOTE_DEMO_MODEL:
+    case SDC_NOTE_STORAGE: fprintf(stderr, "note: %s\n", text); break;
     case SDC_NOTE_LOADING: fprintf(stderr, "loading %s\n", text); break;
     case SDC_NOTE_JUDGE: fprintf(stderr, "judge: %s\n", text); break;
     case SDC_NOTE_MEMORY: fprintf(stderr, "%s\n", text); break;

@@ -149,6 +149,9 @@ static const key keys[] = {
     {"output.save_tokens", K_STR, OFF(save_tokens), "topk", "none|topk|full", 0, 0,
      "per-token records in traces.jsonl (analyze --replay needs them): topk ids and logprobs, "
      "full also the texts (true and false, the old form: full and none)"},
+    {"output.compress", K_STR, OFF(compress), "zstd", "zstd|none", 0, 0,
+     "the traces file: zstd writes traces.jsonl.zst, one zstd frame per instance (zstdcat "
+     "reads it), none a plain traces.jsonl; a resumed run keeps the file it has"},
     {"output.report_cases", K_INT, OFF(report_cases), "200", NULL, 0, 1000000,
      "report.html: cases embedded per category (the rest are counted)"},
 
@@ -621,6 +624,7 @@ static dc_status resolve_kinds(sdc_config *c, dc_error *err)
     k->save_tokens = !strcmp(c->save_tokens, "none")   ? SDC_SAVE_TOKENS_NONE
                      : !strcmp(c->save_tokens, "full") ? SDC_SAVE_TOKENS_FULL
                                                        : SDC_SAVE_TOKENS_TOPK;
+    k->compress = !strcmp(c->compress, "none") ? SDC_COMPRESS_NONE : SDC_COMPRESS_ZSTD;
     const char *bm = *c->benchmark ? c->benchmark : *c->data ? "auto" : "synthetic";
     if (sdc_benchmark_from_name(bm, &k->benchmark) != DC_STATUS_OK ||
         sdc_strategy_from_name(c->strategy, &k->strategy) != DC_STATUS_OK ||

@@ -509,6 +509,23 @@ static dc_status open_judge(sdc_experiment *e, dc_error *err)
     return st;
 }
 
+/* A resumed run keeps writing the traces file it has (sdc_results_open);
+ * says so when output.compress asks for the other kind. */
+static void note_storage(const sdc_experiment *e)
+{
+    char path[4200];
+    sdc_compress how;
+    if (e->p.open_mode != SDC_OPEN_RESUME ||
+        !sdc_results_traces_path(e->dir, path, sizeof path, &how) || how == e->cfg->kind.compress)
+        return;
+    char text[4400];
+    snprintf(text, sizeof text,
+             "%s is there, so the resumed run goes on writing it (output.compress: %s is for new "
+             "runs)",
+             path, e->cfg->compress);
+    note(e, SDC_NOTE_STORAGE, text);
+}
+
 dc_status sdc_experiment_open(const sdc_config *cfg, const sdc_experiment_params *params,
                               sdc_experiment **out, dc_error *err)
 {
@@ -529,6 +546,8 @@ dc_status sdc_experiment_open(const sdc_config *cfg, const sdc_experiment_params
         st = open_judge(e, err);
     if (st == DC_STATUS_OK)
         st = name_dir(e, err);
+    if (st == DC_STATUS_OK)
+        note_storage(e);
     char identity[4300];
     if (st == DC_STATUS_OK && *e->model_path) {
         /* the model's identity is its content, wherever the file lives */
@@ -649,7 +668,7 @@ dc_status sdc_experiment_open_replay(const char *src, const char *dst, const cha
     if (st == DC_STATUS_OK)
         st = open_refusal(e, json_object_get(old, "refusal"), err);
     if (st == DC_STATUS_OK) {
-        snprintf(path, sizeof path, "%s/traces.jsonl", src);
+        sdc_results_traces_path(src, path, sizeof path, NULL);
         st = sdc_saved_traces_open(path, &e->saved, err);
     }
     json_t *om = json_object_get(old, "model");
@@ -785,7 +804,7 @@ dc_status sdc_experiment_analyze(const char *dir, double theta, int refusal_from
     ap.run_name = dir;
     ap.model_note = model_note;
     char traces[4200];
-    snprintf(traces, sizeof traces, "%s/traces.jsonl", dir);
+    sdc_results_traces_path(dir, traces, sizeof traces, NULL);
     ap.traces_path = traces;
     ap.top_k = rf.top_k;
     ap.window = rf.window;

@@ -474,16 +474,39 @@ void sdc_prediction_list_free(sdc_prediction_list *l)
 
 /* ---- traces.jsonl: reading the generated traces back ---- */
 
-/* An instance's lines: [start, end) byte offsets. */
+/* The error of a read of path: a zstd frame that does not decode or an
+ * I/O error by byte offset, anything else by line. */
+static dc_status lines_error(const dc_lines *lr, const char *path, dc_status st, dc_error *err)
+{
+    if ((st == DC_STATUS_PARSE || st == DC_STATUS_IO) && *lr->msg)
+        return dc_error_set(err, st, "%s: %s", path, lr->msg);
+    return dc_error_set(err, st, "%s:%zu: %s", path, lr->lineno,
+                        *lr->msg ? lr->msg : dc_strerror(st));
+}
+
+/* st, the error of a line just read from path, unless the line came from
+ * a zstd frame that does not decode: then that error (the frame's lines
+ * come out before its checksum is checked). */
+static dc_status bad_line(dc_lines *lr, const char *path, dc_status st, dc_error *err)
+{
+    if (st == DC_STATUS_NOMEM || !lr->zstd)
+        return st;
+    dc_status fs = dc_lines_finish_frame(lr);
+    return fs == DC_STATUS_OK ? st : lines_error(lr, path, fs, err);
+}
+
+/* An instance's lines: n_lines from the position of its first. */
 typedef struct saved_entry {
     char *instance_id;
-    long start, end;
+    dc_lines_pos start;
+    size_t n_lines;
     size_t line; /* of its first trace */
 } saved_entry;
 
 struct sdc_saved_traces {
     FILE *f;
     char *path;
+    dc_lines lr; /* the file's reader, moved to an instance by sdc_saved_traces_get */
     saved_entry *entries;
     size_t n_entries;
     dc_gen_trace *loaded; /* the instance last read, owned */
@@ -507,13 +530,14 @@ void sdc_saved_traces_close(sdc_saved_traces *s)
         dc_free(s->entries[i].instance_id);
     dc_free(s->entries);
     dc_free(s->path);
+    dc_lines_free(&s->lr);
     if (s->f)
         fclose(s->f);
     dc_free(s);
 }
 
-/* Adds line [start, end) of instance id to the index. */
-static dc_status index_line(sdc_saved_traces *s, const char *id, long start, long end, size_t line,
+/* Adds the line at `at` of instance id to the index. */
+static dc_status index_line(sdc_saved_traces *s, const char *id, dc_lines_pos at, size_t line,
                             size_t *cap)
 {
     if (!s->n_entries || strcmp(s->entries[s->n_entries - 1].instance_id, id) != 0) {
@@ -528,11 +552,52 @@ static dc_status index_line(sdc_saved_traces *s, const char *id, long start, lon
         saved_entry *e = &s->entries[s->n_entries];
         if (!(e->instance_id = dc_strdup(id)))
             return DC_STATUS_NOMEM;
-        e->start = start;
+        e->start = at;
+        e->n_lines = 0;
         e->line = line;
         s->n_entries++;
     }
-    s->entries[s->n_entries - 1].end = end;
+    s->entries[s->n_entries - 1].n_lines++;
+    return DC_STATUS_OK;
+}
+
+/* Indexes every line of s's file by instance. */
+static dc_status index_file(sdc_saved_traces *s, dc_error *err)
+{
+    dc_lines *lr = &s->lr;
+    dc_status st;
+    size_t cap = 0;
+    dc_lines_pos at = dc_lines_tell(lr);
+    while ((st = dc_lines_next(lr)) == DC_STATUS_OK && !lr->torn) {
+        json_t *o = json_loadb(lr->line.data ? lr->line.data : "", lr->line.len, 0, NULL);
+        const char *id = json_string_value(json_object_get(o, "instance_id"));
+        const char *strat = json_string_value(json_object_get(o, "strategy"));
+        if (!id || !strat || strcmp(strat, "generated") != 0 ||
+            !json_is_array(json_object_get(o, "tokens"))) {
+            json_decref(o);
+            st = dc_error_set(err, DC_STATUS_FORMAT,
+                              "%s:%zu: expected a trace of a compare run saved with tokens "
+                              "(\"strategy\": \"generated\", \"tokens\": [...])",
+                              s->path, lr->lineno);
+            return bad_line(lr, s->path, st, err);
+        }
+        st = index_line(s, id, at, lr->lineno, &cap);
+        json_decref(o);
+        if (st != DC_STATUS_OK)
+            return dc_error_set(err, st, "out of memory");
+        at = dc_lines_tell(lr);
+    }
+    if (st != DC_STATUS_OK && st != DC_STATUS_NOT_FOUND)
+        return lines_error(lr, s->path, st, err);
+    if (lr->torn && lr->zstd)
+        return dc_error_set(err, DC_STATUS_FORMAT,
+                            "%s: its last zstd frame is cut short (an interrupted run: resume it "
+                            "first)",
+                            s->path);
+    if (lr->torn)
+        return dc_error_set(err, DC_STATUS_FORMAT,
+                            "%s:%zu: torn last line (an interrupted run: resume it first)", s->path,
+                            lr->lineno);
     return DC_STATUS_OK;
 }
 
@@ -549,42 +614,8 @@ dc_status sdc_saved_traces_open(const char *path, sdc_saved_traces **out, dc_err
         return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
     }
     s->f = f;
-    dc_lines lr;
-    dc_lines_init(&lr, f, 0);
-    dc_status st;
-    long pos = 0;
-    size_t cap = 0;
-    while ((st = dc_lines_next(&lr)) == DC_STATUS_OK) {
-        long start = pos;
-        pos += (long)lr.line.len + 1;
-        json_t *o = json_loadb(lr.line.data, lr.line.len, 0, NULL);
-        const char *id = json_string_value(json_object_get(o, "instance_id"));
-        const char *strat = json_string_value(json_object_get(o, "strategy"));
-        if (!id || !strat || strcmp(strat, "generated") != 0 ||
-            !json_is_array(json_object_get(o, "tokens"))) {
-            st = dc_error_set(err, DC_STATUS_FORMAT,
-                              "%s:%zu: expected a trace of a compare run saved with tokens "
-                              "(\"strategy\": \"generated\", \"tokens\": [...])",
-                              path, lr.lineno);
-            json_decref(o);
-            break;
-        }
-        st = index_line(s, id, start, pos, lr.lineno, &cap);
-        json_decref(o);
-        if (st != DC_STATUS_OK) {
-            dc_error_set(err, st, "out of memory");
-            break;
-        }
-    }
-    if (st == DC_STATUS_NOT_FOUND)
-        st = DC_STATUS_OK;
-    else if (st == DC_STATUS_LIMIT || st == DC_STATUS_IO)
-        st = dc_error_set(err, st, "%s:%zu: %s", path, lr.lineno, dc_strerror(st));
-    if (st == DC_STATUS_OK && lr.torn)
-        st = dc_error_set(err, DC_STATUS_FORMAT,
-                          "%s:%zu: torn last line (an interrupted run: resume it first)", path,
-                          lr.lineno);
-    dc_lines_free(&lr);
+    dc_lines_init(&s->lr, f, 0);
+    dc_status st = index_file(s, err);
     if (st != DC_STATUS_OK) {
         sdc_saved_traces_close(s);
         return st;
@@ -801,18 +832,18 @@ dc_status sdc_saved_traces_get(sdc_saved_traces *s, const char *id, const dc_gen
         return dc_error_set(err, DC_STATUS_NOT_FOUND, "%s has no traces of instance '%s'", s->path,
                             id);
     const saved_entry *se = &s->entries[e];
-    if (fseek(s->f, se->start, SEEK_SET) != 0)
-        return dc_error_set(err, DC_STATUS_IO, "%s: seek failed", s->path);
-    dc_lines lr;
-    dc_lines_init(&lr, s->f, 0);
-    dc_status st = DC_STATUS_OK;
+    dc_status st = dc_lines_seek(&s->lr, se->start);
+    if (st != DC_STATUS_OK)
+        return lines_error(&s->lr, s->path, st, err);
     size_t cap = 0, lineno = se->line;
-    for (long pos = se->start; st == DC_STATUS_OK && pos < se->end; lineno++) {
-        if ((st = dc_lines_next(&lr)) != DC_STATUS_OK) {
-            st = dc_error_set(err, DC_STATUS_IO, "%s: read failed", s->path);
+    for (size_t i = 0; st == DC_STATUS_OK && i < se->n_lines; i++, lineno++) {
+        if ((st = dc_lines_next(&s->lr)) != DC_STATUS_OK) {
+            st =
+                st == DC_STATUS_NOT_FOUND
+                    ? dc_error_set(err, DC_STATUS_IO, "%s: ended early (changed on disk?)", s->path)
+                    : lines_error(&s->lr, s->path, st, err);
             break;
         }
-        pos += (long)lr.line.len + 1;
         if (s->n_loaded == cap) {
             cap = cap ? cap * 2 : 16;
             dc_gen_trace *t = dc_reallocarray(s->loaded, cap, sizeof *t);
@@ -822,10 +853,12 @@ dc_status sdc_saved_traces_get(sdc_saved_traces *s, const char *id, const dc_gen
             }
             s->loaded = t;
         }
-        st = parse_saved(s, id, lr.line.data, lr.line.len, lineno, &s->loaded[s->n_loaded], err);
+        st = parse_saved(s, id, s->lr.line.data ? s->lr.line.data : "", s->lr.line.len, lineno,
+                         &s->loaded[s->n_loaded], err);
         s->n_loaded++;
+        if (st != DC_STATUS_OK)
+            st = bad_line(&s->lr, s->path, st, err);
     }
-    dc_lines_free(&lr);
     if (st != DC_STATUS_OK) {
         clear_loaded(s);
         return st;
@@ -1004,8 +1037,9 @@ dc_status sdc_trace_reader_next(sdc_trace_reader *r, sdc_trace_record *rec, dc_e
         json_t *o = json_loadb(line, len, 0, &je);
         if (!json_is_object(o)) {
             json_decref(o);
-            return dc_error_set(err, DC_STATUS_FORMAT, "%s:%zu: not a JSON object: %s", r->path,
-                                r->lr.lineno, o ? "" : je.text);
+            st = dc_error_set(err, DC_STATUS_FORMAT, "%s:%zu: not a JSON object: %s", r->path,
+                              r->lr.lineno, o ? "" : je.text);
+            return bad_line(&r->lr, r->path, st, err);
         }
         const char *iid = str_or_null(o, "instance_id");
         if (r->p.want && iid && !r->p.want(r->p.user, iid)) {
@@ -1013,10 +1047,11 @@ dc_status sdc_trace_reader_next(sdc_trace_reader *r, sdc_trace_record *rec, dc_e
             continue;
         }
         r->cur = o;
-        return decode_trace(r, o, rec, err);
+        st = decode_trace(r, o, rec, err);
+        return st == DC_STATUS_OK ? st : bad_line(&r->lr, r->path, st, err);
     }
-    if (st == DC_STATUS_LIMIT || st == DC_STATUS_IO)
-        return dc_error_set(err, st, "%s:%zu: %s", r->path, r->lr.lineno, dc_strerror(st));
+    if (st != DC_STATUS_NOT_FOUND)
+        return lines_error(&r->lr, r->path, st, err);
     return DC_STATUS_NOT_FOUND;
 }
 
@@ -1076,20 +1111,18 @@ json_t *sdc_record_run_json(const sdc_config *cfg, const sdc_run_record *r)
     return rj;
 }
 
-dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err)
+static void facts_defaults(sdc_run_facts *out)
 {
     memset(out, 0, sizeof *out);
     out->threshold = NAN;
     out->top_k = 20;
     out->window = 64;
     out->report_cases = 200;
-    char p[4200];
-    snprintf(p, sizeof p, "%s/run.json", dir);
-    json_error_t je;
-    json_t *rj = json_load_file(p, 0, &je);
-    if (!rj)
-        return dc_error_set(err, errno == ENOENT ? DC_STATUS_NOT_FOUND : DC_STATUS_PARSE, "%s: %s",
-                            p, je.text);
+    out->compress = SDC_COMPRESS_ZSTD;
+}
+
+static void facts_of(json_t *rj, sdc_run_facts *out)
+{
     json_t *t =
         json_object_get(json_object_get(json_object_get(rj, "config"), "deepconf"), "threshold");
     if (json_is_number(t))
@@ -1109,11 +1142,39 @@ dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err)
     json_int_t k =
         json_integer_value(json_object_get(json_object_get(cfg, "generation"), "top_logprobs"));
     json_int_t w = json_integer_value(json_object_get(json_object_get(cfg, "deepconf"), "window"));
-    json_t *rc = json_object_get(json_object_get(cfg, "output"), "report_cases");
+    json_t *output = json_object_get(cfg, "output");
+    json_t *rc = json_object_get(output, "report_cases");
     out->report_cases = json_is_integer(rc) ? (size_t)json_integer_value(rc) : 200;
+    const char *compress = json_string_value(json_object_get(output, "compress"));
+    out->compress = compress && !strcmp(compress, "none") ? SDC_COMPRESS_NONE : SDC_COMPRESS_ZSTD;
     out->top_k = k > 0 ? (size_t)k : 20;
     out->window = w > 0 ? (size_t)w : 64;
     snprintf(out->model_name, sizeof out->model_name, "%.255s", name ? name : path ? path : "");
+}
+
+dc_status sdc_run_facts_read(const char *dir, sdc_run_facts *out, dc_error *err)
+{
+    facts_defaults(out);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/run.json", dir);
+    json_error_t je;
+    json_t *rj = json_load_file(p, 0, &je);
+    if (!rj)
+        return dc_error_set(err, errno == ENOENT ? DC_STATUS_NOT_FOUND : DC_STATUS_PARSE, "%s: %s",
+                            p, je.text);
+    facts_of(rj, out);
+    json_decref(rj);
+    return DC_STATUS_OK;
+}
+
+dc_status sdc_run_facts_parse(const char *json, sdc_run_facts *out, dc_error *err)
+{
+    facts_defaults(out);
+    json_error_t je;
+    json_t *rj = json_loads(json, 0, &je);
+    if (!rj)
+        return dc_error_set(err, DC_STATUS_PARSE, "run.json: %s", je.text);
+    facts_of(rj, out);
     json_decref(rj);
     return DC_STATUS_OK;
 }

@@ -6,7 +6,7 @@
  * embedded (wrong ones first; the rest are counted), each trace's text is
  * cut at max_text bytes and all texts together at text_budget, and tokens
  * are embedded only for the first token_cases cases of each category, at
- * most max_tokens in all. traces.jsonl is streamed (records.c), and only
+ * most max_tokens in all. The traces file is streamed (records.c), and only
  * the lines of embedded instances are decoded. */
 #include <math.h>
 #include <stdio.h>
@@ -211,7 +211,8 @@ static void write_trace(jw *w, const sdc_trace_record *t, int tokens, const sdc_
     jw_obj_end(w);
 }
 
-/* The embedded instances' traces, streamed from traces.jsonl. A missing
+/* The embedded instances' traces, streamed from the traces file
+ * (traces.jsonl.zst or traces.jsonl; records.c reads both). A missing
  * file (an old or moved run) leaves the cases without traces and says so. */
 static dc_status write_traces(jw *w, const selection *s, const sdc_analysis_params *ap,
                               const char **missing)
@@ -232,7 +233,7 @@ static dc_status write_traces(jw *w, const selection *s, const sdc_analysis_para
     dc_status st = sdc_trace_reader_open(ap->traces_path, &rp, &r, &err);
     if (st != DC_STATUS_OK) {
         jw_arr_end(w);
-        *missing = "traces.jsonl could not be read";
+        *missing = "the run's traces file could not be read";
         return st == DC_STATUS_NOMEM ? st : DC_STATUS_OK;
     }
     budget bg = {ap->text_budget, ap->max_tokens};
@@ -244,7 +245,8 @@ static dc_status write_traces(jw *w, const selection *s, const sdc_analysis_para
     if (st == DC_STATUS_NOMEM)
         return st;
     if (st != DC_STATUS_NOT_FOUND)
-        *missing = "traces.jsonl has a bad line; the traces after it are left out";
+        *missing = "the run's traces file has a bad line or zstd frame; the traces after it are "
+                   "left out";
     return DC_STATUS_OK;
 }
 

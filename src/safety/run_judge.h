@@ -16,7 +16,7 @@ typedef struct sdc_run_judge {
 } sdc_run_judge;
 
 /* Judges trace g of inst (unless answer_only) and adds the verdict to the
- * traces.jsonl line just appended to b. A trace without a response (an
+ * trace line (traces.jsonl) just appended to b. A trace without a response (an
  * error, nothing after the reasoning) gets "judge_trace": -1 and no
  * verdict. The session's errors. */
 dc_status sdc_run_judge_trace(const sdc_run_judge *j, dc_buf *b, const sdc_instance *inst,

@@ -1,7 +1,8 @@
 /* test_experiment.c - the experiment end to end on the tiny demo model
  * made here: compare on 20 synthetic instances checks every file and
  * field; kill -9 at random points and --resume give the same files as an
- * uninterrupted run; refusing to overwrite; analyze recomputes. */
+ * uninterrupted run (the traces as zstd frames, cut at a torn frame);
+ * refusing to overwrite; analyze recomputes; --compress none. */
 #include "test_common.h"
 
 #include <jansson.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "support/jsonl.h"
 #include "support/run_cmd.h"
 
 static char work[256];
@@ -42,22 +44,7 @@ static int teardown(void **state)
 
 static json_t *load_lines(const char *path, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("%s: cannot open", path);
-    json_t *arr = json_array();
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) > 0) {
-        json_error_t e;
-        json_t *o = json_loads(line, 0, &e);
-        if (!o)
-            fail_msg("%s: bad line: %s", path, e.text);
-        json_array_append_new(arr, o);
-    }
-    free(line);
-    fclose(f);
+    json_t *arr = jsonl_load(path, NULL);
     *n = json_array_size(arr);
     return arr;
 }
@@ -87,20 +74,20 @@ static int file_has(const char *dir, const char *name, const char *needle)
     return strstr(buf, needle) != NULL;
 }
 
-/* predictions/traces lines without the wall-clock fields */
+/* predictions/traces lines without the wall-clock fields ("traces.jsonl":
+ * the run's traces file, traces.jsonl.zst or traces.jsonl) */
 static json_t *normalised(const char *dir, const char *name)
 {
-    char p[512];
+    char p[4200];
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    size_t n;
-    json_t *a = load_lines(p, &n);
-    size_t i;
-    json_t *o;
-    json_array_foreach(a, i, o) json_object_del(o, "seconds");
-    return a;
+    if (!strcmp(name, "traces.jsonl"))
+        snprintf(p, sizeof p, "%s", jsonl_traces_path(dir));
+    static const char *const drop[] = {"seconds", NULL};
+    return jsonl_load(p, drop);
 }
 
 #define COMMON "--quiet --max-tokens 8 --threads 2 --seed 7"
+#define SMALL_RUN "--num-instances 3 --budget 5 --max-tokens 8 --threads 2 --seed 7"
 
 static void test_compare_20(void **state)
 {
@@ -175,7 +162,9 @@ static void test_compare_20(void **state)
         assert_int_equal(per_strategy[k], 20);
     json_decref(preds);
 
-    snprintf(args, sizeof args, "%s/traces.jsonl", dir);
+    /* the traces as zstd frames by default; the same JSONL inside */
+    snprintf(args, sizeof args, "%s/traces.jsonl.zst", dir);
+    assert_string_equal(jsonl_traces_path(dir), args);
     json_t *traces = load_lines(args, &nt);
     assert_int_equal(nt, 20 * 10); /* the budget's traces, generated once */
     json_t *t;
@@ -390,11 +379,14 @@ static void width_run(const char *cmd, const char *name, const char *slots, cons
     }
 }
 
-static size_t count_lines_of(const char *name, const char *file)
+/* Trace lines of a run in work/name. */
+static size_t count_traces_of(const char *name)
 {
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s/%s", work, name, file);
-    size_t n = count_lines(p);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s", work, name);
+    json_t *a = jsonl_load(jsonl_traces_path(dir), NULL);
+    size_t n = json_array_size(a);
+    json_decref(a);
     assert_true(n > 12); /* more than one trace an instance */
     return n;
 }
@@ -439,12 +431,12 @@ static void test_width_does_not_change_results(void **state)
                          "--max-tokens 24 --threads 2 --seed 11";
     width_run("run", "o1", "--slots 1", online);
     width_run("run", "o9", "--slots 9", online);
-    assert_same_run("o1", "o9", 12, count_lines_of("o1", "traces.jsonl"));
+    assert_same_run("o1", "o9", 12, count_traces_of("o1"));
     const char *adaptive = "--strategy adaptive --budget 6 --num-instances 12 --quiet "
                            "--max-tokens 24 --threads 2 --seed 11";
     width_run("run", "a1", "--slots 1", adaptive);
     width_run("run", "a9", "--slots 9", adaptive);
-    assert_same_run("a1", "a9", 12, count_lines_of("a1", "traces.jsonl"));
+    assert_same_run("a1", "a9", 12, count_traces_of("a1"));
 }
 
 static void test_unwritable_dir(void **state)
@@ -605,6 +597,65 @@ static void test_refusal_lists_recorded(void **state)
 #undef SMALL
 }
 
+/* --compress none writes the same lines to a plain traces.jsonl; a run
+ * cut short and resumed without the flag goes on writing that file, and
+ * says so. */
+static void test_compress_none_resumes_plain(void **state)
+{
+    (void)state;
+    char plain[300], zst[300], args[2048];
+    snprintf(plain, sizeof plain, "%s/none-plain", work);
+    snprintf(zst, sizeof zst, "%s/none-zst", work);
+    snprintf(args, sizeof args,
+             "compare --model '%s' --out '%s' --quiet --compress none " SMALL_RUN, model, plain);
+    cmd_result r = run_program(args, NULL);
+    if (r.status != 0)
+        fail_msg("compare --compress none failed: %s", r.err);
+    cmd_result_free(&r);
+    snprintf(args, sizeof args, "compare --model '%s' --out '%s' --quiet " SMALL_RUN, model, zst);
+    r = run_program(args, NULL);
+    assert_int_equal(r.status, 0);
+    cmd_result_free(&r);
+    char p[512];
+    snprintf(p, sizeof p, "%s/traces.jsonl", plain);
+    assert_string_equal(jsonl_traces_path(plain), p);
+    snprintf(p, sizeof p, "%s/traces.jsonl.zst", zst);
+    assert_string_equal(jsonl_traces_path(zst), p);
+    json_t *want = normalised(zst, "traces.jsonl"), *got = normalised(plain, "traces.jsonl");
+    assert_int_equal(json_array_size(want), 3 * 5);
+    assert_true(json_equal(want, got));
+    json_decref(got);
+    json_t *want_p = normalised(plain, "predictions.jsonl");
+    /* a crash after the first instance: its four predictions are kept */
+    snprintf(p, sizeof p, "%s/predictions.jsonl", plain);
+    char *text = jsonl_text(p);
+    char *cut = text;
+    for (int k = 0; k < 4; k++)
+        cut = strchr(cut, '\n') + 1;
+    FILE *f = fopen(p, "wb");
+    fwrite(text, 1, (size_t)(cut - text), f);
+    fclose(f);
+    free(text);
+    snprintf(args, sizeof args, "compare --model '%s' --out '%s' --resume " SMALL_RUN, model,
+             plain);
+    r = run_program(args, NULL);
+    if (r.status != 0)
+        fail_msg("resume failed: %s", r.err);
+    assert_non_null(strstr(r.err, "traces.jsonl is there, so the resumed run goes on writing it"));
+    assert_non_null(strstr(r.err, "(1 resumed)"));
+    cmd_result_free(&r);
+    snprintf(p, sizeof p, "%s/traces.jsonl", plain);
+    assert_string_equal(jsonl_traces_path(plain), p);
+    got = normalised(plain, "traces.jsonl");
+    assert_true(json_equal(want, got));
+    json_decref(got);
+    got = normalised(plain, "predictions.jsonl");
+    assert_true(json_equal(want_p, got));
+    json_decref(got);
+    json_decref(want);
+    json_decref(want_p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -615,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_data_means_auto),
         cmocka_unit_test(test_demo_said_in_report),
         cmocka_unit_test(test_refusal_lists_recorded),
+        cmocka_unit_test(test_compress_none_resumes_plain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

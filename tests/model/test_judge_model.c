@@ -16,6 +16,7 @@
 
 #include "deepconf/dc_backend_llama.h"
 #include "support/fault_server.h"
+#include "support/jsonl.h"
 #include "support/run_cmd.h"
 #include "safety/sdc_judge.h"
 
@@ -177,16 +178,16 @@ static void test_cli_three_formats(void **state)
     remove(cache);
 }
 
+/* Lines of path (plain or zstd) that hold needle. */
 static size_t count_lines_with(const char *path, const char *needle)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    static char line[1 << 20];
+    char *text = jsonl_text(path);
     size_t n = 0;
-    while (fgets(line, sizeof line, f))
+    for (char *line = text, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+        *nl = '\0';
         n += strstr(line, needle) != NULL;
-    fclose(f);
+    }
+    free(text);
     return n;
 }
 
@@ -215,8 +216,8 @@ static void test_run_judge(void **state)
         if (r.status != 0)
             fail_msg("run --judge: exit %d: %s", r.status, r.err);
         cmd_result_free(&r);
-        char tp[200], pp[200];
-        snprintf(tp, sizeof tp, "%s/traces.jsonl", out);
+        char tp[4200], pp[200];
+        snprintf(tp, sizeof tp, "%s", jsonl_traces_path(out));
         snprintf(pp, sizeof pp, "%s/predictions.jsonl", out);
         /* 2 instances x 3 traces; 2 x 4 strategies */
         assert_int_equal(count_lines_with(pp, "\"judge_harm\":\"unsafe\""), 8);

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "support/jsonl.h"
 #include "support/run_cmd.h"
 
 static char work[256];
@@ -66,26 +67,16 @@ static int exists(const char *dir, const char *name)
 }
 
 /* A JSON-lines file as an array, without the wall-clock "seconds". */
+/* The lines of dir/name without "seconds" ("traces.jsonl": the run's
+ * traces file, traces.jsonl.zst or traces.jsonl). */
 static json_t *records(const char *dir, const char *name)
 {
-    char p[600];
+    char p[4200];
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "rb");
-    if (!f)
-        fail_msg("%s: cannot open", p);
-    json_t *a = json_array();
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, f) > 0) {
-        json_t *o = json_loads(line, 0, NULL);
-        if (!o)
-            fail_msg("%s: bad line", p);
-        json_object_del(o, "seconds");
-        json_array_append_new(a, o);
-    }
-    free(line);
-    fclose(f);
-    return a;
+    if (!strcmp(name, "traces.jsonl"))
+        snprintf(p, sizeof p, "%s", jsonl_traces_path(dir));
+    static const char *const drop[] = {"seconds", NULL};
+    return jsonl_load(p, drop);
 }
 
 static cmd_result sweep(const char *dir, const char *extra)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "deepconf/dc_backend_replay.h"
+#include "support/jsonl.h"
 #include "support/run_cmd.h"
 #include "safety/sdc_config.h"
 #include "safety/sdc_records.h"
@@ -162,29 +163,23 @@ static void run(const char *name, const char *strategy, size_t n, sdc_open_mode 
     dc_backend_free(b);
 }
 
-/* The JSON lines of a file, without their wall-clock "seconds". */
+/* The JSON lines of a file (plain or zstd), without their wall-clock
+ * "seconds". */
 static json_t *file_lines(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("%s: cannot open", path);
-    json_t *a = json_array();
-    static char buf[1 << 20];
-    while (fgets(buf, sizeof buf, f)) {
-        json_t *o = json_loads(buf, 0, NULL);
-        assert_non_null(o);
-        json_object_del(o, "seconds");
-        json_array_append_new(a, o);
-    }
-    fclose(f);
-    return a;
+    static const char *const drop[] = {"seconds", NULL};
+    return jsonl_load(path, drop);
 }
 
-/* The lines of dir/name/file of this test's runs. */
+/* The lines of dir/name/file of this test's runs ("traces.jsonl": the
+ * run's traces file, compressed or not). */
 static json_t *lines(const char *name, const char *file)
 {
-    char p[256];
-    snprintf(p, sizeof p, "%s/%s/%s", fx.dir, name, file);
+    char dir[256], p[4200];
+    snprintf(dir, sizeof dir, "%s/%s", fx.dir, name);
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    if (!strcmp(file, SDC_TRACES_FILE))
+        snprintf(p, sizeof p, "%s", jsonl_traces_path(dir));
     return file_lines(p);
 }
 
@@ -199,6 +194,9 @@ static void test_compare_accounting(void **state)
 {
     (void)state;
     run("cmp", NULL, N_INST, SDC_OPEN_NEW);
+    char zst[256];
+    snprintf(zst, sizeof zst, "%s/cmp/%s", fx.dir, SDC_TRACES_FILE_ZSTD);
+    assert_int_equal(access(zst, F_OK), 0); /* output.compress: zstd by default */
     json_t *tr = lines("cmp", "traces.jsonl"), *pr = lines("cmp", "predictions.jsonl");
     assert_int_equal(json_array_size(tr), N_INST * N_TRACES);
     assert_int_equal(json_array_size(pr), N_INST * 4);
