@@ -59,6 +59,8 @@ static const char *const run_usage =
     "  --prompt-field NAME   --benchmark generic: the prompt's field (default prompt)\n"
     "  --label-field NAME    --benchmark generic: the label's field (default label:\n"
     "                        harmful/unsafe/toxic/1/true/yes, or safe/benign/0/false/no)\n"
+    "  --category-field NAME --benchmark generic: the harm category's field\n"
+    "                        (default category)\n"
     "Generation:\n"
     "  --mode refusal|classify  answer the prompt (refusal detector), or say whether\n"
     "                        it is safe (default refusal)\n"

@@ -104,6 +104,7 @@ static const struct {
     {"num-instances", "benchmark.num_instances", NULL},
     {"prompt-field", "benchmark.prompt_field", NULL},
     {"label-field", "benchmark.label_field", NULL},
+    {"category-field", "benchmark.category_field", NULL},
     {"mode", "generation.mode", NULL},
     {"max-tokens", "generation.max_tokens", NULL},
     {"temperature", "generation.temperature", NULL},
