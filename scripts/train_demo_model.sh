@@ -8,18 +8,20 @@
 #
 # Environment: SDC_DATASETS (default /work/shared/datasets), BIN (default
 # build/safety-deepconf), OUT (default models/safety-deepconf-demo.gguf),
-# EPOCHS, THREADS (default 1: the recipe's numbers were made with one).
+# EPOCHS, BENIGN (compliances per refusal in the corpus, default 0.75),
+# THREADS (default 1: the recipe's numbers were made with one).
 set -eu
 cd "$(dirname "$0")/.."
 DATASETS=${SDC_DATASETS:-/work/shared/datasets}
 BIN=${BIN:-build/safety-deepconf}
 OUT=${OUT:-models/safety-deepconf-demo.gguf}
 EPOCHS=${EPOCHS:-4}
+BENIGN=${BENIGN:-0.75}
 THREADS=${THREADS:-1}
 CORPUS=build/demo-corpus.jsonl
 
 "$BIN" data corpus --datasets "$DATASETS" --seed 1 --refusals-per-prompt 3 \
-    --benign-per-harmful 0.75 -o "$CORPUS"
+    --benign-per-harmful "$BENIGN" -o "$CORPUS"
 "$BIN" model train --shape small --corpus "$CORPUS" --epochs "$EPOCHS" --lr 2e-3 \
     --ctx 128 --seed 1 --threads "$THREADS" -o "$OUT"
 (cd "$(dirname "$OUT")" && sha256sum "$(basename "$OUT")" > "$(basename "$OUT" .gguf).sha256")
