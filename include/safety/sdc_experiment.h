@@ -38,7 +38,7 @@ extern "C" {
 
 /* The most traces auto model.parallel decodes together: where tokens/s
  * stopped rising on 2 CPU cores (docs/performance.md). */
-#define SDC_PARALLEL_KNEE 32
+#define SDC_PARALLEL_KNEE 64
 
 typedef enum sdc_experiment_note {
     SDC_NOTE_DEMO_MODEL = 0, /* no model given and the default unreachable: the demo

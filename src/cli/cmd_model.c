@@ -74,7 +74,7 @@ static const char *const info_usage =
     "  --ctx N        context per trace, tokens (default 512: a short prompt and\n"
     "                 256 generated tokens, as a default run sizes it)\n"
     "  --parallel P   traces decoded together (default: with a file, auto as a run\n"
-    "                 chooses it: as many as --memory-limit holds, at most 32;\n"
+    "                 chooses it: as many as --memory-limit holds, at most 64;\n"
     "                 without one, 8)\n"
     "  --memory-limit MIB  the limit of auto --parallel (default: half the\n"
     "                 physical memory)\n"

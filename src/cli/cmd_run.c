@@ -45,7 +45,7 @@ static const char *const run_usage =
     "  --threads N           llama: CPU threads (default: all cores)\n"
     "  --n-gpu-layers N      llama: layers on the GPU (GPU builds of llama.cpp)\n"
     "  --slots N             llama: traces decoded together (default: auto, as many as\n"
-    "                        --memory-limit holds, at most 32; model.parallel)\n"
+    "                        --memory-limit holds, at most 64; model.parallel)\n"
     "  --memory-limit MIB    llama: memory for weights, KV cache and compute buffers\n"
     "                        (default: half the physical memory)\n"
     "Benchmark:\n"

@@ -58,7 +58,7 @@ static const key keys[] = {
     {"model.batch_size", K_INT, OFF(batch_size), "512", NULL, 1, 1 << 20, "llama: logical batch"},
     {"model.parallel", K_INT, OFF(slots), "0", NULL, 0, 256,
      "llama: traces decoded together, across instances (0: auto, as many as "
-     "model.memory_limit holds, at most 32 and at most the run's traces)"},
+     "model.memory_limit holds, at most 64 and at most the run's traces)"},
     {"model.memory_limit", K_INT, OFF(memory_limit), "0", NULL, 0, BIG,
      "llama: MiB for weights, KV cache and compute buffers, which bounds auto "
      "model.parallel (0: half the physical memory)"},

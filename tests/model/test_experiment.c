@@ -360,7 +360,7 @@ static void test_kill_and_resume(void **state)
 
 /* Continuous batching: instances are streamed through the slots (a slot
  * freed by one instance's trace takes the next instance's), yet the files
- * are those of one trace at a time: --slots 1, 5 and auto (32) give the
+ * are those of one trace at a time: --slots 1, 5 and auto (64) give the
  * same traces and predictions, for compare and for the fixed strategy. */
 static void width_run(const char *cmd, const char *name, const char *slots, const char *opts)
 {
@@ -374,7 +374,7 @@ static void width_run(const char *cmd, const char *name, const char *slots, cons
     if (!*slots) { /* auto: all of the run's traces, up to the knee */
         json_t *run = load_file(dir, "run.json");
         assert_int_equal(
-            json_integer_value(json_object_get(json_object_get(run, "model"), "slots")), 32);
+            json_integer_value(json_object_get(json_object_get(run, "model"), "slots")), 64);
         json_decref(run);
     }
 }
