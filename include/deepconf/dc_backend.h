@@ -293,6 +293,15 @@ typedef struct dc_backend_vtable {
     dc_status (*generate_stream)(void *impl, const dc_gen_stream *stream, dc_error *err);
 } dc_backend_vtable;
 
+/* A generate() for a backend whose scheduler is its generate_stream:
+ * the prompt as a stream of one request, `width` traces at once (0: the
+ * backend's most). On failure *out is cleared. */
+dc_status dc_backend_generate_as_stream(dc_status (*stream)(void *impl, const dc_gen_stream *s,
+                                                            dc_error *err),
+                                        void *impl, const dc_prompt *prompt,
+                                        const dc_gen_params *params, const dc_observer *observer,
+                                        size_t width, dc_gen_result *out, dc_error *err);
+
 /* Wraps impl in a handle; the handle owns impl (vt->free frees it, also
  * when this call fails with NOMEM). vt must outlive the handle. */
 dc_status dc_backend_wrap(const dc_backend_vtable *vt, void *impl, dc_backend **out);

@@ -242,6 +242,47 @@ static dc_observe checked_done(void *user, size_t request, dc_gen_result *res)
     return cs->user->done(cs->user->user, request, res);
 }
 
+/* One request, handed over into *out. */
+typedef struct one_request {
+    dc_gen_request req;
+    int given;
+    dc_gen_result *out;
+} one_request;
+
+static int one_next(void *user, dc_gen_request *req, dc_error *err)
+{
+    (void)err;
+    one_request *one = user;
+    if (one->given)
+        return 0;
+    one->given = 1;
+    *req = one->req;
+    return 1;
+}
+
+static dc_observe one_done(void *user, size_t index, dc_gen_result *res)
+{
+    (void)index;
+    one_request *one = user;
+    *one->out = *res;
+    memset(res, 0, sizeof *res);
+    return DC_OBSERVE_CONTINUE;
+}
+
+dc_status dc_backend_generate_as_stream(dc_status (*stream)(void *impl, const dc_gen_stream *s,
+                                                            dc_error *err),
+                                        void *impl, const dc_prompt *prompt,
+                                        const dc_gen_params *params, const dc_observer *observer,
+                                        size_t width, dc_gen_result *out, dc_error *err)
+{
+    one_request one = {{*prompt, *params, *observer}, 0, out};
+    dc_gen_stream s = {one_next, one_done, &one, width};
+    dc_status st = stream(impl, &s, err);
+    if (st != DC_STATUS_OK)
+        dc_gen_result_clear(out);
+    return st;
+}
+
 dc_status dc_backend_generate_stream(dc_backend *b, const dc_gen_stream *stream, dc_error *err)
 {
     if (!b || !stream || !stream->next || !stream->done)

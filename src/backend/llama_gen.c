@@ -721,13 +721,14 @@ static int decode_step(engine *e)
     return 1;
 }
 
-static dc_status engine_run(llama_impl *L, const dc_gen_stream *feed, size_t width, dc_error *err)
+static dc_status engine_run(llama_impl *L, const dc_gen_stream *feed, dc_error *err)
 {
     engine e;
     memset(&e, 0, sizeof e);
     e.L = L;
     e.feed = feed;
     e.err = err;
+    size_t width = feed->parallel;
     e.n_slots = width && width < L->n_seq ? width : L->n_seq;
     e.slots = dc_calloc(e.n_slots, sizeof *e.slots);
     e.batch_slot = dc_calloc(e.n_slots, sizeof *e.batch_slot);
@@ -768,55 +769,20 @@ static dc_status engine_run(llama_impl *L, const dc_gen_stream *feed, size_t wid
 
 dc_status dc_llama_generate_stream(void *impl, const dc_gen_stream *stream, dc_error *err)
 {
-    return engine_run(impl, stream, stream->parallel, err);
+    return engine_run(impl, stream, err);
 }
 
-/* ---- one prompt: a stream of one request ---- */
-
-typedef struct single {
-    const dc_prompt *prompt;
-    const dc_gen_params *p;
-    const dc_observer *obs;
-    int given;
-    dc_gen_result *out;
-} single;
-
-static int single_next(void *user, dc_gen_request *req, dc_error *err)
-{
-    (void)err;
-    single *one = user;
-    if (one->given)
-        return 0;
-    one->given = 1;
-    req->prompt = *one->prompt;
-    req->params = *one->p;
-    req->obs = *one->obs;
-    return 1;
-}
-
-static dc_observe single_done(void *user, size_t index, dc_gen_result *res)
-{
-    (void)index;
-    single *one = user;
-    *one->out = *res;
-    memset(res, 0, sizeof *res);
-    return DC_OBSERVE_CONTINUE;
-}
-
+/* One prompt: a stream of one request, no more slots than its traces
+ * (the others would stay empty). */
 dc_status dc_llama_generate(void *impl, const dc_prompt *prompt, const dc_gen_params *p,
                             const dc_observer *obs, dc_gen_result *out, dc_error *err)
 {
     llama_impl *L = impl;
-    single one = {prompt, p, obs, 0, out};
-    dc_gen_stream s = {single_next, single_done, &one, 0};
-    /* no more slots than traces: the others would only copy the prompt */
     size_t width = p->parallel ? p->parallel : L->n_seq;
     if (width > p->n_traces)
         width = p->n_traces;
-    dc_status st = engine_run(L, &s, width, err);
-    if (st != DC_STATUS_OK)
-        dc_gen_result_clear(out);
-    return st;
+    return dc_backend_generate_as_stream(dc_llama_generate_stream, impl, prompt, p, obs, width, out,
+                                         err);
 }
 
 #else

@@ -979,7 +979,7 @@ static dc_status sched_loop(oai_sched *S)
     }
 }
 
-static dc_status sched_run(oai_backend *b, const dc_gen_stream *feed, size_t width, dc_error *err)
+static dc_status sched_run(oai_backend *b, const dc_gen_stream *feed, dc_error *err)
 {
     oai_sched S;
     memset(&S, 0, sizeof S);
@@ -987,8 +987,8 @@ static dc_status sched_run(oai_backend *b, const dc_gen_stream *feed, size_t wid
     S.feed = feed;
     S.err = err;
     S.limit = b->p.concurrency;
-    if (width && width < S.limit)
-        S.limit = width;
+    if (feed->parallel && feed->parallel < S.limit)
+        S.limit = feed->parallel;
     b->cancel = 0;
     dc_status st = sched_loop(&S);
     /* an error left requests behind: they end cancelled, unreported */
@@ -1124,48 +1124,19 @@ static dc_status gen_open(oai_backend *b, const dc_gen_request *req, oai_gen **o
 
 static dc_status oai_generate_stream(void *impl, const dc_gen_stream *stream, dc_error *err)
 {
-    return sched_run(impl, stream, stream->parallel, err);
+    return sched_run(impl, stream, err);
 }
 
-/* ---- one prompt: a stream of one request ---- */
-
-typedef struct oai_single {
-    dc_gen_request req;
-    int given;
-    dc_gen_result *out;
-} oai_single;
-
-static int single_next(void *user, dc_gen_request *req, dc_error *err)
-{
-    (void)err;
-    oai_single *one = user;
-    if (one->given)
-        return 0;
-    one->given = 1;
-    *req = one->req;
-    return 1;
-}
-
-static dc_observe single_done(void *user, size_t index, dc_gen_result *res)
-{
-    (void)index;
-    oai_single *one = user;
-    *one->out = *res;
-    memset(res, 0, sizeof *res);
-    return DC_OBSERVE_CONTINUE;
-}
-
+/* One prompt: a stream of one request; err says why the first failed
+ * trace failed. */
 static dc_status oai_generate(void *impl, const dc_prompt *prompt, const dc_gen_params *gp,
                               const dc_observer *obs, dc_gen_result *out, dc_error *err)
 {
     oai_backend *b = impl;
-    oai_single one = {{*prompt, *gp, *obs}, 0, out};
-    dc_gen_stream s = {single_next, single_done, &one, gp->parallel};
-    dc_status st = sched_run(b, &s, gp->parallel, err);
-    if (st != DC_STATUS_OK) {
-        dc_gen_result_clear(out);
+    dc_status st = dc_backend_generate_as_stream(oai_generate_stream, impl, prompt, gp, obs,
+                                                 gp->parallel, out, err);
+    if (st != DC_STATUS_OK)
         return st;
-    }
     for (size_t i = 0; i < out->n_traces && b->trace_err; i++) {
         if (out->traces[i].stop == DC_STOP_ERROR) {
             dc_error_set(err, out->traces[i].error, "%s", b->trace_err[i]);
