@@ -201,6 +201,18 @@ dc_openai_params dc_backend_openai_default_params(void)
 
 /* ---- messages that name the request ---- */
 
+/* What every request body of b says besides the prompt and sampling. */
+static oai_req_spec spec_of(const oai_backend *b)
+{
+    oai_req_spec spec = {(int)b->p.api,
+                         b->model,
+                         b->p.stream,
+                         b->p.send_top_k_min_p,
+                         b->p.send_template_kwargs,
+                         b->p.send_stream_usage};
+    return spec;
+}
+
 static void trace_name(const oai_gen *g, const oai_trace *t, char *buf, size_t size)
 {
     const char *inst = g->gp->instance_id ? g->gp->instance_id : "";
@@ -805,12 +817,7 @@ static dc_status start_waiting(oai_sched *S, oai_gen *g, size_t *running, double
                                double *next_start)
 {
     oai_backend *b = S->b;
-    oai_req_spec spec = {(int)b->p.api,
-                         b->model,
-                         b->p.stream,
-                         b->p.send_top_k_min_p,
-                         b->p.send_template_kwargs,
-                         b->p.send_stream_usage};
+    oai_req_spec spec = spec_of(b);
     for (size_t i = 0; i < g->n && *running < S->limit; i++) {
         oai_trace *t = &g->tr[i];
         if (t->state != OAI_WAITING)
@@ -1069,12 +1076,7 @@ static dc_status gen_open(oai_backend *b, const dc_gen_request *req, oai_gen **o
     dc_status st = check_gen(b, gp, err);
     if (st != DC_STATUS_OK)
         return st;
-    oai_req_spec spec = {(int)b->p.api,
-                         b->model,
-                         b->p.stream,
-                         b->p.send_top_k_min_p,
-                         b->p.send_template_kwargs,
-                         b->p.send_stream_usage};
+    oai_req_spec spec = spec_of(b);
     dc_buf probe;
     dc_buf_init(&probe, 0);
     st = oai_request_body(&spec, &req->prompt, gp, 0, &probe, err);
@@ -1413,12 +1415,7 @@ dc_status dc_backend_openai_request_body(dc_backend *b, const dc_prompt *prompt,
     if (!prompt || (prompt->chat != NULL) + (prompt->text != NULL) + (prompt->tokens != NULL) != 1)
         return dc_error_set(err, DC_STATUS_INVALID_ARG,
                             "exactly one of chat, text, tokens must be set");
-    oai_req_spec spec = {(int)o->p.api,
-                         o->model,
-                         o->p.stream,
-                         o->p.send_top_k_min_p,
-                         o->p.send_template_kwargs,
-                         o->p.send_stream_usage};
+    oai_req_spec spec = spec_of(o);
     dc_buf buf;
     dc_buf_init(&buf, 0);
     uint64_t seed = dc_trace_seed(gp.seed, gp.instance_id, gp.first_trace + trace);
