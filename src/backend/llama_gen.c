@@ -293,29 +293,35 @@ static void maybe_hand_over(engine *e, request *q)
 }
 
 /* The trace in slot s ends with `why`; the sequence keeps the prompt. */
+/* Trace i of q has ended (t->stop set): its observer sees it. */
+static dc_observe notify_end(request *q, size_t i)
+{
+    const trace_state *t = &q->tr[i];
+    if (!q->r.obs.on_trace_end)
+        return DC_OBSERVE_CONTINUE;
+    dc_gen_trace view;
+    memset(&view, 0, sizeof view);
+    view.trace.tokens = t->toks.v;
+    view.trace.n_tokens = t->toks.n;
+    view.trace.text = t->text.s;
+    view.index = q->r.params.first_trace + i;
+    view.seed = t->seed;
+    view.stop = t->stop;
+    view.n_generated = t->n_kept;
+    view.n_evaluated = t->n_evaluated;
+    return q->r.obs.on_trace_end(q->r.obs.user, &view);
+}
+
 static void trace_end(engine *e, size_t s, dc_stop_reason why)
 {
     slot *sl = &e->slots[s];
     request *q = sl->req;
-    trace_state *t = &q->tr[sl->trace];
-    t->stop = why;
+    q->tr[sl->trace].stop = why;
     sl->req = NULL;
     llama_memory_seq_rm(llama_get_memory(e->L->ctx), (llama_seq_id)s, (llama_pos)q->n_prompt, -1);
     q->n_ended++;
-    if (q->r.obs.on_trace_end) {
-        dc_gen_trace view;
-        memset(&view, 0, sizeof view);
-        view.trace.tokens = t->toks.v;
-        view.trace.n_tokens = t->toks.n;
-        view.trace.text = t->text.s;
-        view.index = q->r.params.first_trace + sl->trace;
-        view.seed = t->seed;
-        view.stop = why;
-        view.n_generated = t->n_kept;
-        view.n_evaluated = t->n_evaluated;
-        if (q->r.obs.on_trace_end(q->r.obs.user, &view) == DC_OBSERVE_CANCEL)
-            atomic_store(&e->L->cancel, 1);
-    }
+    if (notify_end(q, sl->trace) == DC_OBSERVE_CANCEL)
+        atomic_store(&e->L->cancel, 1);
     maybe_hand_over(e, q);
 }
 
@@ -329,14 +335,7 @@ static void end_waiting(engine *e, request *q, dc_stop_reason why)
         t->stop = why;
         t->seed = dc_trace_seed(p->seed, p->instance_id, p->first_trace + q->next_trace);
         q->n_ended++;
-        if (q->r.obs.on_trace_end) {
-            dc_gen_trace view;
-            memset(&view, 0, sizeof view);
-            view.index = p->first_trace + q->next_trace;
-            view.seed = t->seed;
-            view.stop = why;
-            q->r.obs.on_trace_end(q->r.obs.user, &view);
-        }
+        notify_end(q, q->next_trace); /* a cancel it asks for changes nothing: none runs */
     }
     maybe_hand_over(e, q);
 }
