@@ -335,7 +335,7 @@ static void end_waiting(engine *e, request *q, dc_stop_reason why)
         t->stop = why;
         t->seed = dc_trace_seed(p->seed, p->instance_id, p->first_trace + q->next_trace);
         q->n_ended++;
-        notify_end(q, q->next_trace); /* a cancel it asks for changes nothing: none runs */
+        notify_end(q, q->next_trace); /* its answer is not acted on */
     }
     maybe_hand_over(e, q);
 }
