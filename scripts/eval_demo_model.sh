@@ -36,7 +36,7 @@ run() { # name, benchmark, file, instances
     out=results/demo-eval-$1
     "$BIN" compare --model "$MODEL" --benchmark "$2" --data "$3" --num-instances "$4" \
         --threads "$THREADS" --out "$out" --force --quiet > "$out.log" 2>&1 ||
-        { echo "$1: run failed, see $out.log"; return 0; }
+        { echo "$1: run failed, see $out.log:" >&2; tail -n 3 "$out.log" >&2; return 1; }
     echo "$out"
 }
 

@@ -9,7 +9,7 @@
 # Environment: SDC_DATASETS (default /work/shared/datasets), BIN (default
 # build/safety-deepconf), OUT (default models/safety-deepconf-demo.gguf),
 # EPOCHS, BENIGN (compliances per refusal in the corpus, default 0.75),
-# THREADS (default 1: the recipe's numbers were made with one).
+# THREADS (default 1: the recipe's numbers were made with one), SHAPE (default small).
 set -eu
 cd "$(dirname "$0")/.."
 DATASETS=${SDC_DATASETS:-/work/shared/datasets}
@@ -18,11 +18,12 @@ OUT=${OUT:-models/safety-deepconf-demo.gguf}
 EPOCHS=${EPOCHS:-4}
 BENIGN=${BENIGN:-0.75}
 THREADS=${THREADS:-1}
+SHAPE=${SHAPE:-small}
 CORPUS=build/demo-corpus.jsonl
 
 "$BIN" data corpus --datasets "$DATASETS" --seed 1 --refusals-per-prompt 3 \
     --benign-per-harmful "$BENIGN" -o "$CORPUS"
-"$BIN" model train --shape small --corpus "$CORPUS" --epochs "$EPOCHS" --lr 2e-3 \
+"$BIN" model train --shape "$SHAPE" --corpus "$CORPUS" --epochs "$EPOCHS" --lr 2e-3 \
     --ctx 128 --seed 1 --threads "$THREADS" -o "$OUT"
 (cd "$(dirname "$OUT")" && sha256sum "$(basename "$OUT")" > "$(basename "$OUT" .gguf).sha256")
 cat "${OUT%.gguf}.sha256"
