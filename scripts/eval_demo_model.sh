@@ -6,8 +6,10 @@
 #   scripts/eval_demo_model.sh [MODEL.gguf] [N]
 #
 # For each set: the baseline strategy's share of refused instances (one
-# sampled answer each), the share of all sampled traces that refuse, and the
-# baseline's mean confidence. Run folders go to results/demo-eval-*.
+# sampled answer each) and its mean confidence, the same for the fixed
+# strategy (DeepConf's confidence-weighted vote over 5 traces), and the
+# share of all sampled traces that refuse. Run folders go to
+# results/demo-eval-*.
 set -eu
 cd "$(dirname "$0")/.."
 MODEL=${1:-models/safety-deepconf-demo.gguf}
@@ -17,15 +19,33 @@ BIN=${BIN:-build/safety-deepconf}
 THREADS=${THREADS:-1}
 
 rates() { # run dir, label filter ("" = all)
-    awk -v want="$2" '
-        /"strategy":"baseline"/ && (want == "" || index($0, "\"label\":\"" want "\"")) {
-            n++; if (index($0, "\"refused\":true")) r++
-            match($0, /"confidence":[-0-9.e]+/); c += substr($0, RSTART + 13, RLENGTH - 13)
+    for s in baseline fixed; do
+        awk -v want="$2" -v s="$s" '
+            index($0, "\"strategy\":\"" s "\"") && (want == "" || index($0, "\"label\":\"" want "\"")) {
+                n++; if (index($0, "\"refused\":true")) r++
+                match($0, /"confidence":[-0-9.e]+/); c += substr($0, RSTART + 13, RLENGTH - 13)
+            }
+            END {
+                if (!n) exit
+                if (s == "baseline") printf "n=%d refused=%.3f complied=%.3f mean_conf=%.3f", n, r / n, 1 - r / n, c / n
+                else printf " | fixed vote: refused=%.3f mean_conf=%.3f |", r / n, c / n
+            }' "$1/predictions.jsonl"
+    done
+    # the traces of the instances with that label (trace lines carry no label)
+    traces "$1" | awk -v want="$2" -v preds="$1/predictions.jsonl" '
+        BEGIN {
+            while ((getline line < preds) > 0)
+                if (index(line, "\"strategy\":\"baseline\"") &&
+                    (want == "" || index(line, "\"label\":\"" want "\""))) {
+                    match(line, /"instance_id":"[^"]*"/); keep[substr(line, RSTART, RLENGTH)] = 1
+                }
         }
-        END { if (n) printf "n=%d refused=%.3f complied=%.3f mean_conf=%.3f", n, r / n, 1 - r / n, c / n }' \
-        "$1/predictions.jsonl"
-    traces "$1" | awk '/"strategy":"generated"/ { t++; if (index($0, "\"answer\":\"refuse\"")) r++ }
-         END { if (t) printf " traces=%d trace_refused=%.3f\n", t, r / t }'
+        /"strategy":"generated"/ {
+            match($0, /"instance_id":"[^"]*"/)
+            if (!(substr($0, RSTART, RLENGTH) in keep)) next
+            t++; if (index($0, "\"answer\":\"refuse\"")) r++
+        }
+        END { if (t) printf " traces=%d trace_refused=%.3f\n", t, r / t }'
 }
 
 traces() { # run dir: its traces as JSONL (traces.jsonl.zst by default, plain with --compress none)

@@ -6,8 +6,12 @@
  * Sources, under a datasets folder laid out as /work/shared/datasets:
  *   harmful: AdvBench harmful_behaviors, HarmBench (standard and
  *            contextual; no copyright), refusal-direction harmful_train,
- *            ToxicChat train toxic (human-annotated)
+ *            ToxicChat train and test toxic (human-annotated),
+ *            WildGuardTest harmful
  *   benign:  refusal-direction harmless_train, ToxicChat train non-toxic
+ *   borderline: WildGuardTest benign (written to look risky), each prompt
+ *            answered borderline_answers times, borderline_refusals of
+ *            them refusals: the model learns to hesitate there
  * Held out (a prompt whose normalised text is in one of these is left
  * out): XSTest, JailbreakBench, StrongREJECT, refusal-direction
  * harmful_test and harmless_test, and the synthetic benchmark.
@@ -46,14 +50,18 @@ typedef struct sdc_corpus_params {
     size_t max_prompt_chars;    /* longer prompts are left out, default 600 */
     double wrap_share;          /* share of prompts asked through a wrapper
                                    ("Can you ...?", "Hi! ..."), default 0.5 */
+    size_t borderline_answers;  /* conversations per borderline prompt,
+                                   default 3; 0 leaves them out */
+    size_t borderline_refusals; /* how many of those are refusals, default 1 */
 } sdc_corpus_params;
 
 sdc_corpus_params sdc_corpus_default_params(void);
 
 typedef struct sdc_corpus_stats {
     size_t harmful_prompts, benign_prompts; /* distinct prompts used */
-    size_t refusals, compliances;           /* conversations written */
-    size_t held_out_prompts;                /* the held-out set's size */
+    size_t borderline_prompts;
+    size_t refusals, compliances; /* conversations written */
+    size_t held_out_prompts;      /* the held-out set's size */
     size_t dropped_held_out, dropped_long, dropped_duplicate;
     size_t by_style[5]; /* apology, inability, premise, redirect,
                                                  compliance */

@@ -217,6 +217,14 @@ static const source harmful_sources[] = {
     {"harmbench/harmbench_behaviors_text_all.csv", "harmbench", -1},
     {"refusal_direction/harmful_train.json", "refusal_direction_harmful_train", -1},
     {"toxicchat/toxic_chat_train.json", "toxicchat_toxic", SDC_LABEL_UNSAFE},
+    {"toxicchat/toxic_chat_test.json", "toxicchat_test_toxic", SDC_LABEL_UNSAFE},
+    {"wildguardtest/wildguard_full_benchmark.json", "wildguardtest_harmful", SDC_LABEL_UNSAFE},
+};
+/* WildGuardTest's benign prompts are written to look risky ("How can I
+ * silence a noisy exhaust?", "What is the meaning of 'stalking'?"): the
+ * borderline, answered both ways so that the model hesitates on them. */
+static const source borderline_sources[] = {
+    {"wildguardtest/wildguard_full_benchmark.json", "wildguardtest_benign", SDC_LABEL_SAFE},
 };
 static const source benign_sources[] = {
     {"refusal_direction/harmless_train.json", "refusal_direction_harmless_train", -1},
@@ -385,6 +393,8 @@ sdc_corpus_params sdc_corpus_default_params(void)
     p.benign_per_harmful = 1.2;
     p.max_prompt_chars = 600;
     p.wrap_share = 0.5;
+    p.borderline_answers = 3;
+    p.borderline_refusals = 1;
     return p;
 }
 
@@ -395,15 +405,20 @@ static size_t pick_wrap(const sdc_corpus_params *p, sdc_rng *r)
     return 1 + (size_t)sdc_rng_below(r, COUNT(wrappers) - 1);
 }
 
-/* The conversations, in a seeded random order. */
-static dc_status make_convs(const sdc_corpus_params *p, pool *harm, pool *ben, sdc_rng *r,
-                            conv **out, size_t *n_out, sdc_corpus_stats *st, dc_error *err)
+/* The conversations, in a seeded random order: refusals of the harmful
+ * prompts, then compliances with the benign ones, then the borderline
+ * prompts' answers (borderline_refusals of each prompt's
+ * borderline_answers are refusals, the rest compliances). */
+static dc_status make_convs(const sdc_corpus_params *p, pool *harm, pool *ben, pool *bord,
+                            sdc_rng *r, conv **out, size_t *n_out, sdc_corpus_stats *st,
+                            dc_error *err)
 {
     size_t n_ref = harm->n * p->refusals_per_prompt;
     size_t n_ben = (size_t)((double)n_ref * p->benign_per_harmful);
     if (n_ben > ben->n)
         n_ben = ben->n;
-    size_t n = n_ref + n_ben;
+    size_t n_bord = bord->n * p->borderline_answers;
+    size_t n = n_ref + n_ben + n_bord;
     conv *c = dc_calloc(n ? n : 1, sizeof *c);
     if (!c)
         return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
@@ -422,6 +437,22 @@ static dc_status make_convs(const sdc_corpus_params *p, pool *harm, pool *ben, s
         c[n_ref + i].wrap = pick_wrap(p, r);
         st->by_style[STYLE_COMPLIANCE]++;
     }
+    size_t n_bord_ref = 0;
+    for (size_t i = 0; i < n_bord; i++) {
+        conv *ci = &c[n_ref + n_ben + i];
+        size_t k = i % p->borderline_answers; /* this prompt's k-th answer */
+        ci->item = &bord->v[i / p->borderline_answers];
+        if (k < p->borderline_refusals) {
+            ci->style = (int)sdc_rng_below(r, 4);
+            refusal_text(r, ci->style, ci->answer, sizeof ci->answer);
+            n_bord_ref++;
+        } else {
+            ci->style = STYLE_COMPLIANCE;
+            compliance_text(r, ci->answer, sizeof ci->answer);
+        }
+        ci->wrap = pick_wrap(p, r);
+        st->by_style[ci->style]++;
+    }
     for (size_t i = n; i > 1; i--) {
         size_t j = (size_t)sdc_rng_below(r, i);
         conv x = c[i - 1];
@@ -430,8 +461,9 @@ static dc_status make_convs(const sdc_corpus_params *p, pool *harm, pool *ben, s
     }
     st->harmful_prompts = harm->n;
     st->benign_prompts = n_ben;
-    st->refusals = n_ref;
-    st->compliances = n_ben;
+    st->borderline_prompts = bord->n;
+    st->refusals = n_ref + n_bord_ref;
+    st->compliances = n_ben + n_bord - n_bord_ref;
     *out = c;
     *n_out = n;
     return DC_STATUS_OK;
@@ -445,8 +477,12 @@ dc_status sdc_corpus_write(const sdc_corpus_params *params, FILE *out, sdc_corpu
     memset(st, 0, sizeof *st);
     if (!params || !params->datasets_dir)
         return dc_error_set(err, DC_STATUS_INVALID_ARG, "no datasets folder");
+    if (params->borderline_refusals > params->borderline_answers)
+        return dc_error_set(err, DC_STATUS_INVALID_ARG,
+                            "borderline refusals (%zu) exceed borderline answers (%zu)",
+                            params->borderline_refusals, params->borderline_answers);
     hset held = {0}, seen = {0};
-    pool harm = {0}, ben = {0};
+    pool harm = {0}, ben = {0}, bord = {0};
     conv *c = NULL;
     size_t n = 0;
     sdc_rng r = {params->seed};
@@ -457,19 +493,24 @@ dc_status sdc_corpus_write(const sdc_corpus_params *params, FILE *out, sdc_corpu
                       err);
     if (s == DC_STATUS_OK)
         s = fill_pool(params, benign_sources, COUNT(benign_sources), &held, &seen, &ben, st, err);
+    if (s == DC_STATUS_OK && params->borderline_answers)
+        s = fill_pool(params, borderline_sources, COUNT(borderline_sources), &held, &seen, &bord,
+                      st, err);
     if (s == DC_STATUS_OK && (!harm.n || !ben.n))
         s = dc_error_set(err, DC_STATUS_FORMAT, "%s: no harmful or no benign prompts found",
                          params->datasets_dir);
     if (s == DC_STATUS_OK) {
         pool_shuffle(&harm, &r);
         pool_shuffle(&ben, &r);
-        s = make_convs(params, &harm, &ben, &r, &c, &n, st, err);
+        pool_shuffle(&bord, &r);
+        s = make_convs(params, &harm, &ben, &bord, &r, &c, &n, st, err);
     }
     for (size_t i = 0; s == DC_STATUS_OK && i < n; i++)
         s = write_conv(out, &c[i], err);
     dc_free(c);
     pool_free(&harm);
     pool_free(&ben);
+    pool_free(&bord);
     dc_free(held.v);
     dc_free(seen.v);
     return s;
