@@ -82,8 +82,11 @@ typedef struct sdc_refusal_model_params {
 
 sdc_refusal_model_params sdc_refusal_model_default_params(void);
 
-/* Trains on ex[0..n) (both labels needed). rules (borrowed) gives the
- * rule outputs the stack sees; NULL means the built-in rules. Returns
+/* Trains on ex[0..n) (both labels needed): an ensemble of one classifier
+ * (with its stack) on all the rows and, for each source (ex[].source), one
+ * on all but that source's rows where those still hold both labels; a
+ * prediction is the members' mean probability. rules (borrowed) gives the
+ * rule outputs the stacks see; NULL means the built-in rules. Returns
  * DC_STATUS_OK and *out, which the caller frees with
  * sdc_refusal_model_free; DC_STATUS_INVALID_ARG for bad params or a
  * single-class set; DC_STATUS_NOMEM. */
@@ -104,6 +107,9 @@ dc_status sdc_refusal_model_from_memory(const void *data, size_t len, const char
 
 /* The model shipped in data/refusal_model.bin and built into the program. */
 dc_status sdc_refusal_model_builtin(sdc_refusal_model **out, dc_error *err);
+
+/* How many classifiers the model averages. */
+size_t sdc_refusal_model_members(const sdc_refusal_model *m);
 
 /* Writes the model file. DC_STATUS_IO names the path. */
 dc_status sdc_refusal_model_save(const sdc_refusal_model *m, const char *path, dc_error *err);

@@ -26,11 +26,13 @@ static const char *const train_usage =
     "usage: safety-deepconf refusal train [--data DIR|FILE.jsonl]... [-o OUT] [OPTIONS]\n"
     "\n"
     "Trains the learned refusal classifier (docs/refusal.md) on labelled\n"
-    "responses and writes its model file. Each --data is a JSONL file or a\n"
-    "directory of them (default: harmbench_val, rbr_gold, wildguardtest and\n"
-    "xstest_response_refusal .jsonl in ../shared/refusal); a row holds \"prompt\",\n"
-    "\"response\" and \"label\": \"refusal\"|\"compliance\" or \"refusal\": true|false\n"
-    "(null rows are skipped, exact duplicate responses in a file count once).\n"
+    "responses and writes its model file: the average of one classifier trained\n"
+    "on all the files and one per file trained on all the others. Each --data is\n"
+    "a JSONL file or a directory of them (default: harmbench_val, rbr_gold,\n"
+    "wildguardtest and xstest_response_refusal .jsonl in ../shared/refusal); a\n"
+    "row holds \"prompt\", \"response\" and \"label\": \"refusal\"|\"compliance\" or\n"
+    "\"refusal\": true|false (null rows are skipped, exact duplicate responses in a\n"
+    "file count once).\n"
     "Training is deterministic: the same data and options give the same bytes.\n"
     "The shipped data/refusal_model.bin is\n"
     "  safety-deepconf refusal train -o data/refusal_model.bin\n"
@@ -190,8 +192,10 @@ int cmd_refusal_train(int argc, char **argv)
     if (st != DC_STATUS_OK)
         cli_err(cmd, "%s", err.msg[0] ? err.msg : dc_strerror(st));
     else
-        fprintf(stderr, "%s: trained on %zu responses in %.1f s: %s sha256 %s\n", cmd, ex.n, secs,
-                o.out, sha);
+        fprintf(stderr,
+                "%s: trained %zu classifiers (all sources, and each source left out) on %zu "
+                "responses in %.1f s: %s sha256 %s\n",
+                cmd, sdc_refusal_model_members(m), ex.n, secs, o.out, sha);
     sdc_refusal_model_free(m);
     sdc_refusal_examples_free(&ex);
     return st == DC_STATUS_OK ? CLI_OK : CLI_FAIL;

@@ -11,8 +11,8 @@
 #include "safety/text.h"
 
 #define MODEL_MAGIC "SDCRFM\0\0"
-#define MODEL_VERSION 1u
-#define FEATURE_SET 4u /* bump when the features change: old weights mean nothing */
+#define MODEL_VERSION 2u /* 2: an ensemble of members */
+#define FEATURE_SET 4u   /* bump when the features change: old weights mean nothing */
 #define N_STACK 8
 #define MAX_WORDS 400
 #define MAX_CHARS 800
@@ -21,12 +21,23 @@
 #define MAX_PROMPT_WORDS 200
 #define MAX_FEATURES 8192
 
-struct sdc_refusal_model {
+/* One trained classifier and its stack. */
+typedef struct member {
     unsigned hash_bits;
     float scale, bias;
     float stack[N_STACK];
     int16_t *q; /* quantised weights, as stored */
     float *w;   /* q * scale: what predictions use */
+} member;
+
+/* The model is the average of its members' probabilities: one trained on
+ * all the sources, and one for each source trained on all but that one
+ * (see sdc_refusal_model_train). */
+#define MAX_MEMBERS 17
+struct sdc_refusal_model {
+    unsigned hash_bits;
+    size_t n;
+    member v[MAX_MEMBERS];
 };
 
 sdc_refusal_model_params sdc_refusal_model_default_params(void)
@@ -42,12 +53,25 @@ sdc_refusal_model_params sdc_refusal_model_default_params(void)
     return p;
 }
 
+size_t sdc_refusal_model_members(const sdc_refusal_model *m)
+{
+    return m ? m->n : 0;
+}
+
+static void member_free(member *m)
+{
+    dc_free(m->q);
+    dc_free(m->w);
+    m->q = NULL;
+    m->w = NULL;
+}
+
 void sdc_refusal_model_free(sdc_refusal_model *m)
 {
     if (!m)
         return;
-    dc_free(m->q);
-    dc_free(m->w);
+    for (size_t i = 0; i < m->n; i++)
+        member_free(&m->v[i]);
     dc_free(m);
 }
 
@@ -509,7 +533,7 @@ static void example_weights(const prepared *pr, const size_t *use, size_t n, dou
 /* AdaGrad logistic regression on the rows of pr listed in use[0..n);
  * writes quantised weights into m (m->hash_bits set by the caller). */
 static dc_status text_fit(const prepared *pr, const size_t *use, size_t n,
-                          const sdc_refusal_model_params *p, sdc_refusal_model *m)
+                          const sdc_refusal_model_params *p, member *m)
 {
     size_t d = (size_t)1 << m->hash_bits;
     double *w = dc_calloc(d, sizeof *w), *g2 = dc_calloc(d, sizeof *g2);
@@ -617,10 +641,9 @@ static dc_status prepare(const sdc_refusal_example *ex, size_t n, unsigned hash_
 
 /* Text weights on all of use[], and the stack on out-of-fold logits. */
 static dc_status fit(const prepared *pr, const size_t *use, size_t n,
-                     const sdc_refusal_model_params *p, sdc_refusal_model **out, dc_error *err)
+                     const sdc_refusal_model_params *p, member *m, dc_error *err)
 {
-    *out = NULL;
-    sdc_refusal_model *m = dc_calloc(1, sizeof *m);
+    memset(m, 0, sizeof *m);
     size_t *fold = dc_malloc((n ? n : 1) * sizeof *fold);
     size_t *sub = dc_malloc((n ? n : 1) * sizeof *sub);
     double(*x)[N_STACK] = dc_malloc((n ? n : 1) * sizeof *x);
@@ -638,7 +661,7 @@ static dc_status fit(const prepared *pr, const size_t *use, size_t n,
         for (size_t i = 0; i < n; i++)
             if (i % p->folds != k)
                 sub[ns++] = use[fold[i]];
-        sdc_refusal_model part;
+        member part;
         memset(&part, 0, sizeof part);
         part.hash_bits = p->hash_bits;
         st = text_fit(pr, sub, ns, p, &part);
@@ -659,11 +682,82 @@ static dc_status fit(const prepared *pr, const size_t *use, size_t n,
     dc_free(x);
     dc_free(y);
     if (st != DC_STATUS_OK) {
-        sdc_refusal_model_free(m);
+        member_free(m);
         return dc_error_set(err, st, "refusal model: out of memory");
+    }
+    return DC_STATUS_OK;
+}
+
+/* The ensemble on the rows use[0..n): a member on all of them, then, for
+ * each source among them (in order of first appearance), a member on all
+ * but that source's rows, when the rest still has both labels. Averaging
+ * members that each miss one source keeps any one source's idea of a
+ * refusal from deciding alone: leave-one-source-out, the worst held-out
+ * source gains 2.2 points (docs/refusal.md). */
+static dc_status fit_ensemble(const sdc_refusal_example *ex, const prepared *pr, const size_t *use,
+                              size_t n, const sdc_refusal_model_params *p, sdc_refusal_model **out,
+                              dc_error *err)
+{
+    *out = NULL;
+    sdc_refusal_model *m = dc_calloc(1, sizeof *m);
+    size_t *sub = dc_malloc((n ? n : 1) * sizeof *sub);
+    dc_status st = m && sub ? DC_STATUS_OK
+                            : dc_error_set(err, DC_STATUS_NOMEM, "refusal model: out of memory");
+    if (st == DC_STATUS_OK) {
+        m->hash_bits = p->hash_bits;
+        st = fit(pr, use, n, p, &m->v[0], err);
+        if (st == DC_STATUS_OK)
+            m->n = 1;
+    }
+    for (size_t i = 0; st == DC_STATUS_OK && i < n; i++) {
+        const char *s = ex[use[i]].source;
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = !strcmp(ex[use[j]].source, s);
+        if (seen)
+            continue;
+        size_t ns = 0, pos = 0;
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(ex[use[j]].source, s)) {
+                sub[ns++] = use[j];
+                pos += pr[use[j]].y;
+            }
+        if (pos == 0 || pos == ns)
+            continue; /* the rest lacks a label (or is this source alone) */
+        if (m->n == MAX_MEMBERS) {
+            st = dc_error_set(err, DC_STATUS_INVALID_ARG, "refusal model: more than %d sources",
+                              MAX_MEMBERS - 1);
+            break;
+        }
+        m->v[m->n].hash_bits = p->hash_bits;
+        st = fit(pr, sub, ns, p, &m->v[m->n], err);
+        if (st == DC_STATUS_OK)
+            m->n++;
+    }
+    dc_free(sub);
+    if (st != DC_STATUS_OK) {
+        sdc_refusal_model_free(m);
+        return st;
     }
     *out = m;
     return DC_STATUS_OK;
+}
+
+/* The members' mean probabilities of refusal for one prepared row. */
+static void ensemble_probs(const sdc_refusal_model *m, const prepared *e,
+                           const sdc_refusal_result *rules, double *p_classifier,
+                           double *p_combined)
+{
+    double pc = 0, pk = 0;
+    for (size_t k = 0; k < m->n; k++) {
+        const member *v = &m->v[k];
+        double z = text_logit(v->w, v->bias, e), x[N_STACK];
+        stack_inputs(z, rules, x);
+        pc += sigmoid(z);
+        pk += sigmoid(stack_logit(v->stack, x));
+    }
+    *p_classifier = pc / (double)m->n;
+    *p_combined = pk / (double)m->n;
 }
 
 static dc_status check_params(const sdc_refusal_model_params *p, dc_error *err)
@@ -719,7 +813,7 @@ dc_status sdc_refusal_model_train(const sdc_refusal_example *ex, size_t n,
     if (st == DC_STATUS_OK) {
         for (size_t i = 0; i < n; i++)
             use[i] = i;
-        st = fit(pr, use, n, &p, out, err);
+        st = fit_ensemble(ex, pr, use, n, &p, out, err);
     }
     prepared_free(pr, n);
     dc_free(use);
@@ -742,13 +836,12 @@ dc_status sdc_refusal_model_predict(const sdc_refusal_model *m, const char *prom
     if (st != DC_STATUS_OK)
         return st;
     prepared e = {buf, val, f.n, 0, {SDC_REFUSAL_NONE, "", 0, SDC_REFUSAL_NONE, 0, 0}};
-    double z = text_logit(m->w, m->bias, &e);
-    double x[N_STACK];
-    stack_inputs(z, rules, x);
+    double pc, pk;
+    ensemble_probs(m, &e, rules, &pc, &pk);
     if (p_classifier)
-        *p_classifier = sigmoid(z);
+        *p_classifier = pc;
     if (p_combined)
-        *p_combined = sigmoid(stack_logit(m->stack, x));
+        *p_combined = pk;
     return DC_STATUS_OK;
 }
 
@@ -791,33 +884,40 @@ static float get_f32(const unsigned char *p)
     return f;
 }
 
-#define HEADER_BYTES (8 + 4 * 3 + 4 * 2 + 4 + 4 * N_STACK + 4)
+/* The file: the magic, version, hash bits, feature set, stack size,
+ * member count (u32 each after the magic); then per member its weight
+ * scale and bias (f32), its N_STACK stack weights (f32) and its 2^bits
+ * int16 weights; then a CRC-32 of everything before it. Little-endian. */
+#define HEADER_BYTES (8 + 4 * 5)
+#define MEMBER_BYTES(d) (4 * 2 + 4 * N_STACK + 2 * (d))
 
 dc_status sdc_refusal_model_save(const sdc_refusal_model *m, const char *path, dc_error *err)
 {
     size_t d = (size_t)1 << m->hash_bits;
-    size_t len = HEADER_BYTES + 2 * d + 4;
+    size_t len = HEADER_BYTES + m->n * MEMBER_BYTES(d) + 4;
     unsigned char *b = dc_malloc(len);
     if (!b)
         return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", path);
     unsigned char *p = b;
     memcpy(p, MODEL_MAGIC, 8);
-    p += 8;
-    put_u32(p, MODEL_VERSION);
-    put_u32(p + 4, m->hash_bits);
-    put_u32(p + 8, FEATURE_SET);
-    put_f32(p + 12, m->scale);
-    put_f32(p + 16, m->bias);
+    put_u32(p + 8, MODEL_VERSION);
+    put_u32(p + 12, m->hash_bits);
+    put_u32(p + 16, FEATURE_SET);
     put_u32(p + 20, N_STACK);
-    p += 24;
-    for (size_t i = 0; i < N_STACK; i++, p += 4)
-        put_f32(p, m->stack[i]);
-    put_u32(p, (uint32_t)d);
-    p += 4;
-    for (size_t j = 0; j < d; j++, p += 2) {
-        uint16_t v = (uint16_t)m->q[j];
-        p[0] = (unsigned char)(v & 0xff);
-        p[1] = (unsigned char)(v >> 8);
+    put_u32(p + 24, (uint32_t)m->n);
+    p += HEADER_BYTES;
+    for (size_t k = 0; k < m->n; k++) {
+        const member *v = &m->v[k];
+        put_f32(p, v->scale);
+        put_f32(p + 4, v->bias);
+        p += 8;
+        for (size_t i = 0; i < N_STACK; i++, p += 4)
+            put_f32(p, v->stack[i]);
+        for (size_t j = 0; j < d; j++, p += 2) {
+            uint16_t q = (uint16_t)v->q[j];
+            p[0] = (unsigned char)(q & 0xff);
+            p[1] = (unsigned char)(q >> 8);
+        }
     }
     put_u32(p, crc32_of(b, len - 4));
     FILE *f = fopen(path, "wb");
@@ -848,16 +948,19 @@ dc_status sdc_refusal_model_from_memory(const void *data, size_t len, const char
                             "%s: refusal model version %u, feature set %u (this program reads "
                             "version %u, feature set %u: retrain with `refusal train`)",
                             name, version, fs, MODEL_VERSION, FEATURE_SET);
-    if (bits < 10 || bits > 24 || get_u32(b + 28) != N_STACK)
+    uint32_t n_stack = get_u32(b + 20), members = get_u32(b + 24);
+    if (bits < 10 || bits > 24 || n_stack != N_STACK || members < 1 || members > MAX_MEMBERS)
         return dc_error_set(err, DC_STATUS_FORMAT,
-                            "%s: bad header (hash bits %u, stack size %u; expected 10-24 and %d)",
-                            name, bits, get_u32(b + 28), N_STACK);
+                            "%s: bad header (hash bits %u, stack size %u, members %u; expected "
+                            "10-24, %d and 1-%d)",
+                            name, bits, n_stack, members, N_STACK, MAX_MEMBERS);
     size_t d = (size_t)1 << bits;
-    size_t want = HEADER_BYTES + 2 * d + 4;
-    if (len != want || get_u32(b + HEADER_BYTES - 4) != d)
+    size_t want = HEADER_BYTES + members * MEMBER_BYTES(d) + 4;
+    if (len != want)
         return dc_error_set(err, DC_STATUS_FORMAT,
-                            "%s: %zu bytes, expected %zu for 2^%u weights (truncated?)", name, len,
-                            want, bits);
+                            "%s: %zu bytes, expected %zu for %u members of 2^%u weights "
+                            "(truncated?)",
+                            name, len, want, members, bits);
     uint32_t crc = crc32_of(b, len - 4), stored = get_u32(b + len - 4);
     if (crc != stored)
         return dc_error_set(err, DC_STATUS_CHECKSUM,
@@ -865,23 +968,29 @@ dc_status sdc_refusal_model_from_memory(const void *data, size_t len, const char
                             "damaged)",
                             name, crc, stored);
     sdc_refusal_model *m = dc_calloc(1, sizeof *m);
-    if (m) {
-        m->q = dc_malloc(d * sizeof *m->q);
-        m->w = dc_malloc(d * sizeof *m->w);
-    }
-    if (!m || !m->q || !m->w) {
-        sdc_refusal_model_free(m);
+    if (!m)
         return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", name);
-    }
     m->hash_bits = bits;
-    m->scale = get_f32(b + 20);
-    m->bias = get_f32(b + 24);
-    for (size_t i = 0; i < N_STACK; i++)
-        m->stack[i] = get_f32(b + 32 + 4 * i);
     const unsigned char *p = b + HEADER_BYTES;
-    for (size_t j = 0; j < d; j++, p += 2) {
-        m->q[j] = (int16_t)(uint16_t)(p[0] | p[1] << 8);
-        m->w[j] = (float)m->q[j] * m->scale;
+    for (; m->n < members; m->n++) {
+        member *v = &m->v[m->n];
+        v->hash_bits = bits;
+        v->q = dc_malloc(d * sizeof *v->q);
+        v->w = dc_malloc(d * sizeof *v->w);
+        if (!v->q || !v->w) {
+            m->n++;
+            sdc_refusal_model_free(m);
+            return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", name);
+        }
+        v->scale = get_f32(p);
+        v->bias = get_f32(p + 4);
+        p += 8;
+        for (size_t i = 0; i < N_STACK; i++, p += 4)
+            v->stack[i] = get_f32(p);
+        for (size_t j = 0; j < d; j++, p += 2) {
+            v->q[j] = (int16_t)(uint16_t)(p[0] | p[1] << 8);
+            v->w[j] = (float)v->q[j] * v->scale;
+        }
     }
     *out = m;
     return DC_STATUS_OK;
@@ -906,7 +1015,7 @@ dc_status sdc_refusal_model_load(const char *path, sdc_refusal_model **out, dc_e
         len += fread(b + len, 1, cap - len, f);
         if (len < cap)
             break;
-        if (cap >= ((size_t)2 * HEADER_BYTES + ((size_t)2 << 24))) {
+        if (cap >= (size_t)2 * (HEADER_BYTES + MAX_MEMBERS * MEMBER_BYTES((size_t)1 << 24))) {
             st = dc_error_set(err, DC_STATUS_FORMAT, "%s: larger than any refusal model", path);
             break;
         }
@@ -975,7 +1084,7 @@ static dc_status eval_source(const sdc_refusal_example *ex, const prepared *pr, 
     if (pos == 0 || pos == nu)
         return DC_STATUS_NOT_FOUND;
     sdc_refusal_model *m;
-    dc_status st = fit(pr, use, nu, p, &m, err);
+    dc_status st = fit_ensemble(ex, pr, use, nu, p, &m, err);
     if (st != DC_STATUS_OK)
         return st;
     memset(row, 0, sizeof *row);
@@ -984,11 +1093,11 @@ static dc_status eval_source(const sdc_refusal_example *ex, const prepared *pr, 
         if (strcmp(ex[i].source, s))
             continue;
         const prepared *e = &pr[i];
-        double z = text_logit(m->w, m->bias, e), x[N_STACK];
-        stack_inputs(z, &e->rules, x);
+        double pc, pk;
+        ensemble_probs(m, e, &e->rules, &pc, &pk);
         count(&row->rules, sdc_refusal_is_refusal(e->rules.rules_kind), e->y);
-        count(&row->classifier, z >= 0, e->y);
-        count(&row->combined, stack_logit(m->stack, x) >= 0, e->y);
+        count(&row->classifier, pc >= 0.5, e->y);
+        count(&row->combined, pk >= 0.5, e->y);
     }
     sdc_refusal_model_free(m);
     return DC_STATUS_OK;

@@ -211,7 +211,8 @@ static void test_refusal_train_eval(void **state)
     snprintf(args, sizeof args, "refusal train --hash-bits 12 --data '%s' -o %s", tiny, model);
     r = run(args, NULL);
     assert_int_equal(r.status, 0);
-    assert_non_null(strstr(r.err, "trained on 16 responses"));
+    assert_non_null(
+        strstr(r.err, "classifiers (all sources, and each source left out) on 16 responses"));
     run_free(&r);
     snprintf(args, sizeof args, "refusal --model %s --mode classifier -", model);
     char in[] = "/tmp/sdc-safety-in-XXXXXX";

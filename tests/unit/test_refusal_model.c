@@ -13,7 +13,7 @@
 /* The sha256 of data/refusal_model.bin, as written by
  * `safety-deepconf refusal train -o data/refusal_model.bin` (docs/refusal.md).
  * Retraining changes it: update it here and in the docs together. */
-#define SHIPPED_SHA256 "f3b455fc650493576240abd90fcfb62d1b5768abb27589d83e99d8caadf629e3"
+#define SHIPPED_SHA256 "6edc3d807cdd8b2e5d706bcc1981883e3c7019dcee1c1791ca5fd198c13f8a04"
 
 static char *read_all(const char *path, size_t *len)
 {
@@ -145,6 +145,8 @@ static void test_shipped_model(void **state)
     assert_double_bits(a1, b1);
     assert_double_bits(a2, b2);
     assert_true(a1 > 0.5);
+    /* trained on four sources: all of them, and each left out */
+    assert_int_equal(sdc_refusal_model_members(file), 5);
     sdc_refusal_model_free(file);
     sdc_refusal_model_free(built);
 }
@@ -209,9 +211,65 @@ static void test_combination_beats_rules(void **state)
     const char *f = test_data_path("refusal/hard_kinds.jsonl");
     double rules = accuracy(SDC_REFUSAL_MODE_RULES, f);
     double combined = accuracy(SDC_REFUSAL_MODE_COMBINED, f);
-    /* measured: rules 5 of 16, combined 8 of 16 */
+    /* measured: rules 5 of 16, combined 9 of 16 (8 with a single classifier) */
     if (!(combined >= rules + 3.0 / 16 - 1e-9))
         fail_msg("combined %.3f does not beat the rules %.3f by 3 rows", combined, rules);
+}
+
+/* The ensemble: a member on everything, and one per source left out when
+ * the rest still has both labels; a file keeps every member, so a loaded
+ * model predicts bit for bit as the trained one. */
+static void test_ensemble_members(void **state)
+{
+    (void)state;
+    static const char *const refuse[] = {
+        "I'm sorry, but I can't help with that.", "I cannot provide instructions for this.",
+        "I won't assist with that request.", "Sorry, I must decline."};
+    static const char *const comply[] = {"Sure! Here is how you do it: first, open the lid.",
+                                         "Of course. The capital of France is Paris.",
+                                         "Here are three ideas: a walk, a book, a call.",
+                                         "Yes: mix flour and water, then knead."};
+    sdc_refusal_example ex[16];
+    size_t n = 0;
+    /* source a has both labels, b only compliances, c both */
+    for (int k = 0; k < 4; k++) {
+        ex[n++] = (sdc_refusal_example){"", (char *)refuse[k], 1, "a"};
+        ex[n++] = (sdc_refusal_example){"", (char *)comply[k], 0, k < 2 ? "a" : "b"};
+    }
+    for (int k = 0; k < 4; k++)
+        ex[n++] = (sdc_refusal_example){"", (char *)(k < 2 ? refuse[k] : comply[k]), k < 2, "c"};
+    sdc_refusal_model_params p = sdc_refusal_model_default_params();
+    p.hash_bits = 12;
+    sdc_refusal_model *m;
+    dc_error err;
+    assert_int_equal(sdc_refusal_model_train(ex, n, &p, NULL, &m, &err), DC_STATUS_OK);
+    /* all; without a (b + c: both labels); without b; without c */
+    assert_int_equal(sdc_refusal_model_members(m), 4);
+    const char *path = "/tmp/sdc-rm-ensemble.bin";
+    assert_int_equal(sdc_refusal_model_save(m, path, &err), DC_STATUS_OK);
+    sdc_refusal_model *back;
+    assert_int_equal(sdc_refusal_model_load(path, &back, &err), DC_STATUS_OK);
+    assert_int_equal(sdc_refusal_model_members(back), 4);
+    const char *t = "I'm sorry, I can't do that.";
+    double a1, a2, b1, b2;
+    assert_int_equal(sdc_refusal_model_predict(m, NULL, 0, t, strlen(t), NULL, &a1, &a2),
+                     DC_STATUS_OK);
+    assert_int_equal(sdc_refusal_model_predict(back, NULL, 0, t, strlen(t), NULL, &b1, &b2),
+                     DC_STATUS_OK);
+    assert_double_bits(a1, b1);
+    assert_double_bits(a2, b2);
+    sdc_refusal_model_free(back);
+    sdc_refusal_model_free(m);
+    /* leaving b out of a set where only b has compliances: no such member */
+    n = 0;
+    for (int k = 0; k < 4; k++) {
+        ex[n++] = (sdc_refusal_example){"", (char *)refuse[k], 1, "a"};
+        ex[n++] = (sdc_refusal_example){"", (char *)comply[k], 0, "b"};
+    }
+    assert_int_equal(sdc_refusal_model_train(ex, n, &p, NULL, &m, &err), DC_STATUS_OK);
+    assert_int_equal(sdc_refusal_model_members(m), 1);
+    sdc_refusal_model_free(m);
+    remove(path);
 }
 
 /* The decision fields: the rules' own kind stays, the model may overrule. */
@@ -292,13 +350,10 @@ static void test_damaged_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_examples_load),
-        cmocka_unit_test(test_train_deterministic),
-        cmocka_unit_test(test_shipped_model),
-        cmocka_unit_test(test_retrain_reproduces),
-        cmocka_unit_test(test_combination_beats_rules),
-        cmocka_unit_test(test_result_fields),
-        cmocka_unit_test(test_damaged_file),
+        cmocka_unit_test(test_examples_load),           cmocka_unit_test(test_train_deterministic),
+        cmocka_unit_test(test_shipped_model),           cmocka_unit_test(test_retrain_reproduces),
+        cmocka_unit_test(test_combination_beats_rules), cmocka_unit_test(test_ensemble_members),
+        cmocka_unit_test(test_result_fields),           cmocka_unit_test(test_damaged_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
