@@ -123,6 +123,20 @@ static void test_train_deterministic(void **state)
     unlink(b);
 }
 
+/* a and b give bit-identical probabilities for t; returns a's classifier
+ * probability. */
+static double same_prediction(const sdc_refusal_model *a, const sdc_refusal_model *b, const char *t)
+{
+    double a1, a2, b1, b2;
+    assert_int_equal(sdc_refusal_model_predict(a, NULL, 0, t, strlen(t), NULL, &a1, &a2),
+                     DC_STATUS_OK);
+    assert_int_equal(sdc_refusal_model_predict(b, NULL, 0, t, strlen(t), NULL, &b1, &b2),
+                     DC_STATUS_OK);
+    assert_double_bits(a1, b1);
+    assert_double_bits(a2, b2);
+    return a1;
+}
+
 /* The shipped file is the recorded one and is what the program carries. */
 static void test_shipped_model(void **state)
 {
@@ -136,15 +150,8 @@ static void test_shipped_model(void **state)
     sdc_refusal_model *file, *built;
     assert_int_equal(sdc_refusal_model_load(path, &file, &err), DC_STATUS_OK);
     assert_int_equal(sdc_refusal_model_builtin(&built, &err), DC_STATUS_OK);
-    const char *t = "I'm sorry, but I can't help with that request.";
-    double a1, a2, b1, b2;
-    assert_int_equal(sdc_refusal_model_predict(file, NULL, 0, t, strlen(t), NULL, &a1, &a2),
-                     DC_STATUS_OK);
-    assert_int_equal(sdc_refusal_model_predict(built, NULL, 0, t, strlen(t), NULL, &b1, &b2),
-                     DC_STATUS_OK);
-    assert_double_bits(a1, b1);
-    assert_double_bits(a2, b2);
-    assert_true(a1 > 0.5);
+    assert_true(same_prediction(file, built, "I'm sorry, but I can't help with that request.") >
+                0.5);
     /* trained on four sources: all of them, and each left out */
     assert_int_equal(sdc_refusal_model_members(file), 5);
     sdc_refusal_model_free(file);
@@ -250,14 +257,7 @@ static void test_ensemble_members(void **state)
     sdc_refusal_model *back;
     assert_int_equal(sdc_refusal_model_load(path, &back, &err), DC_STATUS_OK);
     assert_int_equal(sdc_refusal_model_members(back), 4);
-    const char *t = "I'm sorry, I can't do that.";
-    double a1, a2, b1, b2;
-    assert_int_equal(sdc_refusal_model_predict(m, NULL, 0, t, strlen(t), NULL, &a1, &a2),
-                     DC_STATUS_OK);
-    assert_int_equal(sdc_refusal_model_predict(back, NULL, 0, t, strlen(t), NULL, &b1, &b2),
-                     DC_STATUS_OK);
-    assert_double_bits(a1, b1);
-    assert_double_bits(a2, b2);
+    same_prediction(m, back, "I'm sorry, I can't do that.");
     sdc_refusal_model_free(back);
     sdc_refusal_model_free(m);
     /* leaving b out of a set where only b has compliances: no such member */
