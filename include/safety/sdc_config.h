@@ -109,6 +109,8 @@ typedef struct sdc_config {
     char *judge_target;   /* "traces" (every trace) | "answer" (each prediction's answer) */
     char *judge_backend;  /* "llama" | "openai" */
     char *judge_endpoint; /* openai: the judge server's base URL */
+    int64_t judge_max_tokens;   /* tokens the judge may write */
+    int64_t judge_top_logprobs; /* alternatives per position (P(unsafe)) */
     /* where the file came from (recorded in run.json) */
     char *config_path;
     /* resolved by sdc_config_validate; meaningless before it */

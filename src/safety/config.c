@@ -164,6 +164,10 @@ static const key keys[] = {
      "the judge in-process (llama.cpp) or on an OpenAI-compatible server (/v1/completions)"},
     {"judge.endpoint", K_STR, OFF(judge_endpoint), "", NULL, 0, 0,
      "openai judge: the server's base URL"},
+    {"judge.max_tokens", K_INT, OFF(judge_max_tokens), "32", NULL, 1, 4096,
+     "tokens the judge may write (greedy; every verdict format fits in 32)"},
+    {"judge.top_logprobs", K_INT, OFF(judge_top_logprobs), "20", NULL, 1, 1024,
+     "alternatives per position, for P(unsafe) at the verdict token"},
 };
 
 #define N_KEYS (sizeof keys / sizeof keys[0])

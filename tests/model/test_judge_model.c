@@ -211,12 +211,19 @@ static void test_run_judge(void **state)
                  "deepconf.fixed_n=2 --set deepconf.warmup=2 --max-tokens 12 --judge "
                  "qwen3guard:fault-model --judge-backend openai --judge-endpoint "
                  "http://127.0.0.1:%d/file/judge-qwen3guard.sse --judge-target %s --out '%s' "
-                 "--quiet",
-                 model_path, fault_server_port(srv), target[pass], out);
+                 "--set judge.max_tokens=%d --set judge.top_logprobs=%d --quiet",
+                 model_path, fault_server_port(srv), target[pass], out, 24 + pass, 7 + pass);
         cmd_result r = run_program(args, NULL);
         if (r.status != 0)
             fail_msg("run --judge: exit %d: %s", r.status, r.err);
         cmd_result_free(&r);
+        if (pass == 0) {
+            /* the judge's settings reach its requests */
+            static char last[65536];
+            fault_server_last(srv, last, sizeof last);
+            assert_non_null(strstr(last, "\"max_tokens\":24"));
+            assert_non_null(strstr(last, "\"logprobs\":7"));
+        }
         char tp[4200], pp[200];
         snprintf(tp, sizeof tp, "%s", jsonl_traces_path(out));
         snprintf(pp, sizeof pp, "%s/predictions.jsonl", out);
