@@ -105,10 +105,10 @@ typedef struct sdc_config {
     char *compress;       /* zstd | none */
     int64_t report_cases; /* report.html: cases embedded per category */
     /* judge (a guard model on each response; sdc_judge.h) */
-    char *judge;          /* "KIND[:MODEL]" ("" = none): qwen3guard, wildguard, llamaguard3 */
-    char *judge_target;   /* "traces" (every trace) | "answer" (each prediction's answer) */
-    char *judge_backend;  /* "llama" | "openai" */
-    char *judge_endpoint; /* openai: the judge server's base URL */
+    char *judge;                /* "KIND[:MODEL]" ("" = none): qwen3guard, wildguard, llamaguard3 */
+    char *judge_target;         /* "traces" (every trace) | "answer" (each prediction's answer) */
+    char *judge_backend;        /* "llama" | "openai" */
+    char *judge_endpoint;       /* openai: the judge server's base URL */
     int64_t judge_max_tokens;   /* tokens the judge may write */
     int64_t judge_top_logprobs; /* alternatives per position (P(unsafe)) */
     /* where the file came from (recorded in run.json) */
