@@ -147,6 +147,23 @@ static void count_trace(runner *r, const dc_gen_trace *g)
     r->cancelled |= g->stop == DC_STOP_CANCELLED;
 }
 
+/* Tells the progress callback where the run stands (generating: an
+ * instance in flight, id the one being generated or just written). True
+ * when the callback asks to stop. */
+static int report_progress(runner *r, double now, const char *id, int generating)
+{
+    sdc_run_progress pr = {r->done,
+                           r->p->data->n,
+                           r->stats->skipped,
+                           r->stats->traces,
+                           r->stats->tokens + r->tick_tokens,
+                           r->stats->failed_traces,
+                           now - r->t0,
+                           id,
+                           generating};
+    return r->p->progress(r->p->user, &pr);
+}
+
 /* Progress while an instance is generated (a long one takes minutes on a
  * CPU): a tick at most once a second. A callback that asks to stop
  * cancels the traces, and the instance is not written. */
@@ -159,16 +176,8 @@ static dc_observe tick_on_token(void *user, const dc_token_event *ev)
     if (!r->p->progress || now - r->last_tick < 1.0)
         return DC_OBSERVE_CONTINUE;
     r->last_tick = now;
-    sdc_run_progress pr = {r->done,
-                           r->p->data->n,
-                           r->stats->skipped,
-                           r->stats->traces,
-                           r->stats->tokens + r->tick_tokens,
-                           r->stats->failed_traces,
-                           now - r->t0,
-                           r->current ? r->current->id : "",
-                           1};
-    return r->p->progress(r->p->user, &pr) ? DC_OBSERVE_CANCEL : DC_OBSERVE_CONTINUE;
+    return report_progress(r, now, r->current ? r->current->id : "", 1) ? DC_OBSERVE_CANCEL
+                                                                        : DC_OBSERVE_CONTINUE;
 }
 
 /* The instance's records were built whole. */
@@ -326,19 +335,8 @@ static dc_status finish_instance(runner *r, const sdc_instance *inst)
                             "%zu traces failed, more than model.max_failures (%lld); the run "
                             "stopped after instance %s (--resume continues)",
                             r->stats->failed_traces, (long long)cfg->max_failures, inst->id);
-    if (r->p->progress) {
-        sdc_run_progress pr = {r->done,
-                               r->p->data->n,
-                               r->stats->skipped,
-                               r->stats->traces,
-                               r->stats->tokens + r->tick_tokens,
-                               r->stats->failed_traces,
-                               dc_now_seconds() - r->t0,
-                               inst->id,
-                               0};
-        if (r->p->progress(r->p->user, &pr))
-            return dc_error_set(r->err, DC_STATUS_CANCELLED, "stopped after instance %s", inst->id);
-    }
+    if (r->p->progress && report_progress(r, dc_now_seconds(), inst->id, 0))
+        return dc_error_set(r->err, DC_STATUS_CANCELLED, "stopped after instance %s", inst->id);
     return DC_STATUS_OK;
 }
 

@@ -502,6 +502,17 @@ static void ctx_release(run_ctx *c)
 
 /* ---- the drivers: a backend, a pool of traces, or the caller's steps ---- */
 
+/* The end of a run or replay: the outcome on success, nothing on error. */
+static dc_status end_run(run_ctx *c, dc_status st)
+{
+    if (st == DC_STATUS_OK)
+        st = conclude_strategy(c);
+    ctx_release(c);
+    if (st != DC_STATUS_OK)
+        sdc_outcome_clear(c->out);
+    return st;
+}
+
 dc_status sdc_strategy_run(dc_backend *b, const dc_prompt *prompt, const dc_gen_params *gen,
                            const sdc_strategy_params *sp, sdc_answer_fn answer, void *user,
                            sdc_outcome *out, dc_error *err)
@@ -535,12 +546,7 @@ dc_status sdc_strategy_run(dc_backend *b, const dc_prompt *prompt, const dc_gen_
         if ((st = append_generated(&c, &r)) == DC_STATUS_OK)
             st = advance(&c);
     }
-    if (st == DC_STATUS_OK)
-        st = conclude_strategy(&c);
-    ctx_release(&c);
-    if (st != DC_STATUS_OK)
-        sdc_outcome_clear(out);
-    return st;
+    return end_run(&c, st);
 }
 
 dc_status sdc_strategy_replay(const sdc_trace_pool *pool, const sdc_strategy_params *sp,
@@ -560,12 +566,7 @@ dc_status sdc_strategy_replay(const sdc_trace_pool *pool, const sdc_strategy_par
     while (st == DC_STATUS_OK && c.need.n_traces)
         if ((st = take_from_pool(&c, c.need.n_traces, c.need.online_stop)) == DC_STATUS_OK)
             st = advance(&c);
-    if (st == DC_STATUS_OK)
-        st = conclude_strategy(&c);
-    ctx_release(&c);
-    if (st != DC_STATUS_OK)
-        sdc_outcome_clear(out);
-    return st;
+    return end_run(&c, st);
 }
 
 dc_status sdc_strategy_begin(const sdc_strategy_params *sp, sdc_answer_fn answer, void *user,
