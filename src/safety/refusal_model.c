@@ -688,6 +688,39 @@ static dc_status fit(const prepared *pr, const size_t *use, size_t n,
     return DC_STATUS_OK;
 }
 
+/* The k-th of the rows from[0..n) (from NULL: row k itself). */
+static size_t row_at(const size_t *from, size_t k)
+{
+    return from ? from[k] : k;
+}
+
+/* Whether the k-th row of from[] is the first of its source there. */
+static int first_of_source(const sdc_refusal_example *ex, const size_t *from, size_t k)
+{
+    const char *s = ex[row_at(from, k)].source;
+    for (size_t j = 0; j < k; j++)
+        if (!strcmp(ex[row_at(from, j)].source, s))
+            return 0;
+    return 1;
+}
+
+/* The rows of from[0..n) not from source s, into out[]; their count. True
+ * when they hold both labels. */
+static int rows_without(const sdc_refusal_example *ex, const prepared *pr, const size_t *from,
+                        size_t n, const char *s, size_t *out, size_t *n_out)
+{
+    size_t no = 0, pos = 0;
+    for (size_t j = 0; j < n; j++) {
+        size_t i = row_at(from, j);
+        if (strcmp(ex[i].source, s)) {
+            out[no++] = i;
+            pos += pr[i].y;
+        }
+    }
+    *n_out = no;
+    return pos > 0 && pos < no;
+}
+
 /* The ensemble on the rows use[0..n): a member on all of them, then, for
  * each source among them (in order of first appearance), a member on all
  * but that source's rows, when the rest still has both labels. Averaging
@@ -710,20 +743,10 @@ static dc_status fit_ensemble(const sdc_refusal_example *ex, const prepared *pr,
             m->n = 1;
     }
     for (size_t i = 0; st == DC_STATUS_OK && i < n; i++) {
-        const char *s = ex[use[i]].source;
-        int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = !strcmp(ex[use[j]].source, s);
-        if (seen)
-            continue;
-        size_t ns = 0, pos = 0;
-        for (size_t j = 0; j < n; j++)
-            if (strcmp(ex[use[j]].source, s)) {
-                sub[ns++] = use[j];
-                pos += pr[use[j]].y;
-            }
-        if (pos == 0 || pos == ns)
-            continue; /* the rest lacks a label (or is this source alone) */
+        size_t ns;
+        if (!first_of_source(ex, use, i) ||
+            !rows_without(ex, pr, use, n, ex[use[i]].source, sub, &ns))
+            continue; /* seen, or the rest lacks a label (or is this source alone) */
         if (m->n == MAX_MEMBERS) {
             st = dc_error_set(err, DC_STATUS_INVALID_ARG, "refusal model: more than %d sources",
                               MAX_MEMBERS - 1);
@@ -1075,13 +1098,8 @@ static dc_status eval_source(const sdc_refusal_example *ex, const prepared *pr, 
                              const char *s, const sdc_refusal_model_params *p, size_t *use,
                              sdc_refusal_eval_row *row, dc_error *err)
 {
-    size_t nu = 0, pos = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(ex[i].source, s)) {
-            use[nu++] = i;
-            pos += pr[i].y;
-        }
-    if (pos == 0 || pos == nu)
+    size_t nu;
+    if (!rows_without(ex, pr, NULL, n, s, use, &nu))
         return DC_STATUS_NOT_FOUND;
     sdc_refusal_model *m;
     dc_status st = fit_ensemble(ex, pr, use, nu, p, &m, err);
@@ -1125,10 +1143,7 @@ dc_status sdc_refusal_eval_loso(const sdc_refusal_example *ex, size_t n,
         st = prepare(ex, n, p.hash_bits, rules ? rules : own, &pr, err);
     size_t k = 0;
     for (size_t i = 0; st == DC_STATUS_OK && i < n; i++) {
-        int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = !strcmp(ex[j].source, ex[i].source);
-        if (seen)
+        if (!first_of_source(ex, NULL, i))
             continue;
         st = eval_source(ex, pr, n, ex[i].source, &p, use, &out[k], err);
         if (st == DC_STATUS_OK)

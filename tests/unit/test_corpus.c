@@ -28,13 +28,8 @@ static char *corpus(uint64_t seed, size_t *len)
     sdc_corpus_params p = sdc_corpus_default_params();
     p.datasets_dir = datasets();
     p.seed = seed;
-    char *buf = NULL;
-    FILE *f = open_memstream(&buf, len);
-    assert_non_null(f);
-    dc_error err = {0};
     sdc_corpus_stats st;
-    assert_int_equal(sdc_corpus_write(&p, f, &st, &err), DC_STATUS_OK);
-    fclose(f);
+    char *buf = corpus_with(&p, len, &st);
     assert_true(st.refusals > 1000 && st.compliances > 1000);
     assert_true(st.dropped_held_out > 0);
     return buf;
