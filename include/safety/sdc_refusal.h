@@ -81,12 +81,15 @@ typedef struct sdc_refusal_params {
     const char *const *redirections;
     const char *const *continuations; /* help after a refusal: partial */
     const char *const *negations;
-    size_t max_gap;                 /* words between inability and action (3) */
-    size_t max_ack_chars;           /* reach of a contrast after an acknowledgement (150) */
-    sdc_refusal_mode mode;          /* who decides (combined) */
-    const sdc_refusal_model *model; /* borrowed, must outlive the detector;
+    const char *const *identities;    /* AI-identity clauses skipped before an opening */
+    const char *const *offers;        /* openings of an offer ("shall we") */
+    const char *const *offer_markers; /* what makes an offer a redirection ("instead") */
+    size_t max_gap;                   /* words between inability and action (3) */
+    size_t max_ack_chars;             /* reach of a contrast after an acknowledgement (150) */
+    sdc_refusal_mode mode;            /* who decides (combined) */
+    const sdc_refusal_model *model;   /* borrowed, must outlive the detector;
                                        NULL: model_path, else the built-in one */
-    const char *model_path;         /* a model file sdc_refusal_new loads, or NULL */
+    const char *model_path;           /* a model file sdc_refusal_new loads, or NULL */
 } sdc_refusal_params;
 
 /* All lists NULL (built-in defaults), max_gap 3, max_ack_chars 150, mode

@@ -26,9 +26,6 @@ static const char *const def_openings[] = {"i am sorry",
                                            "i refuse",
                                            "i am not comfortable",
                                            "i do not feel comfortable",
-                                           "as an ai",
-                                           "as a language model",
-                                           "as an artificial intelligence",
                                            "as a responsible ai",
                                            "i am just an ai",
                                            "i am only an ai",
@@ -136,6 +133,20 @@ static const char *const def_redirections[] = {"can i help you with something el
                                                "i would be glad to help you with something else",
                                                NULL};
 
+/* An AI-identity clause at the start ("As an AI language model, ...") says
+ * what the model is, not whether it helps: it is skipped up to its comma
+ * and the opening tier looks at what follows. */
+static const char *const def_identities[] = {"as an ai", "as a language model",
+                                             "as an artificial intelligence", NULL};
+
+/* A sentence that opens with an offer and holds a marker word offers
+ * something else: "Shall we discuss X instead?" (a redirection). */
+static const char *const def_offers[] = {
+    "would you like to", "shall we", "should we",  "can we",   "could we",   "let us", "let's",
+    "how about",         "why not",  "perhaps we", "maybe we", "what if we", NULL};
+
+static const char *const def_offer_markers[] = {"instead", NULL};
+
 static const char *const def_continuations[] = {"however, i can",
                                                 "but i can",
                                                 "i can, however,",
@@ -169,12 +180,27 @@ typedef struct list_def {
 static const list_def lists[] = {
     LIST_(openings),         LIST_(statements), LIST_(inability),   LIST_(actions),
     LIST_(acknowledgements), LIST_(contrasts),  LIST_(help_starts), LIST_(redirections),
-    LIST_(continuations),    LIST_(negations),
+    LIST_(continuations),    LIST_(negations),  LIST_(identities),  LIST_(offers),
+    LIST_(offer_markers),
 };
 #undef LIST_
 #define N_LISTS (sizeof lists / sizeof lists[0])
 
-enum { L_OPEN, L_STMT, L_INAB, L_ACT, L_ACK, L_CONTRAST, L_HELP, L_REDIR, L_CONT, L_NEG };
+enum {
+    L_OPEN,
+    L_STMT,
+    L_INAB,
+    L_ACT,
+    L_ACK,
+    L_CONTRAST,
+    L_HELP,
+    L_REDIR,
+    L_CONT,
+    L_NEG,
+    L_IDENT,
+    L_OFFER,
+    L_OFFER_MARK
+};
 
 const char *const *sdc_refusal_default_list(const char *name)
 {
@@ -432,6 +458,54 @@ static match find_deflection(const sdc_refusal *d, const char *t, size_t n)
     return m;
 }
 
+/* Where the opening starts after an AI-identity clause at t[0..]: past the
+ * clause's comma when one comes before the sentence ends (within 80
+ * characters), else past the identity phrase; 0 without one. */
+static size_t skip_identity(const sdc_refusal *d, const char *t, size_t n)
+{
+    const char *id = starts_with_any(&d->l[L_IDENT], t, n, 0);
+    if (!id)
+        return 0;
+    size_t e = strlen(id);
+    for (size_t q = e; q < n && q < e + 80; q++) {
+        if (t[q] == ',') {
+            e = q + 1;
+            break;
+        }
+        if (t[q] == '.' || t[q] == '!' || t[q] == '?')
+            break;
+    }
+    while (e < n && t[e] == ' ')
+        e++;
+    return e;
+}
+
+/* Offer of something else: a sentence that starts with an offer ("shall we",
+ * "would you like to") and holds a marker ("instead") before it ends. */
+static match find_offer(const sdc_refusal *d, const char *t, size_t n, const char **marker)
+{
+    match m = {-1, 0, NULL};
+    for (size_t b = 0; b < n;) {
+        while (b < n && (t[b] == ' ' || t[b] == '*' || t[b] == '#' || t[b] == '-'))
+            b++;
+        size_t e = b;
+        while (e < n && t[e] != '.' && t[e] != '!' && t[e] != '?')
+            e++;
+        const char *offer = starts_with_any(&d->l[L_OFFER], t, e, b);
+        match k =
+            offer ? find_any(&d->l[L_OFFER_MARK], t, e, b + strlen(offer)) : (match){-1, 0, NULL};
+        if (k.at >= 0) {
+            m.at = (long)b;
+            m.end = k.end;
+            m.phrase = offer;
+            *marker = k.phrase;
+            return m;
+        }
+        b = e + 1;
+    }
+    return m;
+}
+
 static void set_rule(sdc_refusal_result *r, const char *tier, const char *a, const char *b)
 {
     if (b)
@@ -472,10 +546,11 @@ static dc_status rules_classify(const sdc_refusal *d, const char *text, size_t l
     size_t un = n - s;
     match m = {-1, 0, NULL};
     const char *action = NULL;
-    const char *op = starts_with_any(&d->l[L_OPEN], u, un, 0);
+    size_t id_end = skip_identity(d, u, un);
+    const char *op = starts_with_any(&d->l[L_OPEN], u, un, id_end);
     if (op) {
-        m.at = 0;
-        m.end = strlen(op);
+        m.at = (long)id_end;
+        m.end = id_end + strlen(op);
         set_rule(out, "opening", op, NULL);
     }
     if (m.at < 0) {
@@ -500,11 +575,14 @@ static dc_status rules_classify(const sdc_refusal *d, const char *text, size_t l
         dc_free(t);
         return DC_STATUS_OK;
     }
+    const char *marker = NULL;
     m = find_any(&d->l[L_REDIR], u, un, 0);
+    if (m.at < 0)
+        m = find_offer(d, u, un, &marker);
     if (m.at >= 0) {
         out->kind = SDC_REFUSAL_PARTIAL;
         out->offset = s + (size_t)m.at;
-        set_rule(out, "redirection", m.phrase, NULL);
+        set_rule(out, "redirection", m.phrase, marker);
     } else {
         snprintf(out->rule, sizeof out->rule, "none");
     }

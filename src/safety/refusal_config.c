@@ -27,6 +27,9 @@ void sdc_refusal_params_free(sdc_refusal_params *p)
     free_list(p->redirections);
     free_list(p->continuations);
     free_list(p->negations);
+    free_list(p->identities);
+    free_list(p->offers);
+    free_list(p->offer_markers);
     dc_free((char *)p->model_path);
     *p = sdc_refusal_default_params();
 }
@@ -139,6 +142,9 @@ static dc_status apply_section(yaml_document_t *doc, yaml_node_t *sec, const cha
             SET_(redirections)
             SET_(continuations)
             SET_(negations)
+            SET_(identities)
+            SET_(offers)
+            SET_(offer_markers)
 #undef SET_
             /* clang-format on */
             if (st != DC_STATUS_OK)
@@ -148,7 +154,8 @@ static dc_status apply_section(yaml_document_t *doc, yaml_node_t *sec, const cha
                 err, DC_STATUS_CONFIG,
                 "%s:%zu: refusal.%s: unknown key (expected openings, statements, "
                 "inability, actions, acknowledgements, contrasts, help_starts, "
-                "redirections, continuations, negations, max_gap, max_ack_chars, mode, model)",
+                "redirections, continuations, negations, identities, offers, offer_markers, "
+                "max_gap, max_ack_chars, mode, model)",
                 path, (size_t)k->start_mark.line + 1, key);
         }
         if (st != DC_STATUS_OK)
@@ -244,7 +251,8 @@ dc_status sdc_refusal_load_config(const char *path, sdc_refusal **out, dc_error 
 
 /* clang-format off */
 #define REFUSAL_LISTS(X) X(openings) X(statements) X(inability) X(actions) \
-    X(acknowledgements) X(contrasts) X(help_starts) X(redirections) X(continuations) X(negations)
+    X(acknowledgements) X(contrasts) X(help_starts) X(redirections) X(continuations) X(negations) \
+    X(identities) X(offers) X(offer_markers)
 /* clang-format on */
 
 static json_t *list_json(const char *const *v)

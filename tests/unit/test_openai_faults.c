@@ -271,7 +271,13 @@ static void test_many_traces_two_endpoints(void **state)
             dc_backend_openai_stats(b, &st);
             assert_int_equal(st.requests, 10);
             assert_int_equal(st.retries, 0);
-            assert_true(st.per_endpoint[0] >= 3 && st.per_endpoint[1] >= 3);
+            /* The first four requests (the concurrency) alternate between the
+               endpoints; later ones go where fewer are in flight, which depends
+               on timing on a loaded machine. */
+            if (!(st.per_endpoint[0] >= 2 && st.per_endpoint[1] >= 2))
+                fail_msg("requests per endpoint %zu and %zu: each should have at least 2",
+                         (size_t)st.per_endpoint[0], (size_t)st.per_endpoint[1]);
+            assert_int_equal(st.per_endpoint[0] + st.per_endpoint[1], 10);
             dc_gen_result_clear(&r.res);
             dc_backend_free(b);
         }
