@@ -18,8 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "deepconf/dc_backend_openai.h"
+#include "deepconf/dc_gguf_demo.h"
 #include "support/run_cmd.h"
+#include "util/jinja.h"
 
 static pid_t server_pid = -1;
 static int port;
@@ -544,6 +548,63 @@ static void test_stream_shares_window(void **state)
     dc_backend_free(b);
 }
 
+/* The project's Jinja subset renders Qwen3's official template (the one
+ * the demo GGUF carries) exactly as llama.cpp's own Jinja engine does:
+ * the server's /apply-template against dc_jinja_render, conversations
+ * that do not end with an assistant turn (the server would take that as a
+ * prefill). */
+static void test_jinja_matches_server(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]",
+        "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"},"
+        " {\"role\": \"user\", \"content\": \"Q1\"},"
+        " {\"role\": \"assistant\", \"content\": \"A1\"},"
+        " {\"role\": \"user\", \"content\": \"  Q2 with\\nlines  \"}]",
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"How?\"}],"
+        " \"chat_template_kwargs\": {\"enable_thinking\": false}",
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"Q\"},"
+        " {\"role\": \"assistant\", \"content\": \"\", \"tool_calls\": [{\"type\": \"function\","
+        " \"id\": \"c1\", \"function\": {\"name\": \"f\", \"arguments\": \"{\\\"x\\\": 1}\"}}]},"
+        " {\"role\": \"tool\", \"tool_call_id\": \"c1\", \"content\": \"r1\"}]",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[2048];
+        snprintf(body, sizeof body, "%s}", cases[i]);
+        long code = 0;
+        char *reply = http("/apply-template", body, &code);
+        assert_non_null(reply);
+        if (code != 200)
+            fail_msg("case %zu: /apply-template answered %ld: %s", i, code, reply);
+        json_t *j = json_loads(reply, 0, NULL);
+        assert_non_null(j);
+        const char *want = json_string_value(json_object_get(j, "prompt"));
+        assert_non_null(want);
+        /* the context as apply_chat_template gets it */
+        json_t *req = json_loads(body, 0, NULL);
+        json_t *ctx = json_object();
+        json_object_set(ctx, "messages", json_object_get(req, "messages"));
+        json_object_set_new(ctx, "add_generation_prompt", json_true());
+        json_t *kw = json_object_get(req, "chat_template_kwargs");
+        if (kw)
+            json_object_update(ctx, kw);
+        char *cs = json_dumps(ctx, 0);
+        char *got = NULL;
+        dc_error err = {0};
+        assert_int_equal(dc_jinja_render(dc_qwen3_chat_template(), cs, &got, NULL, &err),
+                         DC_STATUS_OK);
+        if (strcmp(got, want))
+            fail_msg("case %zu: llama.cpp renders\n[%s]\nthe project\n[%s]", i, want, got);
+        dc_free(got);
+        free(cs);
+        json_decref(ctx);
+        json_decref(req);
+        json_decref(j);
+        free(reply);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -553,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_stop_aborts_server),
         cmocka_unit_test(test_concurrency),
         cmocka_unit_test(test_stream_shares_window),
+        cmocka_unit_test(test_jinja_matches_server),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
