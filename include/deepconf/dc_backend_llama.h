@@ -58,6 +58,13 @@ dc_llama_params dc_llama_default_params(void);
  * progress aborted, UNSUPPORTED without llama.cpp. */
 dc_status dc_backend_llama_open(const dc_llama_params *params, dc_backend **out, dc_error *err);
 
+/* The GGUF's tokenizer.chat_template (NULL when it carries none), and the
+ * text of its BOS and EOS tokens ("" when it has none), as a chat template
+ * sees them (bos_token, eos_token). Borrowed from b; NULL and "" for a
+ * backend that is not a llama one. */
+const char *dc_backend_llama_chat_template(dc_backend *b);
+void dc_backend_llama_special_texts(dc_backend *b, const char **bos, const char **eos);
+
 #ifdef __cplusplus
 }
 #endif

@@ -37,6 +37,9 @@ typedef struct dc_demo_params {
     /* ggml-vocab-qwen2.gguf from the llama.cpp source (tokenizer.* keys are
        copied from it). NULL: dc_demo_find_vocab(). */
     const char *vocab_path;
+    /* tokenizer.chat_template. NULL: Qwen3's official one
+       (dc_qwen3_chat_template); "": none. */
+    const char *chat_template;
     /* Progress in [0, 1]; return 0 to abort (CANCELLED). NULL: none. */
     int (*progress)(void *user, float fraction);
     void *progress_user;

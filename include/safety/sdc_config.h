@@ -111,6 +111,7 @@ typedef struct sdc_config {
     char *judge_endpoint;       /* openai: the judge server's base URL */
     int64_t judge_max_tokens;   /* tokens the judge may write */
     int64_t judge_top_logprobs; /* alternatives per position (P(unsafe)) */
+    int judge_template_check;   /* llama: compare the GGUF's chat template's rendering */
     /* where the file came from (recorded in run.json) */
     char *config_path;
     /* resolved by sdc_config_validate; meaningless before it */

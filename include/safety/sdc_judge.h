@@ -216,6 +216,10 @@ typedef struct sdc_judge_setup {
     uint32_t n_ctx;         /* llama: the judge's context (prompt + answer); default 8192 */
     size_t max_tokens;      /* default 32 */
     size_t top_logprobs;    /* default 20 */
+    /* llama: when the GGUF carries a chat template, render a probe pair with
+       it and compare token ids with the project's prompt; a difference
+       fails the open (DC_STATUS_MODEL). Default 1. */
+    int template_check;
     /* What the user should be told ("checksumming ...", "downloading ...").
        NULL: nothing. */
     void (*note)(void *user, const char *text);

@@ -38,6 +38,18 @@ dc_status dc_backend_llama_open(const dc_llama_params *params, dc_backend **out,
                         "-DSDC_LLAMA_PREFIX=...");
 }
 
+const char *dc_backend_llama_chat_template(dc_backend *b)
+{
+    (void)b;
+    return NULL;
+}
+
+void dc_backend_llama_special_texts(dc_backend *b, const char **bos, const char **eos)
+{
+    (void)b;
+    *bos = *eos = "";
+}
+
 #else
 
 #include <llama.h>
@@ -342,6 +354,34 @@ dc_status dc_backend_llama_open(const dc_llama_params *params, dc_backend **out,
     return dc_backend_wrap(&llama_vtable, L, out) == DC_STATUS_OK
                ? DC_STATUS_OK
                : dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+}
+
+/* ---- what a chat template sees ---- */
+
+static llama_impl *llama_of(dc_backend *b)
+{
+    return b && !strcmp(dc_backend_name(b), "llama") ? dc_backend_impl(b) : NULL;
+}
+
+const char *dc_backend_llama_chat_template(dc_backend *b)
+{
+    llama_impl *L = llama_of(b);
+    return L ? L->tmpl : NULL;
+}
+
+static const char *token_text(const llama_impl *L, llama_token t)
+{
+    if (t < 0 || t >= L->n_vocab)
+        return "";
+    const char *s = llama_vocab_get_text(L->vocab, t);
+    return s ? s : "";
+}
+
+void dc_backend_llama_special_texts(dc_backend *b, const char **bos, const char **eos)
+{
+    llama_impl *L = llama_of(b);
+    *bos = L ? token_text(L, llama_vocab_bos(L->vocab)) : "";
+    *eos = L ? token_text(L, llama_vocab_eos(L->vocab)) : "";
 }
 
 #endif /* SDC_HAVE_LLAMA */

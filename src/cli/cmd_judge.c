@@ -58,6 +58,9 @@ static const char *const usage_text =
     "  --cache FILE          verdict cache (default $SDC_CACHE_DIR/judges/verdicts.jsonl,\n"
     "                        else ~/.cache/safety-deepconf/judges/verdicts.jsonl)\n"
     "  --no-cache            judge every pair again, keep nothing\n"
+    "  --no-template-check   llama: do not check the GGUF's own chat template against\n"
+    "                        the project's prompt (docs/judges.md); by default a\n"
+    "                        template that renders the prompt differently is an error\n"
     "  --threads N           llama: CPU threads (default: all cores)\n"
     "  --n-gpu-layers N      llama: layers on the GPU\n"
     "  --quiet               no notes on stderr\n"
@@ -79,6 +82,7 @@ enum {
     O_TOPLP,
     O_CACHE,
     O_NOCACHE,
+    O_NOTMPL,
     O_THREADS,
     O_NGL,
     O_QUIET
@@ -94,7 +98,7 @@ typedef struct judge_opts {
     const char *judge, *backend, *pfield, *rfield, *cache;
     const char *endpoints[MAX_ENDPOINTS];
     size_t n_endpoints, max_tokens, top_lp, threads, ngl;
-    int no_cache, quiet;
+    int no_cache, quiet, no_template_check;
 } judge_opts;
 
 /* Parses the flags into *o; returns -1 to go on, else the exit code. */
@@ -110,6 +114,7 @@ static int parse_flags(int argc, char **argv, judge_opts *o)
         {"top-logprobs", required_argument, NULL, O_TOPLP},
         {"cache", required_argument, NULL, O_CACHE},
         {"no-cache", no_argument, NULL, O_NOCACHE},
+        {"no-template-check", no_argument, NULL, O_NOTMPL},
         {"threads", required_argument, NULL, O_THREADS},
         {"n-gpu-layers", required_argument, NULL, O_NGL},
         {"quiet", no_argument, NULL, O_QUIET},
@@ -143,6 +148,7 @@ static int parse_flags(int argc, char **argv, judge_opts *o)
             break;
         case O_CACHE: o->cache = optarg; break;
         case O_NOCACHE: o->no_cache = 1; break;
+        case O_NOTMPL: o->no_template_check = 1; break;
         case O_THREADS:
             if (!cli_parse_size(CMD, "--threads", optarg, 0, 1024, &o->threads))
                 return CLI_USAGE;
@@ -305,6 +311,7 @@ int cmd_judge(int argc, char **argv)
     setup.n_gpu_layers = (int32_t)o.ngl;
     setup.max_tokens = o.max_tokens;
     setup.top_logprobs = o.top_lp;
+    setup.template_check = !o.no_template_check;
     setup.note = o.quiet ? NULL : on_note;
     const char *path = optind < argc ? argv[optind] : "-";
     int is_stdin = !strcmp(path, "-");

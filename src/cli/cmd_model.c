@@ -14,6 +14,7 @@
 #include "safety/sdc_experiment.h"
 #include "util/jsonw.h"
 #include "util/clock.h"
+#include "util/fs.h"
 
 #define CMD "model"
 
@@ -95,6 +96,9 @@ static const char *const mkdemo_usage =
     "  --seed S            PRNG seed (default 1)\n"
     "  --vocab FILE        ggml-vocab-qwen2.gguf (default: $SDC_VOCAB,\n"
     "                      $SDC_LLAMA_SHARE_DIR, then what scripts/setup.sh built)\n"
+    "  --chat-template FILE  a Jinja chat template to carry instead of Qwen3's\n"
+    "                      (tokenizer.chat_template; an empty file: none), e.g.\n"
+    "                      to test the judges' template check\n"
     "  -o, --output FILE   where to write (through FILE.tmp, renamed at the end)\n"
     "  --quiet             no progress on stderr\n"
     "  -h, --help          this text\n";
@@ -366,12 +370,17 @@ static int cmd_info(int argc, char **argv)
 
 static int cmd_mkdemo(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"shape", required_argument, NULL, 's'},  {"quant", required_argument, NULL, 'Q'},
-        {"seed", required_argument, NULL, 'S'},   {"vocab", required_argument, NULL, 'v'},
-        {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"shape", required_argument, NULL, 's'},
+                                         {"quant", required_argument, NULL, 'Q'},
+                                         {"seed", required_argument, NULL, 'S'},
+                                         {"vocab", required_argument, NULL, 'v'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"chat-template", required_argument, NULL, 'T'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     dc_demo_params p = dc_demo_default_params();
+    const char *tmpl_path = NULL;
     const char *outp = NULL;
     int quiet = 0, c;
     size_t seed;
@@ -396,6 +405,7 @@ static int cmd_mkdemo(int argc, char **argv)
             p.seed = (uint64_t)seed;
             break;
         case 'v': p.vocab_path = optarg; break;
+        case 'T': tmpl_path = optarg; break;
         case 'o': outp = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': fputs(mkdemo_usage, stdout); return CLI_OK;
@@ -407,6 +417,21 @@ static int cmd_mkdemo(int argc, char **argv)
         fputs(mkdemo_usage, stderr);
         return CLI_USAGE;
     }
+    char *tmpl = NULL;
+    if (tmpl_path) {
+        size_t tn = 0;
+        tmpl = dc_read_file(tmpl_path, &tn);
+        if (!tmpl) {
+            cli_err(CMD, "mkdemo: --chat-template %s: %s", tmpl_path, strerror(errno));
+            return CLI_FAIL;
+        }
+        if (strlen(tmpl) != tn) {
+            cli_err(CMD, "mkdemo: --chat-template %s: the file holds a NUL byte", tmpl_path);
+            dc_free(tmpl);
+            return CLI_FAIL;
+        }
+        p.chat_template = tmpl;
+    }
     cli_progress pr = {"writing", -1.0, 0};
     if (!quiet && p.shape != DC_DEMO_TINY) {
         p.progress = show_fraction;
@@ -414,6 +439,7 @@ static int cmd_mkdemo(int argc, char **argv)
     }
     dc_error err = {0};
     dc_status st = dc_demo_write(outp, &p, &err);
+    dc_free(tmpl);
     cli_progress_end(&pr);
     if (st != DC_STATUS_OK) {
         cli_err(CMD, "mkdemo: %s", err.msg[0] ? err.msg : dc_strerror(st));

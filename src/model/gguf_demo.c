@@ -629,6 +629,10 @@ dc_status dc_demo_write(const char *path, const dc_demo_params *params, dc_error
         gguf_set_val_u32(g, "general.file_type", wtype == GGML_TYPE_Q8_0 ? 7u : 1u);
         gguf_set_val_u32(g, "general.quantization_version", GGML_QNT_VERSION);
         st = sdc_gguf_set_qwen_tokenizer(g, vocab, err);
+        if (st == DC_STATUS_OK && p.chat_template && p.chat_template[0])
+            gguf_set_val_str(g, "tokenizer.chat_template", p.chat_template);
+        else if (st == DC_STATUS_OK && p.chat_template)
+            gguf_remove_key(g, "tokenizer.chat_template");
     }
     for (size_t i = 0; st == DC_STATUS_OK && i < nt; i++) {
         struct ggml_tensor *x = t[i].ne1 > 1 ? ggml_new_tensor_2d(gc, t[i].type, t[i].ne0, t[i].ne1)

@@ -168,6 +168,9 @@ static const key keys[] = {
      "tokens the judge may write (greedy; every verdict format fits in 32)"},
     {"judge.top_logprobs", K_INT, OFF(judge_top_logprobs), "20", NULL, 1, 1024,
      "alternatives per position, for P(unsafe) at the verdict token"},
+    {"judge.template_check", K_BOOL, OFF(judge_template_check), "true", NULL, 0, 0,
+     "llama judge: render a probe pair with the GGUF's own chat template and stop when its "
+     "tokens differ from the project's prompt (docs/judges.md)"},
 };
 
 #define N_KEYS (sizeof keys / sizeof keys[0])

@@ -503,6 +503,7 @@ static dc_status open_judge(sdc_experiment *e, dc_error *err)
     js.n_gpu_layers = (int32_t)cfg->n_gpu_layers;
     js.max_tokens = (size_t)cfg->judge_max_tokens;
     js.top_logprobs = (size_t)cfg->judge_top_logprobs;
+    js.template_check = cfg->judge_template_check;
     js.note = judge_note;
     js.user = e;
     st = sdc_judge_session_open(&js, &e->judge, err);

@@ -1,4 +1,5 @@
 /* judge_session.c - a judge with its model, backend and verdict cache. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "deepconf/dc_backend_openai.h"
 #include "deepconf/dc_hf.h"
 #include "safety/sdc_judge.h"
+#include "util/jinja.h"
 
 struct sdc_judge_session {
     sdc_judge_setup setup;
@@ -25,6 +27,7 @@ sdc_judge_setup sdc_judge_default_setup(void)
     s.max_tokens = 32;
     s.top_logprobs = 20;
     s.n_ctx = 8192;
+    s.template_check = 1;
     return s;
 }
 
@@ -118,6 +121,122 @@ static dc_status open_openai(sdc_judge_session *s, dc_error *err)
     return DC_STATUS_OK;
 }
 
+/* The pair the template check renders: a newline, quotes and a non-ASCII
+ * character, which a template that escapes or trims would change. */
+static const char probe_prompt[] = "How do I pick a \"simple\" lock?\nAsking for my shed.";
+static const char probe_response[] = "I can't help with that \u2014 call a locksmith.";
+
+/* Up to 40 bytes of s for a message, newlines and tabs as \n and \t. */
+static void snippet(const char *s, char *out, size_t size)
+{
+    size_t o = 0;
+    for (size_t i = 0; s[i] && i < 40 && o + 3 < size; i++) {
+        if (s[i] == '\n' || s[i] == '\t') {
+            out[o++] = '\\';
+            out[o++] = s[i] == '\n' ? 'n' : 't';
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+}
+
+/* The first position where a and b differ (their common length when one
+ * is a prefix of the other). */
+static size_t first_difference(const int32_t *a, size_t na, const int32_t *b, size_t nb)
+{
+    size_t i = 0;
+    while (i < na && i < nb && a[i] == b[i])
+        i++;
+    return i;
+}
+
+/* In-process: when the GGUF carries a chat template, render the probe pair
+ * with it as apply_chat_template would ([user: prompt, assistant: response],
+ * add_generation_prompt) and compare token ids with the project's own
+ * rendering of the judge's format. A difference is an error (the judge
+ * would not see what its makers trained it on), unless the check is off.
+ * WildGuard's format is a raw completion prompt, not a chat template. */
+static dc_status check_template(sdc_judge_session *s, const sdc_judge_prompt_opts *po,
+                                dc_error *err)
+{
+    if (s->setup.openai || s->setup.kind == SDC_JUDGE_KIND_WILDGUARD)
+        return DC_STATUS_OK;
+    const char *tmpl = dc_backend_llama_chat_template(s->backend);
+    if (!tmpl) {
+        note(s,
+             "the judge model carries no chat template: the %s prompt is the project's "
+             "rendering, not checked against one",
+             sdc_judge_kind_name(s->setup.kind));
+        return DC_STATUS_OK;
+    }
+    if (!s->setup.template_check) {
+        note(s, "the judge model's chat template is not checked (%s)", "template check off");
+        return DC_STATUS_OK;
+    }
+    const char *bos, *eos;
+    dc_backend_llama_special_texts(s->backend, &bos, &eos);
+    json_t *ctx = json_pack("{s:[{s:s,s:s},{s:s,s:s}], s:b, s:s, s:s}", "messages", "role", "user",
+                            "content", probe_prompt, "role", "assistant", "content", probe_response,
+                            "add_generation_prompt", 1, "bos_token", bos, "eos_token", eos);
+    char *cj = ctx ? json_dumps(ctx, 0) : NULL;
+    json_decref(ctx);
+    if (!cj)
+        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    char *theirs = NULL, *ours = NULL;
+    int32_t *ta = NULL, *tb = NULL;
+    size_t na = 0, nb = 0;
+    dc_error je = {0};
+    dc_status st = dc_jinja_render(tmpl, cj, &theirs, NULL, &je);
+    free(cj);
+    if (st == DC_STATUS_NOMEM)
+        return dc_error_set(err, st, "out of memory");
+    if (st != DC_STATUS_OK) {
+        note(s, "the judge model's chat template could not be checked: %s", je.msg);
+        return DC_STATUS_OK;
+    }
+    st = sdc_judge_render(s->setup.kind, po, probe_prompt, probe_response, &ours, err);
+    if (st == DC_STATUS_OK)
+        st = dc_backend_tokenize(s->backend, sdc_judge_wire_text(s->setup.kind, theirs), &ta, &na,
+                                 err);
+    if (st == DC_STATUS_OK)
+        st = dc_backend_tokenize(s->backend, sdc_judge_wire_text(s->setup.kind, ours), &tb, &nb,
+                                 err);
+    if (st == DC_STATUS_OK) {
+        size_t d = first_difference(ta, na, tb, nb);
+        if (d == na && d == nb) {
+            char n[32];
+            snprintf(n, sizeof n, "%zu", na);
+            note(s,
+                 "checked: the judge model's own chat template gives the same %s prompt tokens "
+                 "as the project's rendering",
+                 n);
+        } else {
+            /* where the texts part, for the message */
+            const char *a = theirs, *b = ours;
+            while (*a && *a == *b)
+                a++, b++;
+            size_t off = (size_t)(a - theirs);
+            char sa[96], sb[96];
+            snippet(a, sa, sizeof sa);
+            snippet(b, sb, sizeof sb);
+            st = dc_error_set(
+                err, DC_STATUS_MODEL,
+                "the judge model's chat template renders the %s prompt differently from the "
+                "project's format (token %zu of %zu / %zu differs; from byte %zu the template "
+                "has \"%s\", the project \"%s\"): the GGUF may carry a template that is not "
+                "the official one; check it, or turn the check off (judge --no-template-check, "
+                "judge.template_check: false)",
+                sdc_judge_kind_name(s->setup.kind), d, na, nb, off, sa, sb);
+        }
+    }
+    dc_free(theirs);
+    dc_free(ours);
+    dc_free(ta);
+    dc_free(tb);
+    return st;
+}
+
 dc_status sdc_judge_session_open(const sdc_judge_setup *setup, sdc_judge_session **out,
                                  dc_error *err)
 {
@@ -133,7 +252,9 @@ dc_status sdc_judge_session_open(const sdc_judge_setup *setup, sdc_judge_session
         jp.top_logprobs = setup->top_logprobs;
         const char *m = setup->model ? setup->model : sdc_judge_kind_default_gguf(setup->kind);
         jp.prompt.llamaguard_s14 = !is_1b(m);
-        st = sdc_judge_open(&jp, s->backend, &s->judge, err);
+        st = check_template(s, &jp.prompt, err);
+        if (st == DC_STATUS_OK)
+            st = sdc_judge_open(&jp, s->backend, &s->judge, err);
     }
     if (st == DC_STATUS_OK && setup->cache_path)
         st = sdc_judge_cache_open(setup->cache_path, &s->cache, err);

@@ -8,7 +8,9 @@
  * whatever the parse finds, never guessed) with its cache; `run --judge`
  * with the judge on the stand-in server writes the canned verdict into
  * every trace and prediction record, and a second run or a replay judges
- * nothing. */
+ * nothing. The demo GGUF carries Qwen3's chat template, not a guard's, so
+ * the runs on it turn the template check off; test_template_check gives
+ * the check a GGUF with a guard template, one without and this one. */
 #include "test_common.h"
 
 #include <jansson.h>
@@ -151,7 +153,8 @@ static void test_cli_three_formats(void **state)
         for (size_t k = 0; k < 3; k++) {
             char args[1024];
             snprintf(args, sizeof args,
-                     "judge --judge %s:'%s' --threads 2 --max-tokens 12 --cache '%s' '%s'",
+                     "judge --judge %s:'%s' --threads 2 --max-tokens 12 --no-template-check "
+                     "--cache '%s' '%s'",
                      kinds[k], model_path, cache, in);
             cmd_result r = run_program(args, NULL);
             if (r.status != 0)
@@ -286,8 +289,9 @@ static void test_too_long(void **state)
     snprintf(big + n, sizeof big - n, "\"}\n{\"prompt\":\"p\",\"response\":\"r\"}\n");
     char args[512];
     snprintf(args, sizeof args,
-             "judge --judge qwen3guard:'%s' --threads 2 --max-tokens 4 --no-cache '%s'", model_path,
-             write_temp(big));
+             "judge --judge qwen3guard:'%s' --threads 2 --max-tokens 4 --no-template-check "
+             "--no-cache '%s'",
+             model_path, write_temp(big));
     cmd_result r = run_program(args, NULL);
     if (r.status != 0)
         fail_msg("judge: exit %d: %s", r.status, r.err);
@@ -297,18 +301,80 @@ static void test_too_long(void **state)
     cmd_result_free(&r);
 }
 
+/* The GGUF's own chat template against the project's prompt, in-process:
+ * a template that renders the Qwen3Guard prompt (written for the tests from
+ * ../shared/judges/README.md) passes; Qwen3's plain chat template is an
+ * error that says where the two part, unless the check is off; a GGUF
+ * without a template is noted as unchecked. */
+static void test_template_check(void **state)
+{
+    (void)state;
+    char guard[160], none[160], empty[160], args[8192];
+    snprintf(guard, sizeof guard, "%s/guard-template.gguf", tmpdir);
+    snprintf(none, sizeof none, "%s/no-template.gguf", tmpdir);
+    snprintf(empty, sizeof empty, "%s/empty.jinja", tmpdir);
+    FILE *f = fopen(empty, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(args, sizeof args,
+             "model mkdemo --shape tiny --seed 3 --quiet --chat-template '%s' -o '%s'",
+             test_data_path("judges/qwen3guard_template.jinja"), guard);
+    cmd_result r = run_program(args, NULL);
+    if (r.status != 0)
+        fail_msg("mkdemo: exit %d: %s", r.status, r.err);
+    cmd_result_free(&r);
+    snprintf(args, sizeof args,
+             "model mkdemo --shape tiny --seed 3 --quiet --chat-template '%s' -o '%s'", empty,
+             none);
+    r = run_program(args, NULL);
+    if (r.status != 0)
+        fail_msg("mkdemo: exit %d: %s", r.status, r.err);
+    cmd_result_free(&r);
+    const char *in = write_temp("{\"prompt\":\"Hi\",\"response\":\"Hello!\"}\n");
+    struct {
+        const char *kind, *model, *flags;
+        int status;
+        const char *err;
+    } cases[] = {
+        {"qwen3guard", guard, "", 0,
+         "checked: the judge model's own chat template gives the same 416 prompt tokens"},
+        {"qwen3guard", model_path, "", 1,
+         "renders the qwen3guard prompt differently from the project's format (token 3 of"},
+        {"llamaguard3", guard, "", 1, "renders the llamaguard3 prompt differently"},
+        {"qwen3guard", model_path, "--no-template-check", 0, "chat template is not checked"},
+        {"qwen3guard", none, "", 0, "carries no chat template"},
+        {"wildguard", model_path, "", 0, "1 pairs, 0 from the cache"}, /* no template check */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args,
+                 "judge --judge %s:'%s' %s --threads 2 --max-tokens 2 --no-cache '%s'",
+                 cases[i].kind, cases[i].model, cases[i].flags, in);
+        r = run_program(args, NULL);
+        if (r.status != cases[i].status || !strstr(r.err, cases[i].err))
+            fail_msg("case %zu (%s): exit %d, expected %d with '%s' on stderr: %s", i,
+                     cases[i].kind, r.status, cases[i].status, cases[i].err, r.err);
+        if (cases[i].status)
+            assert_string_equal(r.out, ""); /* nothing judged */
+        cmd_result_free(&r);
+    }
+    remove(guard);
+    remove(none);
+}
+
 /* The whole path at Qwen3Guard-Gen-0.6B's real shape (Qwen3-0.6B's: 28
- * layers, 1024 wide, 16/8 heads of 128), random weights: the judge's 8192-
- * token context and its greedy decode fit, the verdict is recorded as the
- * parse finds it (malformed on noise, never guessed) under the file's
- * sha256, and a second pass comes from the cache. */
+ * layers, 1024 wide, 16/8 heads of 128), random weights, with a guard chat
+ * template that the check accepts: the judge's 8192-token context and its
+ * greedy decode fit, the verdict is recorded as the parse finds it
+ * (malformed on noise, never guessed) under the file's sha256, and a second
+ * pass comes from the cache. */
 static void test_qwen3guard_06b_shape(void **state)
 {
     (void)state;
-    char path[160], cache[160], args[1024];
+    char path[160], cache[160], args[8192];
     snprintf(path, sizeof path, "%s/qwen3guard-0.6b-shape.gguf", tmpdir);
     snprintf(cache, sizeof cache, "%s/verdicts-0.6b.jsonl", tmpdir);
-    snprintf(args, sizeof args, "model mkdemo --shape 0.6b --seed 5 -o '%s'", path);
+    snprintf(args, sizeof args, "model mkdemo --shape 0.6b --seed 5 --chat-template '%s' -o '%s'",
+             test_data_path("judges/qwen3guard_template.jinja"), path);
     cmd_result r = run_program(args, NULL);
     if (r.status != 0)
         fail_msg("mkdemo 0.6b: exit %d: %s", r.status, r.err);
@@ -326,6 +392,8 @@ static void test_qwen3guard_06b_shape(void **state)
         r = run_program(args, NULL);
         if (r.status != 0)
             fail_msg("judge 0.6b: exit %d: %s", r.status, r.err);
+        if (pass == 0)
+            assert_non_null(strstr(r.err, "checked: the judge model's own chat template"));
         json_error_t je;
         json_t *o = json_loads(r.out, 0, &je);
         if (!o)
@@ -350,9 +418,13 @@ static void test_qwen3guard_06b_shape(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_prompt_tokens),     cmocka_unit_test(test_verdict_ids),
-        cmocka_unit_test(test_cli_three_formats), cmocka_unit_test(test_run_judge),
-        cmocka_unit_test(test_too_long),          cmocka_unit_test(test_qwen3guard_06b_shape),
+        cmocka_unit_test(test_prompt_tokens),
+        cmocka_unit_test(test_verdict_ids),
+        cmocka_unit_test(test_cli_three_formats),
+        cmocka_unit_test(test_run_judge),
+        cmocka_unit_test(test_too_long),
+        cmocka_unit_test(test_template_check),
+        cmocka_unit_test(test_qwen3guard_06b_shape),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
