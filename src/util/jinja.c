@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/buf.h"
-
 #define MAX_DEPTH 200                /* nesting of expressions, statements and values */
 #define MAX_STEPS 500000ull          /* evaluation steps, all told (a chat: thousands) */
 #define MAX_ARENA ((size_t)64 << 20) /* bytes of tree and values */
@@ -118,6 +116,12 @@ struct stmt {
 
 /* ---- the render ---- */
 
+/* A string being built, in the arena: a failure that unwinds leaks nothing. */
+typedef struct sb {
+    char *p;
+    size_t n, cap;
+} sb;
+
 typedef struct jj {
     arena ar;
     jmp_buf fail;
@@ -140,7 +144,7 @@ typedef struct jj {
     size_t *vname_n;
     val **vvals;
     size_t n_vars, cap_vars;
-    dc_buf out;
+    sb out;
     unsigned long long steps;
     int brk, cont;
 } jj;
@@ -252,6 +256,48 @@ static val *mk_str(jj *J, const char *s, size_t n)
     val *v = mk(J, V_STR);
     v->s = dup_n(J, s, n);
     v->n = n;
+    return v;
+}
+
+static void sb_put(jj *J, sb *b, const char *s, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *q = alloc(J, cap);
+        if (b->n)
+            memcpy(q, b->p, b->n);
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static void sb_puts(jj *J, sb *b, const char *s)
+{
+    sb_put(J, b, s, strlen(s));
+}
+
+static void sb_putc(jj *J, sb *b, char c)
+{
+    sb_put(J, b, &c, 1);
+}
+
+static void sb_int(jj *J, sb *b, long long i)
+{
+    char t[32];
+    sb_put(J, b, t, (size_t)snprintf(t, sizeof t, "%lld", i));
+}
+
+/* The built string as a value (it stays in the arena). */
+static val *sb_val(jj *J, sb *b)
+{
+    val *v = mk(J, V_STR);
+    v->s = b->n ? b->p : "";
+    v->n = b->n;
     return v;
 }
 
@@ -437,8 +483,7 @@ static void next(jj *J)
         return;
     }
     if (c == '\'' || c == '"') {
-        dc_buf b;
-        dc_buf_init(&b, 0);
+        sb b = {0};
         J->pos++;
         int ok = 0;
         while (J->pos < J->len) {
@@ -459,23 +504,16 @@ static void next(jj *J)
                 case '\'':
                 case '"': d = e; break;
                 default: /* Python keeps an unknown escape as written */
-                    dc_buf_putc(&b, '\\');
+                    sb_putc(J, &b, '\\');
                     d = e;
                 }
             }
-            dc_buf_putc(&b, d);
+            sb_putc(J, &b, d);
         }
-        if (b.st != DC_STATUS_OK) {
-            dc_buf_free(&b);
-            fail(J, DC_STATUS_NOMEM, J->line, "out of memory");
-        }
-        if (!ok) {
-            dc_buf_free(&b);
+        if (!ok)
             fail(J, DC_STATUS_PARSE, J->tok_line, "unterminated string");
-        }
-        J->tok = dup_n(J, b.len ? b.data : "", b.len);
-        J->tok_n = b.len;
-        dc_buf_free(&b);
+        J->tok = b.n ? b.p : "";
+        J->tok_n = b.n;
         J->tt = T_STR;
         return;
     }
@@ -578,6 +616,30 @@ static void parse_args(jj *J, expr *e, int allow_kw)
     memcpy(e->kw_n, kw_n, n * sizeof *kw_n);
 }
 
+/* The items of a list literal, or a dict literal's keys and values in
+ * turn (close "}"), into e->args; reads past close. */
+static void parse_items(jj *J, expr *e, const char *close)
+{
+    expr *items[256];
+    size_t n = 0;
+    while (!is_op(J, close)) {
+        if (n + 2 > 256)
+            fail(J, DC_STATUS_PARSE, J->tok_line, "literal of over 127 items");
+        items[n++] = parse_expr(J);
+        if (close[0] == '}') {
+            expect_op(J, ":");
+            items[n++] = parse_expr(J);
+        }
+        if (!is_op(J, ","))
+            break;
+        next(J);
+    }
+    expect_op(J, close);
+    e->args = alloc(J, (n ? n : 1) * sizeof *e->args);
+    memcpy(e->args, items, n * sizeof *items);
+    e->n_args = n;
+}
+
 static expr *parse_primary(jj *J)
 {
     enter(J);
@@ -624,39 +686,11 @@ static expr *parse_primary(jj *J)
     } else if (is_op(J, "[")) {
         e = mk_expr(J, E_LIST);
         next(J);
-        expr *items[256];
-        size_t n = 0;
-        while (!is_op(J, "]")) {
-            if (n == 256)
-                fail(J, DC_STATUS_PARSE, J->tok_line, "list literal too long");
-            items[n++] = parse_expr(J);
-            if (!is_op(J, ","))
-                break;
-            next(J);
-        }
-        expect_op(J, "]");
-        e->args = alloc(J, (n ? n : 1) * sizeof *e->args);
-        memcpy(e->args, items, n * sizeof *items);
-        e->n_args = n;
+        parse_items(J, e, "]");
     } else if (is_op(J, "{")) {
         e = mk_expr(J, E_DICT);
         next(J);
-        expr *items[256];
-        size_t n = 0;
-        while (!is_op(J, "}")) {
-            if (n + 2 > 256)
-                fail(J, DC_STATUS_PARSE, J->tok_line, "dict literal too long");
-            items[n++] = parse_expr(J);
-            expect_op(J, ":");
-            items[n++] = parse_expr(J);
-            if (!is_op(J, ","))
-                break;
-            next(J);
-        }
-        expect_op(J, "}");
-        e->args = alloc(J, (n ? n : 1) * sizeof *e->args);
-        memcpy(e->args, items, n * sizeof *items);
-        e->n_args = n;
+        parse_items(J, e, "}");
     } else {
         fail(J, DC_STATUS_PARSE, J->tok_line, "expected a value, found '%.*s'",
              J->tt == T_EOF   ? 3
@@ -670,19 +704,26 @@ static expr *parse_primary(jj *J)
     return e;
 }
 
+/* A node t over e, named by the current token, which must be a name (what:
+ * which one, for the message); reads past it. */
+static expr *named_node(jj *J, etype t, expr *e, const char *what)
+{
+    if (J->tt != T_NAME)
+        fail(J, DC_STATUS_PARSE, J->tok_line, "expected %s", what);
+    expr *x = mk_expr(J, t);
+    x->a = e;
+    x->name = dup_n(J, J->tok, J->tok_n);
+    x->name_n = J->tok_n;
+    next(J);
+    return x;
+}
+
 static expr *parse_postfix(jj *J, expr *e)
 {
     for (;;) {
         if (is_op(J, ".")) {
             next(J);
-            if (J->tt != T_NAME)
-                fail(J, DC_STATUS_PARSE, J->tok_line, "expected an attribute name after '.'");
-            expr *x = mk_expr(J, E_ATTR);
-            x->a = e;
-            x->name = dup_n(J, J->tok, J->tok_n);
-            x->name_n = J->tok_n;
-            next(J);
-            e = x;
+            e = named_node(J, E_ATTR, e, "an attribute name after '.'");
         } else if (is_op(J, "[")) {
             next(J);
             expr *parts[3] = {NULL, NULL, NULL};
@@ -732,13 +773,7 @@ static expr *parse_filters(jj *J, expr *e)
     for (;;) {
         if (is_op(J, "|")) {
             next(J);
-            if (J->tt != T_NAME)
-                fail(J, DC_STATUS_PARSE, J->tok_line, "expected a filter name after '|'");
-            expr *x = mk_expr(J, E_FILTER);
-            x->a = e;
-            x->name = dup_n(J, J->tok, J->tok_n);
-            x->name_n = J->tok_n;
-            next(J);
+            expr *x = named_node(J, E_FILTER, e, "a filter name after '|'");
             if (is_op(J, "(")) {
                 next(J);
                 parse_args(J, x, 1);
@@ -746,17 +781,11 @@ static expr *parse_filters(jj *J, expr *e)
             e = x;
         } else if (is_name(J, "is")) {
             next(J);
-            expr *x = mk_expr(J, E_TEST);
-            x->a = e;
-            if (is_name(J, "not")) {
-                x->negate = 1;
+            int negate = is_name(J, "not");
+            if (negate)
                 next(J);
-            }
-            if (J->tt != T_NAME)
-                fail(J, DC_STATUS_PARSE, J->tok_line, "expected a test name after 'is'");
-            x->name = dup_n(J, J->tok, J->tok_n);
-            x->name_n = J->tok_n;
-            next(J);
+            expr *x = named_node(J, E_TEST, e, "a test name after 'is'");
+            x->negate = negate;
             if (is_op(J, "(")) {
                 next(J);
                 parse_args(J, x, 0);
@@ -803,42 +832,31 @@ static expr *binary(jj *J, const char *op, expr *a, expr *b)
     return e;
 }
 
-static expr *parse_mul(jj *J)
-{
-    expr *e = parse_unary(J);
-    while (is_op(J, "*") || is_op(J, "/") || is_op(J, "//") || is_op(J, "%")) {
-        char op[4];
-        snprintf(op, sizeof op, "%.*s", (int)J->tok_n, J->tok);
-        next(J);
-        e = binary(J, op, e, parse_unary(J));
-    }
-    return e;
-}
+/* The binary operators by level, loosest first (Jinja's order: + - below
+ * ~ below * / // %); each level is left-associative over the next. */
+static const char *const arith_ops[3][5] = {
+    {"+", "-", NULL}, {"~", NULL}, {"*", "/", "//", "%", NULL}};
 
-static expr *parse_concat(jj *J)
+static expr *parse_arith(jj *J, int level)
 {
-    expr *e = parse_mul(J);
-    while (is_op(J, "~")) {
+    if (level == 3)
+        return parse_unary(J);
+    expr *e = parse_arith(J, level + 1);
+    for (;;) {
+        const char *op = NULL;
+        for (size_t k = 0; !op && arith_ops[level][k]; k++)
+            if (is_op(J, arith_ops[level][k]))
+                op = arith_ops[level][k];
+        if (!op)
+            return e;
         next(J);
-        e = binary(J, "~", e, parse_mul(J));
+        e = binary(J, op, e, parse_arith(J, level + 1));
     }
-    return e;
-}
-
-static expr *parse_add(jj *J)
-{
-    expr *e = parse_concat(J);
-    while (is_op(J, "+") || is_op(J, "-")) {
-        char op[2] = {J->tok[0], 0};
-        next(J);
-        e = binary(J, op, e, parse_concat(J));
-    }
-    return e;
 }
 
 static expr *parse_compare(jj *J)
 {
-    expr *e = parse_add(J);
+    expr *e = parse_arith(J, 0);
     for (;;) {
         const char *op = NULL;
         if (is_op(J, "==") || is_op(J, "!=") || is_op(J, "<") || is_op(J, ">") || is_op(J, "<=") ||
@@ -861,7 +879,7 @@ static expr *parse_compare(jj *J)
         if (!op)
             return e;
         next(J);
-        e = binary(J, op, e, parse_add(J));
+        e = binary(J, op, e, parse_arith(J, 0));
     }
 }
 
@@ -878,27 +896,16 @@ static expr *parse_not(jj *J)
     return parse_compare(J);
 }
 
-static expr *parse_and(jj *J)
+/* a and b and ... (t E_AND over parse_not), a or b or ... (E_OR over and). */
+static expr *parse_logic(jj *J, etype t)
 {
-    expr *e = parse_not(J);
-    while (is_name(J, "and")) {
+    const char *word = t == E_OR ? "or" : "and";
+    expr *e = t == E_OR ? parse_logic(J, E_AND) : parse_not(J);
+    while (is_name(J, word)) {
         next(J);
-        expr *x = mk_expr(J, E_AND);
+        expr *x = mk_expr(J, t);
         x->a = e;
-        x->b = parse_not(J);
-        e = x;
-    }
-    return e;
-}
-
-static expr *parse_or(jj *J)
-{
-    expr *e = parse_and(J);
-    while (is_name(J, "or")) {
-        next(J);
-        expr *x = mk_expr(J, E_OR);
-        x->a = e;
-        x->b = parse_and(J);
+        x->b = t == E_OR ? parse_logic(J, E_AND) : parse_not(J);
         e = x;
     }
     return e;
@@ -907,12 +914,12 @@ static expr *parse_or(jj *J)
 static expr *parse_expr(jj *J)
 {
     enter(J);
-    expr *e = parse_or(J);
+    expr *e = parse_logic(J, E_OR);
     if (is_name(J, "if")) {
         next(J);
         expr *x = mk_expr(J, E_COND);
         x->a = e;
-        x->b = parse_or(J);
+        x->b = parse_logic(J, E_OR);
         if (is_name(J, "else")) {
             next(J);
             x->c = parse_expr(J);
@@ -1005,6 +1012,19 @@ static void end_tag(jj *J)
              (int)J->tok_n, J->tok);
 }
 
+/* After a block that *be ended: an {% else %} block into *alt if one
+ * follows, then the closing tag (endif, endfor). */
+static void else_and_end(jj *J, block_end *be, stmt **alt, const char *closing)
+{
+    if (!strcmp(be->word, "else")) {
+        end_tag(J);
+        *alt = parse_block(J, be);
+    }
+    if (strcmp(be->word, closing))
+        fail(J, DC_STATUS_PARSE, be->line, "expected %s, found %s", closing, be->word);
+    end_tag(J);
+}
+
 static stmt *parse_if(jj *J, int line)
 {
     stmt *s = mk_stmt(J, S_IF, line);
@@ -1016,13 +1036,7 @@ static stmt *parse_if(jj *J, int line)
         s->alt = parse_if(J, be.line);
         return s;
     }
-    if (!strcmp(be.word, "else")) {
-        end_tag(J);
-        s->alt = parse_block(J, &be);
-    }
-    if (strcmp(be.word, "endif"))
-        fail(J, DC_STATUS_PARSE, be.line, "expected endif, found %s", be.word);
-    end_tag(J);
+    else_and_end(J, &be, &s->alt, "endif");
     return s;
 }
 
@@ -1051,13 +1065,7 @@ static stmt *parse_for(jj *J, int line)
     end_tag(J);
     block_end be;
     s->body = parse_block(J, &be);
-    if (!strcmp(be.word, "else")) {
-        end_tag(J);
-        s->alt = parse_block(J, &be);
-    }
-    if (strcmp(be.word, "endfor"))
-        fail(J, DC_STATUS_PARSE, be.line, "expected endfor, found %s", be.word);
-    end_tag(J);
+    else_and_end(J, &be, &s->alt, "endfor");
     return s;
 }
 
@@ -1219,51 +1227,51 @@ static void assign(jj *J, const char *name, size_t n, val *v)
 }
 
 /* Jinja's str(): Python's spelling of the value. */
-static void stringify(jj *J, dc_buf *b, const val *v, int repr, int line)
+static void stringify(jj *J, sb *b, const val *v, int repr, int line)
 {
     step(J, line);
     switch (v->t) {
     case V_UNDEF: break;
-    case V_NONE: dc_buf_puts(b, "None"); break;
-    case V_BOOL: dc_buf_puts(b, v->i ? "True" : "False"); break;
-    case V_INT: dc_buf_printf(b, "%lld", v->i); break;
+    case V_NONE: sb_puts(J, b, "None"); break;
+    case V_BOOL: sb_puts(J, b, v->i ? "True" : "False"); break;
+    case V_INT: sb_int(J, b, v->i); break;
     case V_STR:
         if (repr) {
-            dc_buf_putc(b, '\'');
+            sb_putc(J, b, '\'');
             for (size_t i = 0; i < v->n; i++) {
                 char c = v->s[i];
                 if (c == '\'' || c == '\\')
-                    dc_buf_putc(b, '\\');
+                    sb_putc(J, b, '\\');
                 if (c == '\n')
-                    dc_buf_puts(b, "\\n");
+                    sb_puts(J, b, "\\n");
                 else
-                    dc_buf_putc(b, c);
+                    sb_putc(J, b, c);
             }
-            dc_buf_putc(b, '\'');
+            sb_putc(J, b, '\'');
         } else {
-            dc_buf_append(b, v->s, v->n);
+            sb_put(J, b, v->s, v->n);
         }
         break;
     case V_LIST:
-        dc_buf_putc(b, '[');
+        sb_putc(J, b, '[');
         for (size_t i = 0; i < v->len; i++) {
             if (i)
-                dc_buf_puts(b, ", ");
+                sb_puts(J, b, ", ");
             stringify(J, b, v->items[i], 1, line);
         }
-        dc_buf_putc(b, ']');
+        sb_putc(J, b, ']');
         break;
     case V_DICT:
-        dc_buf_putc(b, '{');
+        sb_putc(J, b, '{');
         for (size_t i = 0; i < v->len; i++) {
             if (i)
-                dc_buf_puts(b, ", ");
+                sb_puts(J, b, ", ");
             val k = {.t = V_STR, .s = v->keys[i], .n = v->klen[i]};
             stringify(J, b, &k, 1, line);
-            dc_buf_puts(b, ": ");
+            sb_puts(J, b, ": ");
             stringify(J, b, v->items[i], 1, line);
         }
-        dc_buf_putc(b, '}');
+        sb_putc(J, b, '}');
         break;
     default: fail(J, DC_STATUS_PARSE, line, "cannot print a %s", type_name(v));
     }
@@ -1273,76 +1281,72 @@ static val *to_str(jj *J, const val *v, int line)
 {
     if (v->t == V_STR)
         return (val *)v;
-    dc_buf b;
-    dc_buf_init(&b, 0);
+    sb b = {0};
     stringify(J, &b, v, 0, line);
-    if (b.st != DC_STATUS_OK) {
-        dc_buf_free(&b);
-        fail(J, DC_STATUS_NOMEM, line, "out of memory");
-    }
-    val *s = mk_str(J, b.len ? b.data : "", b.len);
-    dc_buf_free(&b);
-    return s;
+    return sb_val(J, &b);
 }
 
 /* json.dumps(v, ensure_ascii=False) with Python's default separators, as
  * Hugging Face's tojson filter writes it (indent: spaces, -1 none). */
-static void to_json(jj *J, dc_buf *b, const val *v, int indent, int level, int line)
+static void to_json(jj *J, sb *b, const val *v, int indent, int level, int line)
 {
     step(J, line);
     if (level > MAX_DEPTH)
         fail(J, DC_STATUS_LIMIT, line, "value nested too deep for tojson");
     switch (v->t) {
     case V_UNDEF:
-    case V_NONE: dc_buf_puts(b, "null"); return;
-    case V_BOOL: dc_buf_puts(b, v->i ? "true" : "false"); return;
-    case V_INT: dc_buf_printf(b, "%lld", v->i); return;
+    case V_NONE: sb_puts(J, b, "null"); return;
+    case V_BOOL: sb_puts(J, b, v->i ? "true" : "false"); return;
+    case V_INT: sb_int(J, b, v->i); return;
     case V_STR:
-        dc_buf_putc(b, '"');
+        sb_putc(J, b, '"');
         for (size_t i = 0; i < v->n; i++) {
             unsigned char c = (unsigned char)v->s[i];
             switch (c) {
-            case '"': dc_buf_puts(b, "\\\""); break;
-            case '\\': dc_buf_puts(b, "\\\\"); break;
-            case '\n': dc_buf_puts(b, "\\n"); break;
-            case '\r': dc_buf_puts(b, "\\r"); break;
-            case '\t': dc_buf_puts(b, "\\t"); break;
-            case '\b': dc_buf_puts(b, "\\b"); break;
-            case '\f': dc_buf_puts(b, "\\f"); break;
+            case '"': sb_puts(J, b, "\\\""); break;
+            case '\\': sb_puts(J, b, "\\\\"); break;
+            case '\n': sb_puts(J, b, "\\n"); break;
+            case '\r': sb_puts(J, b, "\\r"); break;
+            case '\t': sb_puts(J, b, "\\t"); break;
+            case '\b': sb_puts(J, b, "\\b"); break;
+            case '\f': sb_puts(J, b, "\\f"); break;
             default:
-                if (c < 0x20)
-                    dc_buf_printf(b, "\\u%04x", c);
-                else
-                    dc_buf_putc(b, (char)c);
+                if (c < 0x20) {
+                    sb_puts(J, b, "\\u00");
+                    sb_putc(J, b, "0123456789abcdef"[c >> 4]);
+                    sb_putc(J, b, "0123456789abcdef"[c & 15]);
+                } else {
+                    sb_putc(J, b, (char)c);
+                }
             }
         }
-        dc_buf_putc(b, '"');
+        sb_putc(J, b, '"');
         return;
     case V_LIST:
     case V_DICT: {
         int d = v->t == V_DICT;
-        dc_buf_putc(b, d ? '{' : '[');
+        sb_putc(J, b, d ? '{' : '[');
         for (size_t i = 0; i < v->len; i++) {
             if (i)
-                dc_buf_puts(b, indent >= 0 ? "," : ", ");
+                sb_puts(J, b, indent >= 0 ? "," : ", ");
             if (indent >= 0) {
-                dc_buf_putc(b, '\n');
+                sb_putc(J, b, '\n');
                 for (int k = 0; k < indent * (level + 1); k++)
-                    dc_buf_putc(b, ' ');
+                    sb_putc(J, b, ' ');
             }
             if (d) {
                 val k = {.t = V_STR, .s = v->keys[i], .n = v->klen[i]};
                 to_json(J, b, &k, indent, level + 1, line);
-                dc_buf_puts(b, ": ");
+                sb_puts(J, b, ": ");
             }
             to_json(J, b, v->items[i], indent, level + 1, line);
         }
         if (indent >= 0 && v->len) {
-            dc_buf_putc(b, '\n');
+            sb_putc(J, b, '\n');
             for (int k = 0; k < indent * level; k++)
-                dc_buf_putc(b, ' ');
+                sb_putc(J, b, ' ');
         }
-        dc_buf_putc(b, d ? '}' : ']');
+        sb_putc(J, b, d ? '}' : ']');
         return;
     }
     default: fail(J, DC_STATUS_PARSE, line, "tojson: cannot encode a %s", type_name(v));
@@ -1412,19 +1416,20 @@ static int contains(jj *J, const val *hay, const val *needle, int line)
          type_name(hay));
 }
 
+/* The strings x and y, one after the other. */
+static val *join2(jj *J, const val *x, const val *y)
+{
+    sb b = {0};
+    sb_put(J, &b, x->s, x->n);
+    sb_put(J, &b, y->s, y->n);
+    return sb_val(J, &b);
+}
+
 static val *binop(jj *J, const expr *e, val *a, val *b)
 {
     const char *op = e->op;
-    if (!strcmp(op, "~")) {
-        val *x = to_str(J, a, e->line), *y = to_str(J, b, e->line);
-        char *d = alloc(J, x->n + y->n + 1);
-        memcpy(d, x->s, x->n);
-        memcpy(d + x->n, y->s, y->n);
-        val *s = mk(J, V_STR);
-        s->s = d;
-        s->n = x->n + y->n;
-        return s;
-    }
+    if (!strcmp(op, "~"))
+        return join2(J, to_str(J, a, e->line), to_str(J, b, e->line));
     if (!strcmp(op, "==") || !strcmp(op, "!="))
         return mk_bool(J, equal(a, b) == (op[0] == '='));
     if (!strcmp(op, "in") || !strcmp(op, "!in"))
@@ -1434,15 +1439,8 @@ static val *binop(jj *J, const expr *e, val *a, val *b)
         int r = op[0] == '<' ? (op[1] ? c <= 0 : c < 0) : (op[1] ? c >= 0 : c > 0);
         return mk_bool(J, r);
     }
-    if (!strcmp(op, "+") && a->t == V_STR && b->t == V_STR) {
-        char *d = alloc(J, a->n + b->n + 1);
-        memcpy(d, a->s, a->n);
-        memcpy(d + a->n, b->s, b->n);
-        val *s = mk(J, V_STR);
-        s->s = d;
-        s->n = a->n + b->n;
-        return s;
-    }
+    if (!strcmp(op, "+") && a->t == V_STR && b->t == V_STR)
+        return join2(J, a, b);
     if (!strcmp(op, "+") && a->t == V_LIST && b->t == V_LIST) {
         val *l = mk_list(J);
         for (size_t i = 0; i < a->len; i++)
@@ -1582,23 +1580,16 @@ static val *replace(jj *J, const val *s, const val *from, const val *to, int lin
         fail(J, DC_STATUS_PARSE, line, "replace needs strings");
     if (!from->n)
         fail(J, DC_STATUS_PARSE, line, "replace: empty pattern is not supported");
-    dc_buf b;
-    dc_buf_init(&b, 0);
+    sb b = {0};
     for (size_t i = 0; i < s->n;) {
         if (i + from->n <= s->n && !memcmp(s->s + i, from->s, from->n)) {
-            dc_buf_append(&b, to->s, to->n);
+            sb_put(J, &b, to->s, to->n);
             i += from->n;
         } else {
-            dc_buf_putc(&b, s->s[i++]);
+            sb_putc(J, &b, s->s[i++]);
         }
     }
-    if (b.st != DC_STATUS_OK) {
-        dc_buf_free(&b);
-        fail(J, DC_STATUS_NOMEM, line, "out of memory");
-    }
-    val *r = mk_str(J, b.len ? b.data : "", b.len);
-    dc_buf_free(&b);
-    return r;
+    return sb_val(J, &b);
 }
 
 static val *case_map(jj *J, const val *s, int mode) /* 0 lower, 1 upper, 2 title, 3 capitalize */
@@ -1808,17 +1799,10 @@ static val *slice(jj *J, const expr *e)
             list_push(J, l, v->items[i]);
         return l;
     }
-    dc_buf out;
-    dc_buf_init(&out, 0);
+    sb out = {0};
     for (long long i = b; st > 0 ? i < en : i > en; i += st)
-        dc_buf_putc(&out, v->s[i]);
-    if (out.st != DC_STATUS_OK) {
-        dc_buf_free(&out);
-        fail(J, DC_STATUS_NOMEM, e->line, "out of memory");
-    }
-    val *r = mk_str(J, out.len ? out.data : "", out.len);
-    dc_buf_free(&out);
-    return r;
+        sb_putc(J, &out, v->s[i]);
+    return sb_val(J, &out);
 }
 
 static int run_test(jj *J, const expr *e, val *v)
@@ -1937,16 +1921,9 @@ static val *filter(jj *J, const expr *e)
     }
     if (IS("tojson")) {
         val *ind = arg(J, e, 0, "indent");
-        dc_buf b;
-        dc_buf_init(&b, 0);
+        sb b = {0};
         to_json(J, &b, v, ind && ind->t == V_INT ? (int)ind->i : -1, 0, e->line);
-        if (b.st != DC_STATUS_OK) {
-            dc_buf_free(&b);
-            fail(J, DC_STATUS_NOMEM, e->line, "out of memory");
-        }
-        val *r = mk_str(J, b.len ? b.data : "", b.len);
-        dc_buf_free(&b);
-        return r;
+        return sb_val(J, &b);
     }
     if (IS("string"))
         return to_str(J, v, e->line);
@@ -2094,6 +2071,19 @@ static val *eval(jj *J, const expr *e)
 
 static void exec(jj *J, const stmt *s);
 
+/* The loop's variable(s) for one item: x, or k, v from a pair. */
+static void bind_loop_vars(jj *J, const stmt *s, val *item)
+{
+    if (s->n_vars == 1) {
+        assign(J, s->var[0], s->var_n[0], item);
+        return;
+    }
+    if (item->t != V_LIST || item->len != 2)
+        fail(J, DC_STATUS_PARSE, s->line, "cannot unpack a %s into two variables", type_name(item));
+    assign(J, s->var[0], s->var_n[0], item->items[0]);
+    assign(J, s->var[1], s->var_n[1], item->items[1]);
+}
+
 static void exec_for(jj *J, const stmt *s)
 {
     val *it = eval(J, s->e);
@@ -2107,15 +2097,7 @@ static void exec_for(jj *J, const stmt *s)
         size_t mark = J->n_vars;
         for (size_t i = 0; i < l->len; i++) {
             J->n_vars = mark;
-            if (s->n_vars == 1) {
-                assign(J, s->var[0], s->var_n[0], l->items[i]);
-            } else {
-                val *p = l->items[i];
-                if (p->t != V_LIST || p->len != 2)
-                    fail(J, DC_STATUS_PARSE, s->line, "cannot unpack into two variables");
-                assign(J, s->var[0], s->var_n[0], p->items[0]);
-                assign(J, s->var[1], s->var_n[1], p->items[1]);
-            }
+            bind_loop_vars(J, s, l->items[i]);
             if (truthy(eval(J, s->cond)))
                 list_push(J, pass, l->items[i]);
         }
@@ -2141,15 +2123,7 @@ static void exec_for(jj *J, const stmt *s)
         dict_set(J, loop, "previtem", 8, k ? pass->items[k - 1] : mk_undef(J));
         dict_set(J, loop, "nextitem", 8, k + 1 < n ? pass->items[k + 1] : mk_undef(J));
         assign(J, "loop", 4, loop);
-        if (s->n_vars == 1) {
-            assign(J, s->var[0], s->var_n[0], pass->items[i]);
-        } else {
-            val *p = pass->items[i];
-            if (p->t != V_LIST || p->len != 2)
-                fail(J, DC_STATUS_PARSE, s->line, "cannot unpack into two variables");
-            assign(J, s->var[0], s->var_n[0], p->items[0]);
-            assign(J, s->var[1], s->var_n[1], p->items[1]);
-        }
+        bind_loop_vars(J, s, pass->items[i]);
         exec(J, s->body);
         if (J->brk) {
             J->brk = 0;
@@ -2168,7 +2142,7 @@ static void exec(jj *J, const stmt *s)
         switch (s->t) {
         case S_TEXT:
             step(J, s->line);
-            dc_buf_append(&J->out, s->text, s->n);
+            sb_put(J, &J->out, s->text, s->n);
             break;
         case S_OUT: {
             val *v = eval(J, s->e);
@@ -2192,8 +2166,6 @@ static void exec(jj *J, const stmt *s)
         case S_BREAK: J->brk = 1; break;
         case S_CONTINUE: J->cont = 1; break;
         }
-        if (J->out.st != DC_STATUS_OK)
-            fail(J, J->out.st, s->line, "output too large");
     }
     J->depth--;
 }
@@ -2222,7 +2194,6 @@ dc_status dc_jinja_render(const char *tmpl, const char *context_json, char **out
     if (J->len && tmpl[J->len - 1] == '\n')
         J->len -= 1 + (J->len > 1 && tmpl[J->len - 2] == '\r');
     J->line = 1;
-    dc_buf_init(&J->out, 0);
     dc_status st = DC_STATUS_OK;
     if (setjmp(J->fail) == 0) {
         const char *k;
@@ -2240,19 +2211,17 @@ dc_status dc_jinja_render(const char *tmpl, const char *context_json, char **out
         exec(J, prog);
         if (J->brk || J->cont)
             fail(J, DC_STATUS_PARSE, 0, "break or continue outside a loop");
-        if (J->out.st != DC_STATUS_OK)
-            fail(J, J->out.st, 0, "output too large");
     } else {
         st = J->st;
     }
     if (st == DC_STATUS_OK) {
-        size_t n = J->out.len;
+        size_t n = J->out.n;
         char *text = dc_malloc(n + 1);
         if (!text) {
             st = dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
         } else {
             if (n)
-                memcpy(text, J->out.data, n);
+                memcpy(text, J->out.p, n);
             text[n] = '\0';
             *out = text;
             if (out_len)
@@ -2261,7 +2230,6 @@ dc_status dc_jinja_render(const char *tmpl, const char *context_json, char **out
     } else {
         dc_error_set(err, st, "chat template: %s", J->msg);
     }
-    dc_buf_free(&J->out);
     arena_free(&J->ar);
     free(J);
     json_decref(ctx);

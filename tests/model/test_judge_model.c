@@ -301,6 +301,19 @@ static void test_too_long(void **state)
     cmd_result_free(&r);
 }
 
+/* `model mkdemo --shape SHAPE --chat-template TEMPLATE -o OUT`, seed 3. */
+static void mkdemo_with_template(const char *shape, const char *tmpl, const char *out)
+{
+    char args[8192];
+    snprintf(args, sizeof args,
+             "model mkdemo --shape %s --seed 3 --quiet --chat-template '%s' -o '%s'", shape, tmpl,
+             out);
+    cmd_result r = run_program(args, NULL);
+    if (r.status != 0)
+        fail_msg("mkdemo %s: exit %d: %s", shape, r.status, r.err);
+    cmd_result_free(&r);
+}
+
 /* The GGUF's own chat template against the project's prompt, in-process:
  * a template that renders the Qwen3Guard prompt (written for the tests from
  * ../shared/judges/README.md) passes; Qwen3's plain chat template is an
@@ -316,20 +329,9 @@ static void test_template_check(void **state)
     FILE *f = fopen(empty, "w");
     assert_non_null(f);
     fclose(f);
-    snprintf(args, sizeof args,
-             "model mkdemo --shape tiny --seed 3 --quiet --chat-template '%s' -o '%s'",
-             test_data_path("judges/qwen3guard_template.jinja"), guard);
-    cmd_result r = run_program(args, NULL);
-    if (r.status != 0)
-        fail_msg("mkdemo: exit %d: %s", r.status, r.err);
-    cmd_result_free(&r);
-    snprintf(args, sizeof args,
-             "model mkdemo --shape tiny --seed 3 --quiet --chat-template '%s' -o '%s'", empty,
-             none);
-    r = run_program(args, NULL);
-    if (r.status != 0)
-        fail_msg("mkdemo: exit %d: %s", r.status, r.err);
-    cmd_result_free(&r);
+    mkdemo_with_template("tiny", test_data_path("judges/qwen3guard_template.jinja"), guard);
+    mkdemo_with_template("tiny", empty, none);
+    cmd_result r;
     const char *in = write_temp("{\"prompt\":\"Hi\",\"response\":\"Hello!\"}\n");
     struct {
         const char *kind, *model, *flags;
@@ -373,12 +375,8 @@ static void test_qwen3guard_06b_shape(void **state)
     char path[160], cache[160], args[8192];
     snprintf(path, sizeof path, "%s/qwen3guard-0.6b-shape.gguf", tmpdir);
     snprintf(cache, sizeof cache, "%s/verdicts-0.6b.jsonl", tmpdir);
-    snprintf(args, sizeof args, "model mkdemo --shape 0.6b --seed 5 --chat-template '%s' -o '%s'",
-             test_data_path("judges/qwen3guard_template.jinja"), path);
-    cmd_result r = run_program(args, NULL);
-    if (r.status != 0)
-        fail_msg("mkdemo 0.6b: exit %d: %s", r.status, r.err);
-    cmd_result_free(&r);
+    mkdemo_with_template("0.6b", test_data_path("judges/qwen3guard_template.jinja"), path);
+    cmd_result r;
     char hex[65], want[80];
     dc_error err;
     assert_int_equal(dc_sha256_file(path, hex, &err), DC_STATUS_OK);

@@ -163,6 +163,9 @@ static void test_expressions(void **state)
     assert_renders("{{ 3 < 4 }} {{ 'b' >= 'a' }} {{ [1, 2] == [1, 2] }} {{ (n + 1) * 2 }}", ctx,
                    "True True True 8");
     assert_renders("{{ nil }} {{ true }} [{{ missing }}]", ctx, "None True []");
+    /* control characters as \u00XX, other bytes (UTF-8) as they are */
+    assert_renders("{{ c|tojson }}", "{\"c\": \"a\\u0001\\u00e9\\tb\"}",
+                   "\"a\\u0001\xc3\xa9\\tb\"");
 }
 
 static void test_statements(void **state)
