@@ -176,63 +176,89 @@ static dc_status check_template(sdc_judge_session *s, const sdc_judge_prompt_opt
     }
     const char *bos, *eos;
     dc_backend_llama_special_texts(s->backend, &bos, &eos);
-    json_t *ctx = json_pack("{s:[{s:s,s:s},{s:s,s:s}], s:b, s:s, s:s}", "messages", "role", "user",
-                            "content", probe_prompt, "role", "assistant", "content", probe_response,
-                            "add_generation_prompt", 1, "bos_token", bos, "eos_token", eos);
-    char *cj = ctx ? json_dumps(ctx, 0) : NULL;
-    json_decref(ctx);
-    if (!cj)
-        return dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
-    char *theirs = NULL, *ours = NULL;
-    int32_t *ta = NULL, *tb = NULL;
-    size_t na = 0, nb = 0;
-    dc_error je = {0};
-    dc_status st = dc_jinja_render(tmpl, cj, &theirs, NULL, &je);
-    free(cj);
-    if (st == DC_STATUS_NOMEM)
-        return dc_error_set(err, st, "out of memory");
-    if (st != DC_STATUS_OK) {
-        note(s, "the judge model's chat template could not be checked: %s", je.msg);
-        return DC_STATUS_OK;
-    }
-    st = sdc_judge_render(s->setup.kind, po, probe_prompt, probe_response, &ours, err);
-    if (st == DC_STATUS_OK)
-        st = dc_backend_tokenize(s->backend, sdc_judge_wire_text(s->setup.kind, theirs), &ta, &na,
-                                 err);
+    char *ours = NULL;
+    int32_t *tb = NULL;
+    size_t nb = 0;
+    dc_status st = sdc_judge_render(s->setup.kind, po, probe_prompt, probe_response, &ours, err);
     if (st == DC_STATUS_OK)
         st = dc_backend_tokenize(s->backend, sdc_judge_wire_text(s->setup.kind, ours), &tb, &nb,
                                  err);
-    if (st == DC_STATUS_OK) {
-        size_t d = first_difference(ta, na, tb, nb);
-        if (d == na && d == nb) {
-            char n[32];
-            snprintf(n, sizeof n, "%zu", na);
-            note(s,
-                 "checked: the judge model's own chat template gives the same %s prompt tokens "
-                 "as the project's rendering",
-                 n);
-        } else {
-            /* where the texts part, for the message */
-            const char *a = theirs, *b = ours;
-            while (*a && *a == *b)
-                a++, b++;
-            size_t off = (size_t)(a - theirs);
-            char sa[96], sb[96];
-            snippet(a, sa, sizeof sa);
-            snippet(b, sb, sizeof sb);
-            st = dc_error_set(
-                err, DC_STATUS_MODEL,
-                "the judge model's chat template renders the %s prompt differently from the "
-                "project's format (token %zu of %zu / %zu differs; from byte %zu the template "
-                "has \"%s\", the project \"%s\"): the GGUF may carry a template that is not "
-                "the official one; check it, or turn the check off (judge --no-template-check, "
-                "judge.template_check: false)",
-                sdc_judge_kind_name(s->setup.kind), d, na, nb, off, sa, sb);
+    /* The messages as plain strings, then as lists of typed parts (the form
+       multimodal templates such as Llama Guard 3 1B's read); the first
+       rendering that gives the project's tokens passes. */
+    char first_diff[DC_ERROR_MSG_MAX] = "", unread[DC_ERROR_MSG_MAX] = "";
+    int same = 0;
+    for (int parts = 0; st == DC_STATUS_OK && parts < 2 && !same; parts++) {
+        json_t *ctx =
+            parts
+                ? json_pack("{s:[{s:s,s:[{s:s,s:s}]},{s:s,s:[{s:s,s:s}]}], s:b, s:s, s:s}",
+                            "messages", "role", "user", "content", "type", "text", "text",
+                            probe_prompt, "role", "assistant", "content", "type", "text", "text",
+                            probe_response, "add_generation_prompt", 1, "bos_token", bos,
+                            "eos_token", eos)
+                : json_pack("{s:[{s:s,s:s},{s:s,s:s}], s:b, s:s, s:s}", "messages", "role", "user",
+                            "content", probe_prompt, "role", "assistant", "content", probe_response,
+                            "add_generation_prompt", 1, "bos_token", bos, "eos_token", eos);
+        char *cj = ctx ? json_dumps(ctx, 0) : NULL;
+        json_decref(ctx);
+        if (!cj) {
+            st = dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+            break;
         }
+        char *theirs = NULL;
+        int32_t *ta = NULL;
+        size_t na = 0;
+        dc_error je = {0};
+        dc_status rs = dc_jinja_render(tmpl, cj, &theirs, NULL, &je);
+        free(cj);
+        if (rs == DC_STATUS_NOMEM) {
+            st = dc_error_set(err, rs, "out of memory");
+            break;
+        }
+        if (rs != DC_STATUS_OK) {
+            if (!unread[0])
+                snprintf(unread, sizeof unread, "%s", je.msg);
+            continue;
+        }
+        st = dc_backend_tokenize(s->backend, sdc_judge_wire_text(s->setup.kind, theirs), &ta, &na,
+                                 err);
+        if (st == DC_STATUS_OK) {
+            size_t d = first_difference(ta, na, tb, nb);
+            same = d == na && d == nb;
+            if (same) {
+                char n[32];
+                snprintf(n, sizeof n, "%zu", na);
+                note(s,
+                     "checked: the judge model's own chat template gives the same %s prompt "
+                     "tokens as the project's rendering",
+                     n);
+            } else if (!first_diff[0]) {
+                /* where the texts part, for the message */
+                const char *a = theirs, *b = ours;
+                while (*a && *a == *b)
+                    a++, b++;
+                char sa[96], sb[96];
+                snippet(a, sa, sizeof sa);
+                snippet(b, sb, sizeof sb);
+                snprintf(first_diff, sizeof first_diff,
+                         "token %zu of %zu / %zu differs; from byte %zu the template has \"%s\", "
+                         "the project \"%s\"",
+                         d, na, nb, (size_t)(a - theirs), sa, sb);
+            }
+        }
+        dc_free(theirs);
+        dc_free(ta);
     }
-    dc_free(theirs);
+    if (st == DC_STATUS_OK && !same && first_diff[0])
+        st = dc_error_set(err, DC_STATUS_MODEL,
+                          "the judge model's chat template renders the %s prompt differently from "
+                          "the project's format (%s): the GGUF may carry a template that is not "
+                          "the official one; check it, or turn the check off (judge "
+                          "--no-template-check, judge.template_check: false)",
+                          sdc_judge_kind_name(s->setup.kind), first_diff);
+    else if (st == DC_STATUS_OK && !same)
+        note(s, "the judge model's chat template could not be checked: %s", unread);
     dc_free(ours);
-    dc_free(ta);
     dc_free(tb);
     return st;
 }

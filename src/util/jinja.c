@@ -1412,6 +1412,8 @@ static int contains(jj *J, const val *hay, const val *needle, int line)
     }
     if (hay->t == V_DICT)
         return needle->t == V_STR && dict_find(hay, needle->s, needle->n) >= 0;
+    if (hay->t == V_UNDEF) /* Jinja's Undefined iterates as empty */
+        return 0;
     fail(J, DC_STATUS_PARSE, line, "'in' needs a string, list or dict on the right, not a %s",
          type_name(hay));
 }

@@ -316,14 +316,16 @@ static void mkdemo_with_template(const char *shape, const char *tmpl, const char
 
 /* The GGUF's own chat template against the project's prompt, in-process:
  * a template that renders the Qwen3Guard prompt (written for the tests from
- * ../shared/judges/README.md) passes; Qwen3's plain chat template is an
+ * ../shared/judges/README.md) passes, and so does one in the style of Llama
+ * Guard 3's (content as typed parts); Qwen3's plain chat template is an
  * error that says where the two part, unless the check is off; a GGUF
  * without a template is noted as unchecked. */
 static void test_template_check(void **state)
 {
     (void)state;
-    char guard[160], none[160], empty[160], args[8192];
+    char guard[160], lg[160], none[160], empty[160], args[8192];
     snprintf(guard, sizeof guard, "%s/guard-template.gguf", tmpdir);
+    snprintf(lg, sizeof lg, "%s/llamaguard3-style-template.gguf", tmpdir);
     snprintf(none, sizeof none, "%s/no-template.gguf", tmpdir);
     snprintf(empty, sizeof empty, "%s/empty.jinja", tmpdir);
     FILE *f = fopen(empty, "w");
@@ -331,6 +333,7 @@ static void test_template_check(void **state)
     fclose(f);
     mkdemo_with_template("tiny", test_data_path("judges/qwen3guard_template.jinja"), guard);
     mkdemo_with_template("tiny", empty, none);
+    mkdemo_with_template("tiny", test_data_path("judges/llamaguard3_style_template.jinja"), lg);
     cmd_result r;
     const char *in = write_temp("{\"prompt\":\"Hi\",\"response\":\"Hello!\"}\n");
     struct {
@@ -343,6 +346,9 @@ static void test_template_check(void **state)
         {"qwen3guard", model_path, "", 1,
          "renders the qwen3guard prompt differently from the project's format (token 3 of"},
         {"llamaguard3", guard, "", 1, "renders the llamaguard3 prompt differently"},
+        /* content as typed parts, categories from a dict, the alternation check */
+        {"llamaguard3", lg, "", 0,
+         "checked: the judge model's own chat template gives the same 259 prompt tokens"},
         {"qwen3guard", model_path, "--no-template-check", 0, "chat template is not checked"},
         {"qwen3guard", none, "", 0, "carries no chat template"},
         {"wildguard", model_path, "", 0, "1 pairs, 0 from the cache"}, /* no template check */
@@ -360,6 +366,7 @@ static void test_template_check(void **state)
         cmd_result_free(&r);
     }
     remove(guard);
+    remove(lg);
     remove(none);
 }
 

@@ -4,6 +4,7 @@
 #include "test_common.h"
 
 #include "deepconf/dc_gguf_demo.h"
+#include "util/fs.h"
 #include "util/jinja.h"
 
 static char *render(const char *tmpl, const char *ctx)
@@ -94,6 +95,41 @@ static void test_qwen3_template(void **state)
                    "<tool_response>\nr2\n</tool_response><|im_end|>\n");
 }
 
+/* A template in the style of Llama Guard 3's (tests/data/judges): content as
+ * typed parts, a categories dict, excluded_category_keys, the alternation
+ * check with raise_exception; plain string content renders no turns. */
+static void test_llamaguard3_style(void **state)
+{
+    (void)state;
+    size_t n;
+    char *t = dc_read_file(test_data_path("judges/llamaguard3_style_template.jinja"), &n);
+    assert_non_null(t);
+    const char *parts = "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"text\","
+                        " \"text\": \" Hi \"}]}, {\"role\": \"assistant\", \"content\":"
+                        " [{\"type\": \"image\"}, {\"type\": \"text\", \"text\": \"Hello\"}]}]";
+    char ctx[1024];
+    snprintf(ctx, sizeof ctx, "%s}", parts);
+    char *out = render(t, ctx);
+    assert_non_null(strstr(out, "in 'Agent' messages"));
+    assert_non_null(strstr(out, "S13: Elections.\nS14: Code Interpreter Abuse.\n<END UNSAFE"));
+    assert_non_null(strstr(out, "<BEGIN CONVERSATION>\n\nUser: Hi\n\nAgent: Hello\n\n<END "));
+    assert_non_null(strstr(out, "LAST Agent message"));
+    dc_free(out);
+    snprintf(ctx, sizeof ctx, "%s, \"excluded_category_keys\": [\"S14\", \"S2\"]}", parts);
+    out = render(t, ctx);
+    assert_null(strstr(out, "S14"));
+    assert_null(strstr(out, "S2:"));
+    assert_non_null(strstr(out, "S1: Violent Crimes.\nS3: Sex Crimes."));
+    dc_free(out);
+    out = render(t, "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}");
+    assert_non_null(strstr(out, "in 'User' messages"));
+    assert_non_null(strstr(out, "<BEGIN CONVERSATION>\n\n<END CONVERSATION>"));
+    dc_free(out);
+    assert_fails(t, "{\"messages\": [{\"role\": \"assistant\", \"content\": \"x\"}]}",
+                 DC_STATUS_PARSE, "raised an exception: Conversation roles must alternate");
+    dc_free(t);
+}
+
 /* trim_blocks, lstrip_blocks, - and + on tags, comments, the final newline. */
 static void test_whitespace(void **state)
 {
@@ -163,6 +199,9 @@ static void test_expressions(void **state)
     assert_renders("{{ 3 < 4 }} {{ 'b' >= 'a' }} {{ [1, 2] == [1, 2] }} {{ (n + 1) * 2 }}", ctx,
                    "True True True 8");
     assert_renders("{{ nil }} {{ true }} [{{ missing }}]", ctx, "None True []");
+    assert_renders(
+        "{{ 'a' in missing }} {{ 'a' not in missing }}{% for x in missing %}x{% endfor %}", ctx,
+        "False True");
     /* control characters as \u00XX, other bytes (UTF-8) as they are */
     assert_renders("{{ c|tojson }}", "{\"c\": \"a\\u0001\\u00e9\\tb\"}",
                    "\"a\\u0001\xc3\xa9\\tb\"");
@@ -245,7 +284,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qwen3_template), cmocka_unit_test(test_whitespace),
         cmocka_unit_test(test_expressions),    cmocka_unit_test(test_statements),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors),         cmocka_unit_test(test_llamaguard3_style),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
