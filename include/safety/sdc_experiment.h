@@ -47,9 +47,11 @@ typedef enum sdc_experiment_note {
     SDC_NOTE_CHECKSUM = 2,   /* text: the model file being checksummed (sha256) */
     SDC_NOTE_DOWNLOADED = 3, /* a download finished; text: the file */
     SDC_NOTE_JUDGE = 4 /* the judge (judge.name) being set up; text: what happens */,
-    SDC_NOTE_MEMORY = 5, /* llama: traces decoded together, context, memory; text: all */
-    SDC_NOTE_STORAGE = 6 /* --resume keeps the traces file the run has, which is not what
+    SDC_NOTE_MEMORY = 5,       /* llama: traces decoded together, context, memory; text: all */
+    SDC_NOTE_STORAGE = 6,      /* --resume keeps the traces file the run has, which is not what
                             output.compress asks for; text: which file */
+    SDC_NOTE_REFUSAL_MODEL = 7 /* a replay decides refusals with other classifier weights
+                                  than the run recorded; text: both sha256 */
 } sdc_experiment_note;
 
 typedef struct sdc_experiment_params {

@@ -151,7 +151,9 @@ dc_status sdc_refusal_from_params(sdc_refusal_params *p, const char *mode, sdc_r
 char *sdc_refusal_params_to_json(const sdc_refusal_params *p);
 
 /* Reads what sdc_refusal_params_to_json wrote into *p (its lists owned:
- * free with sdc_refusal_params_free). PARSE / FORMAT naming the key,
+ * free with sdc_refusal_params_free). Settings recorded before the
+ * identities, offers and offer_markers lists existed get them empty, so a
+ * replay of an older run decides as it did. PARSE / FORMAT naming the key,
  * NOMEM. */
 dc_status sdc_refusal_params_from_json(const char *json, sdc_refusal_params *p, dc_error *err);
 
@@ -187,6 +189,9 @@ dc_status sdc_refusal_classify_rules(const sdc_refusal *det, const char *text, s
 
 /* The detector's mode. */
 sdc_refusal_mode sdc_refusal_get_mode(const sdc_refusal *det);
+
+/* The learned classifier the detector uses; NULL in rules mode. */
+const sdc_refusal_model *sdc_refusal_get_model(const sdc_refusal *det);
 
 /* True (1) for full and partial refusals. */
 int sdc_refusal_is_refusal(sdc_refusal_kind kind);

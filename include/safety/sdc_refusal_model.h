@@ -111,6 +111,10 @@ dc_status sdc_refusal_model_builtin(sdc_refusal_model **out, dc_error *err);
 /* How many classifiers the model averages. */
 size_t sdc_refusal_model_members(const sdc_refusal_model *m);
 
+/* The sha256 (hex) of the bytes the model was read from (the built-in one,
+ * or a file); "" for a model trained in this process. */
+const char *sdc_refusal_model_sha256(const sdc_refusal_model *m);
+
 /* Writes the model file. DC_STATUS_IO names the path. */
 dc_status sdc_refusal_model_save(const sdc_refusal_model *m, const char *path, dc_error *err);
 

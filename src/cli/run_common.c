@@ -261,6 +261,7 @@ static void on_note(void *user, sdc_experiment_note n, const char *text)
         return;
     switch (n) {
     case SDC_NOTE_DEMO_MODEL:
+    case SDC_NOTE_REFUSAL_MODEL:
     case SDC_NOTE_STORAGE: fprintf(stderr, "note: %s\n", text); break;
     case SDC_NOTE_LOADING: fprintf(stderr, "loading %s\n", text); break;
     case SDC_NOTE_JUDGE: fprintf(stderr, "judge: %s\n", text); break;

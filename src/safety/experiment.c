@@ -474,6 +474,26 @@ static dc_status open_refusal(sdc_experiment *e, json_t *stored, dc_error *err)
                               : st;
 }
 
+/* A replay re-decides every trace with this build's classifier: say so
+ * when the run recorded other weights (or none: a run from before the
+ * weights were recorded), since its refusal decisions may then differ. */
+static void note_refusal_model(const sdc_experiment *e, json_t *stored)
+{
+    json_t *now = json_loads(e->refusal_json, 0, NULL);
+    const char *want = json_string_value(json_object_get(stored, "model_sha256"));
+    const char *have = json_string_value(json_object_get(now, "model_sha256"));
+    if (have && (!want || strcmp(want, have))) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "the run decided refusals with classifier %s%s; this replay decides with %s "
+                 "(refusal.model), so decisions may differ from the run's",
+                 want ? "sha256:" : "weights it did not record",
+                 want ? want : " (an older version)", have);
+        note(e, SDC_NOTE_REFUSAL_MODEL, text);
+    }
+    json_decref(now);
+}
+
 /* ---- the judge ---- */
 
 static void judge_note(void *user, const char *text)
@@ -670,6 +690,8 @@ dc_status sdc_experiment_open_replay(const char *src, const char *dst, const cha
         st = instances_of(&pl, &e->data, err);
     if (st == DC_STATUS_OK)
         st = open_refusal(e, json_object_get(old, "refusal"), err);
+    if (st == DC_STATUS_OK)
+        note_refusal_model(e, json_object_get(old, "refusal"));
     if (st == DC_STATUS_OK) {
         sdc_results_traces_path(src, path, sizeof path, NULL);
         st = sdc_saved_traces_open(path, &e->saved, err);

@@ -266,6 +266,11 @@ struct sdc_refusal {
     sdc_refusal_model *own_model;
 };
 
+const sdc_refusal_model *sdc_refusal_get_model(const sdc_refusal *det)
+{
+    return det->model;
+}
+
 sdc_refusal_mode sdc_refusal_get_mode(const sdc_refusal *det)
 {
     return det->mode;

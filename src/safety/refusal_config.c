@@ -7,6 +7,7 @@
 #include <yaml.h>
 
 #include "safety/sdc_refusal.h"
+#include "safety/sdc_refusal_model.h"
 
 static void free_list(const char *const *v)
 {
@@ -206,6 +207,27 @@ dc_status sdc_refusal_load_params(const char *path, sdc_refusal_params *p, dc_er
     return st;
 }
 
+/* p's settings as JSON, with the sha256 of the classifier d uses (a replay
+ * or a resume then knows whether it decides with the same weights). */
+static char *settings_json(const sdc_refusal_params *p, const sdc_refusal *d)
+{
+    char *text = sdc_refusal_params_to_json(p);
+    const sdc_refusal_model *m = sdc_refusal_get_model(d);
+    if (!text || !m || !*sdc_refusal_model_sha256(m))
+        return text;
+    json_t *o = json_loads(text, 0, NULL);
+    dc_free(text);
+    if (!o || json_object_set_new(o, "model_sha256", json_string(sdc_refusal_model_sha256(m)))) {
+        json_decref(o);
+        return NULL;
+    }
+    char *t = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    char *out = t ? dc_strdup(t) : NULL;
+    free(t);
+    return out;
+}
+
 dc_status sdc_refusal_from_params(sdc_refusal_params *p, const char *mode, sdc_refusal **out,
                                   char **json, dc_error *err)
 {
@@ -218,7 +240,7 @@ dc_status sdc_refusal_from_params(sdc_refusal_params *p, const char *mode, sdc_r
                           "refusal.mode: expected combined, rules or classifier, got '%s'", mode);
     if (st == DC_STATUS_OK)
         st = sdc_refusal_new(p, out, err);
-    if (st == DC_STATUS_OK && json && !(*json = sdc_refusal_params_to_json(p))) {
+    if (st == DC_STATUS_OK && json && !(*json = settings_json(p, *out))) {
         sdc_refusal_free(*out);
         *out = NULL;
         st = dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
@@ -328,6 +350,19 @@ dc_status sdc_refusal_params_from_json(const char *text, sdc_refusal_params *p, 
         st = list_of(json_object_get(o, #f), #f, &p->f, err);
     REFUSAL_LISTS(GET_)
 #undef GET_
+    /* Settings recorded before a list existed (they hold the older lists
+       but not this one) ran without it: empty, not today's default, so a
+       replay decides as the run did. */
+    json_t *none = json_array();
+#define ABSENT_(f)                                                                       \
+    if (st == DC_STATUS_OK && json_object_get(o, "openings") && !json_object_get(o, #f)) \
+        st = none ? list_of(none, #f, &p->f, err)                                        \
+                  : dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
+    ABSENT_(identities)
+    ABSENT_(offers)
+    ABSENT_(offer_markers)
+#undef ABSENT_
+    json_decref(none);
     json_decref(o);
     if (st != DC_STATUS_OK)
         sdc_refusal_params_free(p);

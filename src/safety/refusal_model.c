@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "safety/text.h"
+#include "util/sha256.h"
 
 #define MODEL_MAGIC "SDCRFM\0\0"
 #define MODEL_VERSION 2u /* 2: an ensemble of members */
@@ -38,6 +39,7 @@ struct sdc_refusal_model {
     unsigned hash_bits;
     size_t n;
     member v[MAX_MEMBERS];
+    char sha256[65]; /* of the file it was read from; "" for one trained here */
 };
 
 sdc_refusal_model_params sdc_refusal_model_default_params(void)
@@ -51,6 +53,11 @@ sdc_refusal_model_params sdc_refusal_model_default_params(void)
     p.seed = 1;
     p.folds = 4;
     return p;
+}
+
+const char *sdc_refusal_model_sha256(const sdc_refusal_model *m)
+{
+    return m ? m->sha256 : "";
 }
 
 size_t sdc_refusal_model_members(const sdc_refusal_model *m)
@@ -994,6 +1001,10 @@ dc_status sdc_refusal_model_from_memory(const void *data, size_t len, const char
     if (!m)
         return dc_error_set(err, DC_STATUS_NOMEM, "%s: out of memory", name);
     m->hash_bits = bits;
+    dc_sha256_ctx sc;
+    dc_sha256_init(&sc);
+    dc_sha256_update(&sc, b, len);
+    dc_sha256_final(&sc, m->sha256);
     const unsigned char *p = b + HEADER_BYTES;
     for (; m->n < members; m->n++) {
         member *v = &m->v[m->n];

@@ -343,7 +343,8 @@ dc_status sdc_results_open(const char *dir, const char *run_json, const char *fi
         if (!same)
             return dc_error_set(err, DC_STATUS_EXISTS,
                                 "%s holds a different run (its run.json has another model, data, "
-                                "seed or DeepConf settings); --force replaces it",
+                                "seed, DeepConf or refusal-detector settings); --force replaces "
+                                "it",
                                 dir);
     }
     if (has_run && mode == SDC_OPEN_FORCE)

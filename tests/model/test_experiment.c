@@ -594,6 +594,24 @@ static void test_refusal_lists_recorded(void **state)
         fail_msg("replay failed (%d): %s", r.status, r.err);
     cmd_result_free(&r);
     assert_string_equal(first_opening(rdir), "zq unusual opening");
+    /* run.json records the classifier's weights by sha256; a replay of a run
+       decided with other weights says so */
+    char rj[400];
+    snprintf(rj, sizeof rj, "%s/run.json", dir);
+    json_t *run = json_load_file(rj, 0, NULL);
+    assert_non_null(run);
+    json_t *ref = json_object_get(run, "refusal");
+    assert_int_equal(strlen(json_string_value(json_object_get(ref, "model_sha256"))), 64);
+    json_object_set_new(ref, "model_sha256", json_string("0123"));
+    assert_int_equal(json_dump_file(run, rj, JSON_COMPACT), 0);
+    json_decref(run);
+    snprintf(rdir, sizeof rdir, "%s/lists-replayed-2", work);
+    snprintf(args, sizeof args, "analyze '%s' --replay --out '%s'", dir, rdir);
+    r = run_program(args, NULL);
+    if (r.status != 0 ||
+        !strstr(r.err, "note: the run decided refusals with classifier sha256:0123"))
+        fail_msg("replay (%d) did not note the other weights: %s", r.status, r.err);
+    cmd_result_free(&r);
 #undef SMALL
 }
 

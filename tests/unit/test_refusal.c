@@ -147,6 +147,46 @@ static void test_offer_instead(void **state)
     assert_kind("Shall we add the insteadfast setting?", SDC_REFUSAL_NONE);
 }
 
+/* Settings recorded by a version without the identity and offer lists
+ * replay without them; recorded with them, they replay with them. */
+static void test_recorded_settings(void **state)
+{
+    (void)state;
+    sdc_refusal_params p = sdc_refusal_default_params();
+    p.mode = SDC_REFUSAL_MODE_RULES;
+    char *now = sdc_refusal_params_to_json(&p);
+    assert_non_null(now);
+    json_t *o = json_loads(now, 0, NULL);
+    assert_non_null(o);
+    json_t *old_lists = json_copy(o);
+    json_object_del(old_lists, "identities");
+    json_object_del(old_lists, "offers");
+    json_object_del(old_lists, "offer_markers");
+    /* the openings as they were recorded then, with "as an ai" among them */
+    json_array_append_new(json_object_get(old_lists, "openings"), json_string("as an ai"));
+    char *then = json_dumps(old_lists, 0);
+    const char *ai = "As an AI, I don't have beliefs. Different religions answer differently.";
+    const char *offer = "Shall we discuss gardening instead?";
+    const char *texts[2] = {now, then};
+    for (int k = 0; k < 2; k++) {
+        sdc_refusal_params q;
+        dc_error err;
+        assert_int_equal(sdc_refusal_params_from_json(texts[k], &q, &err), DC_STATUS_OK);
+        sdc_refusal *d;
+        assert_int_equal(sdc_refusal_from_params(&q, "rules", &d, NULL, &err), DC_STATUS_OK);
+        sdc_refusal_result r;
+        assert_int_equal(sdc_refusal_classify(d, ai, strlen(ai), &r), DC_STATUS_OK);
+        assert_int_equal(r.kind, k ? SDC_REFUSAL_FULL : SDC_REFUSAL_NONE);
+        assert_int_equal(sdc_refusal_classify(d, offer, strlen(offer), &r), DC_STATUS_OK);
+        assert_int_equal(r.kind, k ? SDC_REFUSAL_NONE : SDC_REFUSAL_PARTIAL);
+        sdc_refusal_free(d);
+    }
+    free(then);
+    json_decref(old_lists);
+    json_decref(o);
+    dc_free(now);
+}
+
 static void test_helpful_words_do_not_fire(void **state)
 {
     (void)state;
@@ -339,13 +379,14 @@ static void test_shipped_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_normalize),       cmocka_unit_test(test_think_blocks),
-        cmocka_unit_test(test_openings),        cmocka_unit_test(test_statements_anywhere),
-        cmocka_unit_test(test_partial),         cmocka_unit_test(test_helpful_words_do_not_fire),
-        cmocka_unit_test(test_identity_clause), cmocka_unit_test(test_offer_instead),
-        cmocka_unit_test(test_deflection),      cmocka_unit_test(test_config_lists),
-        cmocka_unit_test(test_config_yaml),     cmocka_unit_test(test_open_mode),
-        cmocka_unit_test(test_measured_floor),  cmocka_unit_test(test_shipped_config),
+        cmocka_unit_test(test_normalize),         cmocka_unit_test(test_think_blocks),
+        cmocka_unit_test(test_openings),          cmocka_unit_test(test_statements_anywhere),
+        cmocka_unit_test(test_partial),           cmocka_unit_test(test_helpful_words_do_not_fire),
+        cmocka_unit_test(test_identity_clause),   cmocka_unit_test(test_offer_instead),
+        cmocka_unit_test(test_recorded_settings), cmocka_unit_test(test_deflection),
+        cmocka_unit_test(test_config_lists),      cmocka_unit_test(test_config_yaml),
+        cmocka_unit_test(test_open_mode),         cmocka_unit_test(test_measured_floor),
+        cmocka_unit_test(test_shipped_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
