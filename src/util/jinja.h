@@ -23,8 +23,10 @@
  * {"messages": [...], "add_generation_prompt": true, "bos_token": "..."}).
  * *out: the text, NUL-terminated (free with dc_free); *out_len its length.
  * DC_STATUS_PARSE for a template this subset cannot read or that fails
- * (raise_exception, an undefined value used), DC_STATUS_INVALID_ARG for a
- * bad context, with the message in err. */
+ * (raise_exception, an undefined value used), DC_STATUS_LIMIT past the
+ * bounds on steps (500,000), memory (64 MiB), range() (100,000 items) or
+ * nesting (200), DC_STATUS_INVALID_ARG for a bad context, NOMEM; the
+ * message in err. */
 dc_status dc_jinja_render(const char *tmpl, const char *context_json, char **out, size_t *out_len,
                           dc_error *err);
 
