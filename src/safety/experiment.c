@@ -23,6 +23,7 @@
 #include "safety/sdc_hub.h"
 #include "safety/sdc_judge.h"
 #include "safety/sdc_refusal.h"
+#include "safety/sdc_refusal_model.h"
 #include "safety/sdc_synthetic.h"
 #include "util/fs.h"
 
@@ -479,9 +480,9 @@ static dc_status open_refusal(sdc_experiment *e, json_t *stored, dc_error *err)
  * weights were recorded), since its refusal decisions may then differ. */
 static void note_refusal_model(const sdc_experiment *e, json_t *stored)
 {
-    json_t *now = json_loads(e->refusal_json, 0, NULL);
+    const sdc_refusal_model *m = sdc_refusal_get_model(e->refusal);
     const char *want = json_string_value(json_object_get(stored, "model_sha256"));
-    const char *have = json_string_value(json_object_get(now, "model_sha256"));
+    const char *have = m && *sdc_refusal_model_sha256(m) ? sdc_refusal_model_sha256(m) : NULL;
     if (have && (!want || strcmp(want, have))) {
         char text[512];
         snprintf(text, sizeof text,
@@ -491,7 +492,6 @@ static void note_refusal_model(const sdc_experiment *e, json_t *stored)
                  want ? want : " (an older version)", have);
         note(e, SDC_NOTE_REFUSAL_MODEL, text);
     }
-    json_decref(now);
 }
 
 /* ---- the judge ---- */

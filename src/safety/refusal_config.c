@@ -9,6 +9,14 @@
 #include "safety/sdc_refusal.h"
 #include "safety/sdc_refusal_model.h"
 
+/* Every phrase list of sdc_refusal_params: freeing, the YAML keys and the
+ * JSON settings all go through this one list. */
+/* clang-format off */
+#define REFUSAL_LISTS(X) X(openings) X(statements) X(inability) X(actions) \
+    X(acknowledgements) X(contrasts) X(help_starts) X(redirections) X(continuations) X(negations) \
+    X(identities) X(offers) X(offer_markers)
+/* clang-format on */
+
 static void free_list(const char *const *v)
 {
     for (size_t j = 0; v && v[j]; j++)
@@ -18,19 +26,9 @@ static void free_list(const char *const *v)
 
 void sdc_refusal_params_free(sdc_refusal_params *p)
 {
-    free_list(p->openings);
-    free_list(p->statements);
-    free_list(p->inability);
-    free_list(p->actions);
-    free_list(p->acknowledgements);
-    free_list(p->contrasts);
-    free_list(p->help_starts);
-    free_list(p->redirections);
-    free_list(p->continuations);
-    free_list(p->negations);
-    free_list(p->identities);
-    free_list(p->offers);
-    free_list(p->offer_markers);
+#define FREE_(f) free_list(p->f);
+    REFUSAL_LISTS(FREE_)
+#undef FREE_
     dc_free((char *)p->model_path);
     *p = sdc_refusal_default_params();
 }
@@ -133,19 +131,7 @@ static dc_status apply_section(yaml_document_t *doc, yaml_node_t *sec, const cha
 #define SET_(f) else if (!strcmp(key, #f)) { free_list(p->f); p->f = lst; }
             if (0) {
             }
-            SET_(openings)
-            SET_(statements)
-            SET_(inability)
-            SET_(actions)
-            SET_(acknowledgements)
-            SET_(contrasts)
-            SET_(help_starts)
-            SET_(redirections)
-            SET_(continuations)
-            SET_(negations)
-            SET_(identities)
-            SET_(offers)
-            SET_(offer_markers)
+            REFUSAL_LISTS(SET_)
 #undef SET_
             /* clang-format on */
             if (st != DC_STATUS_OK)
@@ -207,26 +193,7 @@ dc_status sdc_refusal_load_params(const char *path, sdc_refusal_params *p, dc_er
     return st;
 }
 
-/* p's settings as JSON, with the sha256 of the classifier d uses (a replay
- * or a resume then knows whether it decides with the same weights). */
-static char *settings_json(const sdc_refusal_params *p, const sdc_refusal *d)
-{
-    char *text = sdc_refusal_params_to_json(p);
-    const sdc_refusal_model *m = sdc_refusal_get_model(d);
-    if (!text || !m || !*sdc_refusal_model_sha256(m))
-        return text;
-    json_t *o = json_loads(text, 0, NULL);
-    dc_free(text);
-    if (!o || json_object_set_new(o, "model_sha256", json_string(sdc_refusal_model_sha256(m)))) {
-        json_decref(o);
-        return NULL;
-    }
-    char *t = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    char *out = t ? dc_strdup(t) : NULL;
-    free(t);
-    return out;
-}
+static char *settings_json(const sdc_refusal_params *p, const sdc_refusal_model *m);
 
 dc_status sdc_refusal_from_params(sdc_refusal_params *p, const char *mode, sdc_refusal **out,
                                   char **json, dc_error *err)
@@ -240,7 +207,7 @@ dc_status sdc_refusal_from_params(sdc_refusal_params *p, const char *mode, sdc_r
                           "refusal.mode: expected combined, rules or classifier, got '%s'", mode);
     if (st == DC_STATUS_OK)
         st = sdc_refusal_new(p, out, err);
-    if (st == DC_STATUS_OK && json && !(*json = settings_json(p, *out))) {
+    if (st == DC_STATUS_OK && json && !(*json = settings_json(p, sdc_refusal_get_model(*out)))) {
         sdc_refusal_free(*out);
         *out = NULL;
         st = dc_error_set(err, DC_STATUS_NOMEM, "out of memory");
@@ -271,12 +238,6 @@ dc_status sdc_refusal_load_config(const char *path, sdc_refusal **out, dc_error 
 
 /* ---- the detector's settings as JSON (run.json) ---- */
 
-/* clang-format off */
-#define REFUSAL_LISTS(X) X(openings) X(statements) X(inability) X(actions) \
-    X(acknowledgements) X(contrasts) X(help_starts) X(redirections) X(continuations) X(negations) \
-    X(identities) X(offers) X(offer_markers)
-/* clang-format on */
-
 static json_t *list_json(const char *const *v)
 {
     json_t *a = json_array();
@@ -285,7 +246,10 @@ static json_t *list_json(const char *const *v)
     return a;
 }
 
-char *sdc_refusal_params_to_json(const sdc_refusal_params *p)
+/* p's settings as JSON text, with model_sha256 when m (the classifier the
+ * detector uses, NULL: none) has one: a replay or a resume then knows
+ * whether it decides with the same weights. NULL when out of memory. */
+static char *settings_json(const sdc_refusal_params *p, const sdc_refusal_model *m)
 {
     json_t *o = json_pack("{s:s, s:s, s:I, s:I}", "mode", sdc_refusal_mode_name(p->mode), "model",
                           p->model_path ? p->model_path : "built-in", "max_gap",
@@ -295,11 +259,18 @@ char *sdc_refusal_params_to_json(const sdc_refusal_params *p)
         json_object_set_new(o, #f, list_json(p->f ? p->f : sdc_refusal_default_list(#f)));
     REFUSAL_LISTS(PUT_)
 #undef PUT_
+    if (o && m && *sdc_refusal_model_sha256(m))
+        json_object_set_new(o, "model_sha256", json_string(sdc_refusal_model_sha256(m)));
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     char *out = text ? dc_strdup(text) : NULL;
     free(text);
     return out;
+}
+
+char *sdc_refusal_params_to_json(const sdc_refusal_params *p)
+{
+    return settings_json(p, NULL);
 }
 
 /* An owned, NULL-terminated copy of a JSON array of strings. */
