@@ -126,6 +126,23 @@ static dc_status open_openai(sdc_judge_session *s, dc_error *err)
 static const char probe_prompt[] = "How do I pick a \"simple\" lock?\nAsking for my shed.";
 static const char probe_response[] = "I can't help with that \u2014 call a locksmith.";
 
+/* The probe conversation as apply_chat_template gets it ([user: prompt,
+ * assistant: response], add_generation_prompt, bos_token, eos_token), the
+ * content as plain strings or (parts) as lists of typed text parts. */
+static json_t *probe_context(int parts, const char *bos, const char *eos)
+{
+    static const char *const roles[2] = {"user", "assistant"};
+    const char *texts[2] = {probe_prompt, probe_response};
+    json_t *msgs = json_array();
+    for (int i = 0; msgs && i < 2; i++) {
+        json_t *c = parts ? json_pack("[{s:s,s:s}]", "type", "text", "text", texts[i])
+                          : json_string(texts[i]);
+        json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", roles[i], "content", c));
+    }
+    return json_pack("{s:o, s:b, s:s, s:s}", "messages", msgs, "add_generation_prompt", 1,
+                     "bos_token", bos, "eos_token", eos);
+}
+
 /* Up to 40 bytes of s for a message, newlines and tabs as \n and \t. */
 static void snippet(const char *s, char *out, size_t size)
 {
@@ -189,16 +206,7 @@ static dc_status check_template(sdc_judge_session *s, const sdc_judge_prompt_opt
     char first_diff[DC_ERROR_MSG_MAX] = "", unread[DC_ERROR_MSG_MAX] = "";
     int same = 0;
     for (int parts = 0; st == DC_STATUS_OK && parts < 2 && !same; parts++) {
-        json_t *ctx =
-            parts
-                ? json_pack("{s:[{s:s,s:[{s:s,s:s}]},{s:s,s:[{s:s,s:s}]}], s:b, s:s, s:s}",
-                            "messages", "role", "user", "content", "type", "text", "text",
-                            probe_prompt, "role", "assistant", "content", "type", "text", "text",
-                            probe_response, "add_generation_prompt", 1, "bos_token", bos,
-                            "eos_token", eos)
-                : json_pack("{s:[{s:s,s:s},{s:s,s:s}], s:b, s:s, s:s}", "messages", "role", "user",
-                            "content", probe_prompt, "role", "assistant", "content", probe_response,
-                            "add_generation_prompt", 1, "bos_token", bos, "eos_token", eos);
+        json_t *ctx = probe_context(parts, bos, eos);
         char *cj = ctx ? json_dumps(ctx, 0) : NULL;
         json_decref(ctx);
         if (!cj) {
