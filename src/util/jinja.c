@@ -1626,6 +1626,24 @@ static val *items_of(jj *J, const val *d)
     return l;
 }
 
+static val *attr(jj *J, val *v, const char *name, size_t n, int line);
+
+/* The items of l as strings (each item's attribute at, when given), with
+ * sep (NULL: nothing) between them: str.join and the join filter. */
+static val *join_list(jj *J, const val *l, const val *sep, const val *at, int line)
+{
+    sb b = {0};
+    for (size_t i = 0; i < l->len; i++) {
+        if (i && sep)
+            stringify(J, &b, sep, 0, line);
+        val *x = l->items[i];
+        if (at && at->t == V_STR)
+            x = attr(J, x, at->s, at->n, line);
+        stringify(J, &b, x, 0, line);
+    }
+    return sb_val(J, &b);
+}
+
 static val *call_method(jj *J, const val *m, const expr *e)
 {
     const val *s = m->self;
@@ -1652,14 +1670,7 @@ static val *call_method(jj *J, const val *m, const expr *e)
             val *l = arg(J, e, 0, NULL);
             if (!l || l->t != V_LIST)
                 fail(J, DC_STATUS_PARSE, e->line, "join needs a list");
-            val *acc = mk_str(J, "", 0);
-            expr tmp = {.t = E_BIN, .line = e->line, .op = "~"};
-            for (size_t i = 0; i < l->len; i++) {
-                if (i)
-                    acc = binop(J, &tmp, acc, (val *)s);
-                acc = binop(J, &tmp, acc, l->items[i]);
-            }
-            return acc;
+            return join_list(J, l, s, NULL, e->line);
         }
     } else if (s->t == V_DICT) {
         if (IS("get")) {
@@ -1983,20 +1994,8 @@ static val *filter(jj *J, const expr *e)
         return r;
     }
     if (IS("join")) {
-        val *l = as_list(J, v, e->line);
-        val *sep = arg(J, e, 0, "d");
-        val *at = arg(J, e, 1, "attribute");
-        expr tmp = {.t = E_BIN, .line = e->line, .op = "~"};
-        val *acc = mk_str(J, "", 0);
-        for (size_t i = 0; i < l->len; i++) {
-            if (i && sep)
-                acc = binop(J, &tmp, acc, sep);
-            val *x = l->items[i];
-            if (at && at->t == V_STR)
-                x = attr(J, x, at->s, at->n, e->line);
-            acc = binop(J, &tmp, acc, x);
-        }
-        return acc;
+        return join_list(J, as_list(J, v, e->line), arg(J, e, 0, "d"), arg(J, e, 1, "attribute"),
+                         e->line);
     }
     if (IS("map")) {
         val *at = arg(J, e, 0, "attribute");

@@ -192,6 +192,9 @@ static void test_expressions(void **state)
                    "{{ m|rejectattr('role', 'equalto', 'user')|map(attribute='role')|join(',') }} "
                    "{{ m|map(attribute='role')|first }} {{ [3, 4]|last }} {{ ['a', 'b']|join }}",
                    ctx, "1 system system 4 ab");
+    assert_renders("{{ '-'.join(['a', 1, nil]) }} {{ m|join('+', attribute='role') }} "
+                   "{{ [1, 2]|join }}",
+                   ctx, "a-1-None system+user 12");
     assert_renders("{{ missing|default('d') }} {{ ''|default('e', true) }} {{ s|default('f') }}",
                    ctx, "d e abc");
     assert_renders("{{ range(3)|list }} {{ range(1, 7, 2)|list }} {{ '12'|int + 1 }}", ctx,
